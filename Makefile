@@ -1,0 +1,41 @@
+# Thin wrapper over CMake. Quick start (root, Debian 12): `make run`, `make test`.
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+CONFIG ?=
+VIGILD_ARGS ?= $(if $(CONFIG),--config $(CONFIG),)
+
+.PHONY: all deps configure build run test test-unit test-bpf test-e2e test-fuzz bench clean vmlinux
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+configure: deps $(BUILD_DIR)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@echo "vigild: events go to stdout and /var/log/vigil/events.jsonl; try 'build/bin/vigil trace' in another shell; Ctrl-C stops"
+	$(BUILD_DIR)/bin/vigild $(VIGILD_ARGS)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600
+
+test-unit test-bpf test-e2e test-fuzz: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -L $(patsubst test-%,%,$@)
+
+bench: build
+	@echo "no benchmark scenarios yet (they arrive with HTTP capture, issue 3)"
+
+# Regenerates the committed vmlinux.h from this machine's kernel BTF.
+vmlinux:
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux/x86/vmlinux.h
+
+clean:
+	rm -rf $(BUILD_DIR)

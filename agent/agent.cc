@@ -1,0 +1,185 @@
+#include "agent.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "base/log.h"
+#include "system.h"
+#include "vigil/version.h"
+
+namespace vigil {
+namespace {
+constexpr const char* kLostSources[VIGIL_LOST_SLOTS] = {"kernel_ringbuf", "kernel_conn_table"};
+}
+
+Agent::Agent(Config config, AgentOptions options)
+    : config_(std::move(config)), options_(options) {
+  node_ = config_.node_name;
+  if (node_.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    node_ = host;
+  }
+}
+
+Agent::~Agent() {
+  flush_sinks();
+}
+
+Status Agent::start() {
+  started_ns_ = BootClock::now_wall_ns();
+  route_libbpf_logs(options_.verbose);
+  if (geteuid() != 0)
+    return Error{"vigild needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load its programs"};
+  if (auto s = ensure_kernel_mounts(); !s) return s;
+  if (auto s = raise_memlock_limit(); !s) log::debug("{}", s.error().message);
+
+  auto sinks = open_sinks(config_.events.sinks);
+  if (!sinks) return sinks.error();
+  sinks_ = std::move(*sinks);
+
+  std::string cg_mount;
+  if (auto m = find_cgroup2_mount(read_small_file("/proc/self/mountinfo")); m) {
+    cg_mount = *m;
+  } else {
+    log::warn("{}; cgroup paths will be missing from events", m.error().message);
+  }
+  cgroups_ = std::make_unique<CgroupResolver>(cg_mount, "/proc");
+  procs_ = std::make_unique<ProcessTable>("/proc", cgroups_.get());
+  mapper_ = std::make_unique<EventMapper>(*procs_, conns_, clock_, node_);
+
+  ObserverOptions oo;
+  oo.self_pid = static_cast<uint32_t>(getpid());
+  auto obs = Observer::create(oo, [this](const KernelEvent& ev) { on_kernel_event(ev); });
+  if (!obs) return obs.error();
+  observer_ = std::move(*obs);
+  // Seed after attaching: a process started in between is then seen either way.
+  size_t n = procs_->seed();
+
+  auto ctl = ControlServer::listen(config_.control_socket, [this] { return status(); });
+  if (!ctl) return ctl.error();
+  control_ = std::move(*ctl);
+
+  auto progs = observer_->programs();
+  size_t attached = std::count_if(progs.begin(), progs.end(), [](auto& p) { return p.attached; });
+  log::info("vigild {} on {}: {} programs attached, {} processes known, control socket {}",
+            VIGIL_VERSION, node_, attached, n, config_.control_socket);
+  for (const auto& s : sinks_) log::info("events go to {}", s->name());
+  return {};
+}
+
+void Agent::on_kernel_event(const KernelEvent& ev) {
+  ++kernel_events_;
+  mapper_->handle(ev, [this](Event&& e) { ship(std::move(e)); });
+}
+
+void Agent::ship(Event&& event) {
+  if (!config_.kind_enabled(event.kind())) return;
+  if (event.process && !config_.capture.exclude_comms.empty() &&
+      std::find(config_.capture.exclude_comms.begin(), config_.capture.exclude_comms.end(),
+                event.process->comm) != config_.capture.exclude_comms.end())
+    return;
+  event.seq = ++seq_;
+  ++events_by_kind_[event.kind()];
+  std::string line = to_json(event);
+  for (auto& s : sinks_) {
+    if (auto st = s->write(line); !st) {
+      if (sink_errors_[s->name()]++ == 0) log::error("{}", st.error().message);
+    }
+  }
+  if (control_) control_->publish(event, line);
+}
+
+void Agent::report_lost() {
+  auto counters = observer_->lost_counters();
+  std::map<std::string, uint64_t> totals;
+  for (int i = 0; i < VIGIL_LOST_SLOTS; ++i) totals[kLostSources[i]] = counters[i];
+  totals["malformed_kernel_event"] = observer_->malformed_events();
+  if (control_) totals["trace_client_backlog"] = control_->dropped();
+  for (const auto& [source, total] : totals) {
+    uint64_t& seen = lost_reported_[source];
+    if (total <= seen) continue;
+    Event e;
+    e.time_ns = BootClock::now_wall_ns();
+    e.node = node_;
+    e.body = LostEvent{source, total - seen};
+    seen = total;
+    log::warn("lost {} from {}", std::get<LostEvent>(e.body).count, source);
+    ship(std::move(e));
+  }
+}
+
+void Agent::flush_sinks() {
+  for (auto& s : sinks_) {
+    if (auto st = s->flush(); !st) {
+      if (sink_errors_[s->name()]++ == 0) log::error("{}", st.error().message);
+    }
+  }
+}
+
+nlohmann::json Agent::status() const {
+  nlohmann::json progs = nlohmann::json::array();
+  for (const auto& p : observer_->programs())
+    progs.push_back({{"name", p.name}, {"id", p.id}, {"attached", p.attached}});
+  nlohmann::json lost = nlohmann::json::object();
+  for (const auto& [k, v] : lost_reported_) lost[k] = v;
+  nlohmann::json sinks = nlohmann::json::array();
+  for (const auto& s : sinks_) {
+    auto it = sink_errors_.find(s->name());
+    sinks.push_back({{"name", s->name()}, {"errors", it == sink_errors_.end() ? 0 : it->second}});
+  }
+  return {{"agent", "vigild"},
+          {"version", VIGIL_VERSION},
+          {"pid", getpid()},
+          {"node", node_},
+          {"uptime_s", (BootClock::now_wall_ns() - started_ns_) / 1'000'000'000ull},
+          {"programs", progs},
+          {"counters",
+           {{"kernel_events", kernel_events_},
+            {"events", seq_},
+            {"events_by_kind", events_by_kind_},
+            {"lost", lost},
+            {"processes", procs_->size()},
+            {"connections", conns_.size()},
+            {"trace_clients", control_->subscribers()}}},
+          {"sinks", sinks}};
+}
+
+int Agent::run(const std::atomic<bool>& stop) {
+  std::vector<pollfd> fds;
+  uint64_t last_tick = 0, last_resync = BootClock::now_wall_ns();
+  while (!stop.load()) {
+    fds.clear();
+    fds.push_back({observer_->epoll_fd(), POLLIN, 0});
+    control_->fill_pollfds(fds);
+    int rc = ::poll(fds.data(), fds.size(), 200);
+    if (rc < 0 && errno != EINTR) {
+      log::error("{}", os_error("poll").message);
+      return 1;
+    }
+    if (rc > 0 && fds[0].revents) {
+      if (auto n = observer_->consume(); !n) log::warn("{}", n.error().message);
+    }
+    if (rc > 0) control_->service(fds.data() + 1, fds.size() - 1);
+    uint64_t now = BootClock::now_wall_ns();
+    if (now - last_tick >= 1'000'000'000ull) {
+      last_tick = now;
+      report_lost();
+    }
+    if (now - last_resync >= 60'000'000'000ull) {
+      last_resync = now;
+      clock_.resync();
+    }
+    flush_sinks();
+  }
+  // Drain what the kernel already produced before detaching.
+  (void)observer_->consume();
+  report_lost();
+  flush_sinks();
+  log::info("vigild stopping: {} events shipped", seq_);
+  return 0;
+}
+
+}  // namespace vigil

@@ -1,0 +1,60 @@
+// vigild configuration (DESIGN.md §5): the embedded default, and strict parsing
+// of a YAML file where unknown keys and wrong types name key, file, line, column.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace vigil {
+
+struct SinkConfig {
+  std::string type;  // stdout | file | syslog | webhook | otlp
+  std::string path;  // file
+  std::string address;  // syslog: "unix:/dev/log" or "udp:host:port"
+  std::string url;      // webhook, otlp
+};
+
+struct Config {
+  std::string node_name;  // empty: hostname
+  std::string data_dir = "/var/lib/vigil";
+  std::string control_socket = "/run/vigil/vigil.sock";
+  struct Capture {
+    bool http = true;
+    bool tls = true;
+    uint32_t max_capture_bytes = 16384;
+    bool bodies = false;
+    std::vector<std::string> exclude_comms;
+  } capture;
+  struct Events {
+    std::vector<std::string> kinds;
+    std::vector<SinkConfig> sinks;
+  } events;
+  struct Policies {
+    std::string dir = "/etc/vigil/policies.d";
+  } policies;
+  struct Metrics {
+    std::string listen = "127.0.0.1:9464";
+  } metrics;
+  struct ApiMap {
+    std::vector<std::string> path_hints;
+    std::vector<std::string> declared_specs;
+  } apimap;
+
+  bool kind_enabled(std::string_view kind) const;
+};
+
+// Every event kind of DESIGN.md §4.
+const std::vector<std::string>& all_event_kinds();
+
+// The configuration vigild runs with when no --config is given.
+std::string_view default_config_yaml();
+
+// `source` names the text in errors (a file path, or "<default>").
+Result<Config> parse_config(std::string_view yaml, std::string_view source);
+Result<Config> load_config_file(const std::string& path);
+
+}  // namespace vigil

@@ -1,0 +1,118 @@
+// The event model of DESIGN.md §4 (schema v1) and its JSON-lines encoding.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace vigil {
+
+inline constexpr int kSchemaVersion = 1;
+
+struct ProcessRef {
+  uint32_t pid = 0, tid = 0, ppid = 0, uid = 0;
+  std::string comm, exe, cgroup, container_id, pod_uid;
+};
+
+struct Endpoint {
+  std::string addr;
+  uint16_t port = 0;
+};
+
+struct ConnRef {
+  uint64_t id = 0;
+  std::string proto;   // tcp | udp
+  std::string family;  // ipv4 | ipv6
+  std::string role;    // client | server
+  Endpoint local, remote;
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct ConnectionEvent {
+  ConnRef conn;
+  std::string state;  // open | close
+  std::optional<uint64_t> bytes_sent, bytes_recv;  // on close
+};
+
+struct ApiCallEvent {
+  ConnRef conn;
+  std::string role;
+  bool tls = false;
+  std::string tls_lib;
+  std::string protocol;
+  struct Request {
+    std::string method, host, path;
+    std::optional<std::string> query;
+    Headers headers;
+  } request;
+  struct Response {
+    int status = 0;
+    Headers headers;
+  } response;
+  std::string endpoint;
+  uint64_t latency_ns = 0, req_bytes = 0, resp_bytes = 0;
+  bool truncated = false;
+  std::vector<std::string> sensitive;
+  struct Grpc {
+    std::string service, method;
+    int status = 0;
+  };
+  std::optional<Grpc> grpc;
+};
+
+struct EgressEvent {
+  std::string verdict, mode, policy, rule, proto;
+  struct Dst {
+    std::string addr;
+    uint16_t port = 0;
+    std::optional<std::string> fqdn;
+  } dst;
+};
+
+struct ApiDiscoveredEvent {
+  std::string service;
+  struct {
+    std::string method, host, path;
+  } endpoint;
+  uint64_t first_seen_ns = 0;  // wall clock
+};
+
+struct FindingEvent {
+  std::string id, severity, title;
+  std::optional<std::string> owasp, service, endpoint;
+  std::string evidence;
+};
+
+struct PolicyEvent {
+  std::string name, action;
+  std::optional<std::string> error;
+};
+
+struct LostEvent {
+  std::string source;
+  uint64_t count = 0;
+};
+
+using EventBody = std::variant<ConnectionEvent, ApiCallEvent, EgressEvent, ApiDiscoveredEvent,
+                               FindingEvent, PolicyEvent, LostEvent>;
+
+struct Event {
+  uint64_t time_ns = 0;  // wall clock, ns since the epoch
+  std::string node;
+  uint64_t seq = 0;
+  std::optional<ProcessRef> process;
+  EventBody body;
+
+  const char* kind() const;
+};
+
+// "2026-11-22T08:30:00.123456789Z"
+std::string format_rfc3339_ns(uint64_t wall_ns);
+// One JSON object, no trailing newline.
+std::string to_json(const Event& event);
+
+}  // namespace vigil

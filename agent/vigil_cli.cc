@@ -1,0 +1,207 @@
+// vigil: the investigation CLI; talks to vigild over its control socket.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "config.h"
+#include "control.h"
+
+namespace {
+
+using nlohmann::json;
+constexpr int kExitUsage = 2;
+
+std::string resolve_socket(const std::string& flag, const std::string& config_path) {
+  if (!flag.empty()) return flag;
+  std::string path = config_path;
+  if (path.empty() && std::filesystem::exists("/etc/vigil/vigil.yaml")) path = "/etc/vigil/vigil.yaml";
+  if (!path.empty()) {
+    auto c = vigil::load_config_file(path);
+    if (c) return c->control_socket;
+    fmt::print(stderr, "vigil: {}\n", c.error().message);
+    std::exit(kExitUsage);
+  }
+  return vigil::Config{}.control_socket;
+}
+
+int connect_socket(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return -1;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  addr.sun_family = AF_UNIX;
+  std::copy(path.begin(), path.end(), addr.sun_path);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    fmt::print(stderr, "vigil: cannot connect to vigild at {}: {} (is vigild running? try --socket)\n",
+               path, std::strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends one request line and calls `on_line` for each line back until EOF or false.
+template <class F>
+int request(const std::string& socket_path, const json& req, F on_line) {
+  int fd = connect_socket(socket_path);
+  if (fd < 0) return kExitUsage;
+  std::string out = req.dump() + "\n";
+  if (send(fd, out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size())) {
+    fmt::print(stderr, "vigil: send to {}: {}\n", socket_path, std::strerror(errno));
+    close(fd);
+    return kExitUsage;
+  }
+  std::string buf;
+  char chunk[65536];
+  while (true) {
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    buf.append(chunk, n);
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      std::string line = buf.substr(0, nl);
+      buf.erase(0, nl + 1);
+      if (!on_line(line)) {
+        close(fd);
+        return 0;
+      }
+    }
+  }
+  close(fd);
+  return 0;
+}
+
+std::string short_time(const std::string& rfc3339) {
+  // "2026-11-22T08:30:00.123456789Z" -> "08:30:00.123456"
+  return rfc3339.size() >= 26 ? rfc3339.substr(11, 15) : rfc3339;
+}
+
+std::string endpoint_str(const json& e) {
+  std::string addr = e.value("addr", "?");
+  if (addr.find(':') != std::string::npos) addr = "[" + addr + "]";
+  return fmt::format("{}:{}", addr, e.value("port", 0));
+}
+
+std::string human_line(const json& e) {
+  std::string kind = e.value("kind", "?");
+  std::string who = "-";
+  if (e.contains("process")) {
+    const auto& p = e["process"];
+    who = fmt::format("{}/{}", p.value("pid", 0), p.value("comm", "?"));
+  }
+  std::string what;
+  if (kind == "connection") {
+    const auto& c = e["conn"];
+    what = fmt::format("{:<5} {} {:<6} {} -> {}", e.value("state", "?"), c.value("proto", "?"),
+                       c.value("role", "?"), endpoint_str(c["local"]), endpoint_str(c["remote"]));
+    if (e.contains("bytes_sent"))
+      what += fmt::format(" sent={} recv={}", e.value("bytes_sent", 0), e.value("bytes_recv", 0));
+    if (e.contains("process")) what += fmt::format(" exe={}", e["process"].value("exe", ""));
+  } else if (kind == "lost") {
+    what = fmt::format("{} events from {}", e["lost"].value("count", 0), e["lost"].value("source", "?"));
+  } else {
+    json rest = e;
+    for (const char* k : {"v", "time", "node", "kind", "seq", "process"}) rest.erase(k);
+    what = rest.dump();
+  }
+  return fmt::format("{} {:<11} {:<22} {}", short_time(e.value("time", "")), kind, who, what);
+}
+
+int cmd_status(const std::string& socket_path, bool as_json) {
+  json status;
+  int rc = request(socket_path, json{{"cmd", "status"}}, [&](const std::string& line) {
+    status = json::parse(line, nullptr, false);
+    return false;
+  });
+  if (rc != 0) return rc;
+  if (status.is_discarded() || !status.is_object()) {
+    fmt::print(stderr, "vigil: malformed status reply from {}\n", socket_path);
+    return kExitUsage;
+  }
+  if (as_json) {
+    fmt::print("{}\n", status.dump(2));
+    return 0;
+  }
+  const auto& c = status["counters"];
+  fmt::print("vigild {} on {} (pid {}), up {}s\n", status.value("version", "?"),
+             status.value("node", "?"), status.value("pid", 0), status.value("uptime_s", 0));
+  fmt::print("programs:\n  {:>6}  {:<8}  {}\n", "ID", "ATTACHED", "NAME");
+  for (const auto& p : status["programs"])
+    fmt::print("  {:>6}  {:<8}  {}\n", p.value("id", 0), p.value("attached", false) ? "yes" : "no",
+               p.value("name", "?"));
+  fmt::print("counters: {} events shipped, {} kernel events, {} processes, {} open connections, "
+             "{} trace clients\n",
+             c.value("events", 0), c.value("kernel_events", 0), c.value("processes", 0),
+             c.value("connections", 0), c.value("trace_clients", 0));
+  std::string lost;
+  for (const auto& [k, v] : c["lost"].items()) lost += fmt::format(" {}={}", k, v.get<uint64_t>());
+  fmt::print("lost:{}\n", lost.empty() ? " none" : lost);
+  for (const auto& s : status["sinks"])
+    fmt::print("sink: {} ({} write errors)\n", s.value("name", "?"), s.value("errors", 0));
+  return 0;
+}
+
+int cmd_trace(const std::string& socket_path, const vigil::TraceFilter& filter, bool as_json) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  return request(socket_path, filter.to_json(), [&](const std::string& line) {
+    if (as_json) {
+      std::fwrite(line.data(), 1, line.size(), stdout);
+      std::fputc('\n', stdout);
+      return !std::ferror(stdout);
+    }
+    json e = json::parse(line, nullptr, false);
+    if (e.is_discarded()) return true;
+    if (e.contains("error")) {
+      fmt::print(stderr, "vigil: {}\n", e["error"].get<std::string>());
+      return false;
+    }
+    fmt::print("{}\n", human_line(e));
+    return !std::ferror(stdout);
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vigil — investigate API traffic and egress on this host"};
+  app.require_subcommand(1);
+  std::string socket_flag, config_path, output = "table";
+  app.add_option("--socket", socket_flag, "control socket of vigild");
+  app.add_option("--config", config_path, "vigild configuration (for its control_socket)");
+
+  auto* status = app.add_subcommand("status", "agent, programs and counters");
+  status->add_option("-o,--output", output, "table | json")->check(CLI::IsMember({"table", "json"}));
+
+  auto* trace = app.add_subcommand("trace", "stream live events");
+  vigil::TraceFilter filter;
+  uint32_t pid = 0;
+  trace->add_option("--pid", pid, "only events of this process");
+  trace->add_option("--comm", filter.comm, "only events of processes with this comm");
+  trace->add_option("--kind", filter.kinds, "only these kinds (repeatable)")
+      ->check(CLI::IsMember(vigil::all_event_kinds()));
+  trace->add_option("-o,--output", output, "table | json")->check(CLI::IsMember({"table", "json"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  std::string socket_path = resolve_socket(socket_flag, config_path);
+  if (*status) return cmd_status(socket_path, output == "json");
+  if (*trace) {
+    if (pid) filter.pid = pid;
+    return cmd_trace(socket_path, filter, output == "json");
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,118 @@
+/* The kernel/user ABI of Vigil: every ring-buffer event and map key/value.
+ * Included by BOTH the BPF programs (after vmlinux.h) and the C++ agent.
+ * Plain C, fixed-width types only; the C++ side static_asserts every layout. */
+#ifndef VIGIL_ABI_H
+#define VIGIL_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Bumped on any change to a struct or enum below. The BPF object carries it in
+ * rodata and the agent refuses to load an object built against another version. */
+#define VIGIL_ABI_VERSION 1
+
+#define VIGIL_COMM_LEN 16
+#define VIGIL_FILENAME_LEN 256
+
+enum vigil_event_type {
+	VIGIL_EV_EXEC = 1,
+	VIGIL_EV_FORK = 2,
+	VIGIL_EV_EXIT = 3,
+	VIGIL_EV_CONN_OPEN = 4,
+	VIGIL_EV_CONN_CLOSE = 5,
+};
+
+enum vigil_role {
+	VIGIL_ROLE_CLIENT = 1,
+	VIGIL_ROLE_SERVER = 2,
+};
+
+enum vigil_l4_proto {
+	VIGIL_PROTO_TCP = 6,
+	VIGIL_PROTO_UDP = 17,
+};
+
+/* Why a connection closed: the owner called close(2), or the process exited
+ * with the socket still open (the kernel reports it at the group's exit). */
+enum vigil_close_reason {
+	VIGIL_CLOSE_SYSCALL = 1,
+	VIGIL_CLOSE_EXIT = 2,
+};
+
+/* Lost-counter slots (per-CPU array, one __u64 per slot). */
+enum vigil_lost_slot {
+	VIGIL_LOST_RINGBUF = 0,   /* bpf_ringbuf_reserve failed */
+	VIGIL_LOST_CONN_TABLE = 1, /* conns map full: connection not tracked */
+	VIGIL_LOST_SLOTS = 2,
+};
+
+/* Common header of every event; `pid` is the thread-group id (user-space pid). */
+struct vigil_event_header {
+	__u64 ts_ns;     /* bpf_ktime_get_boot_ns() */
+	__u64 cgroup_id; /* cgroup v2 id of the task */
+	__u32 type;      /* enum vigil_event_type */
+	__u32 pid;
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	char comm[VIGIL_COMM_LEN];
+};
+
+struct vigil_exec_event {
+	struct vigil_event_header hdr;
+	__u32 old_tid; /* thread that called execve (may differ from pid) */
+	__u32 filename_len;
+	char filename[VIGIL_FILENAME_LEN]; /* as given to execve; may be relative */
+};
+
+/* A new process (threads are not reported). hdr is the parent. */
+struct vigil_fork_event {
+	struct vigil_event_header hdr;
+	__u32 child_pid;
+	__u32 _pad;
+};
+
+/* The whole thread group has exited. */
+struct vigil_exit_event {
+	struct vigil_event_header hdr;
+	__s32 exit_code;
+	__u32 _pad;
+};
+
+/* Addresses are in network byte order; IPv4 uses the first 4 bytes.
+ * Ports are in host byte order. */
+struct vigil_conn_tuple {
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u16 lport;
+	__u16 rport;
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u8 proto;   /* enum vigil_l4_proto */
+	__u8 role;    /* enum vigil_role */
+};
+
+struct vigil_conn_event {
+	struct vigil_event_header hdr;
+	__u64 conn_id; /* unique per loaded program set, shared by open and close */
+	struct vigil_conn_tuple tuple;
+	__s32 fd;
+	__u32 close_reason; /* enum vigil_close_reason, on close */
+	__u64 bytes_sent;   /* on close; TCP only (0 for UDP) */
+	__u64 bytes_recv;
+};
+
+/* conns map: a socket fd of a process that Vigil tracks. */
+struct vigil_conn_key {
+	__u32 pid;
+	__s32 fd;
+};
+
+struct vigil_conn_value {
+	__u64 conn_id;
+	__u64 sk; /* struct sock *, only ever read with bpf_probe_read_kernel */
+	struct vigil_conn_tuple tuple;
+};
+
+#endif /* VIGIL_ABI_H */

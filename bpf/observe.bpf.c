@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Observation programs: process lifecycle (exec/fork/exit) and connection
+ * lifecycle (connect/accept/close) for TCP and connected UDP, IPv4 and IPv6.
+ * Facts only: every event goes to one ring buffer, decoded by collectors/. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "vigil/abi.h"
+#include "observe.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the agent between open and load. */
+const volatile __u32 abi_version = VIGIL_ABI_VERSION;
+const volatile __u32 self_pid = 0; /* the agent: never report its own traffic */
+
+__u64 next_conn_id = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by the agent before load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_LOST_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/* Socket fds being tracked, by (pid, fd). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct vigil_conn_key);
+	__type(value, struct vigil_conn_value);
+} conns SEC(".maps");
+
+/* How many entries of `conns` each process owns, so that a process exit only
+ * walks `conns` when it has something there. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} pid_conns SEC(".maps");
+
+/* connect(2) arguments between sys_enter and sys_exit, by pid_tgid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __s32);
+} pending_connect SEC(".maps");
+
+static __always_inline void lost__inc(__u32 slot)
+{
+	__u64 *count = bpf_map_lookup_elem(&lost, &slot);
+
+	if (count)
+		*count += 1;
+}
+
+static __always_inline void *event__reserve(__u64 size)
+{
+	void *e = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!e)
+		lost__inc(VIGIL_LOST_RINGBUF);
+	return e;
+}
+
+static __always_inline void event__fill_header(struct vigil_event_header *hdr, __u32 type)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	hdr->ts_ns = bpf_ktime_get_boot_ns();
+	hdr->cgroup_id = bpf_get_current_cgroup_id();
+	hdr->type = type;
+	hdr->pid = pid_tgid >> 32;
+	hdr->tid = (__u32)pid_tgid;
+	hdr->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	hdr->uid = (__u32)uid_gid;
+	hdr->gid = uid_gid >> 32;
+	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+}
+
+/* ---- processes -------------------------------------------------------- */
+
+static __always_inline int proc__exec(struct task_struct *task, pid_t old_pid,
+				      struct linux_binprm *bprm)
+{
+	struct vigil_exec_event *e;
+	const char *filename;
+	long n;
+
+	e = event__reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	event__fill_header(&e->hdr, VIGIL_EV_EXEC);
+	e->old_tid = old_pid;
+	filename = BPF_CORE_READ(bprm, filename);
+	n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
+	e->filename_len = n > 0 ? n - 1 : 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static __always_inline int proc__fork(struct task_struct *parent, struct task_struct *child)
+{
+	struct vigil_fork_event *e;
+	__u32 child_pid = BPF_CORE_READ(child, tgid);
+
+	/* Threads share the parent's process entry: only new processes count. */
+	if (BPF_CORE_READ(child, pid) != child_pid)
+		return 0;
+	e = event__reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	event__fill_header(&e->hdr, VIGIL_EV_FORK);
+	e->child_pid = child_pid;
+	e->_pad = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+struct exit_walk {
+	__u32 pid;
+};
+
+static __always_inline void conn__emit(struct vigil_conn_key *key, struct vigil_conn_value *val,
+				       __u32 type, __u32 reason);
+
+static long conn__close_on_exit(struct bpf_map *map, struct vigil_conn_key *key,
+				struct vigil_conn_value *val, struct exit_walk *walk)
+{
+	if (key->pid != walk->pid)
+		return 0;
+	conn__emit(key, val, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_EXIT);
+	bpf_map_delete_elem(map, key);
+	return 0;
+}
+
+static __always_inline int proc__exit(struct task_struct *task)
+{
+	struct vigil_exit_event *e;
+	struct exit_walk walk;
+	__u32 *owned;
+
+	/* signal->live reaches 0 in do_exit() before this tracepoint fires, and the
+	 * fd table is released only after it: the sockets are still readable. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	walk.pid = BPF_CORE_READ(task, tgid);
+	owned = bpf_map_lookup_elem(&pid_conns, &walk.pid);
+	if (owned) {
+		if (*owned > 0)
+			bpf_for_each_map_elem(&conns, conn__close_on_exit, &walk, 0);
+		bpf_map_delete_elem(&pid_conns, &walk.pid);
+	}
+	e = event__reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	event__fill_header(&e->hdr, VIGIL_EV_EXIT);
+	e->exit_code = BPF_CORE_READ(task, exit_code);
+	e->_pad = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* tp_btf where the kernel has BTF for the tracepoints; raw_tp otherwise. The
+ * agent enables exactly one of each pair (bpf_program__set_autoload). */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tp_btf__sched__sched_process_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	return proc__exec(p, old_pid, bprm);
+}
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(raw_tp__sched__sched_process_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	return proc__exec(p, old_pid, bprm);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tp_btf__sched__sched_process_fork, struct task_struct *parent,
+	     struct task_struct *child)
+{
+	return proc__fork(parent, child);
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(raw_tp__sched__sched_process_fork, struct task_struct *parent,
+	     struct task_struct *child)
+{
+	return proc__fork(parent, child);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tp_btf__sched__sched_process_exit, struct task_struct *p)
+{
+	return proc__exit(p);
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(raw_tp__sched__sched_process_exit, struct task_struct *p)
+{
+	return proc__exit(p);
+}
+
+/* ---- connections ------------------------------------------------------ */
+
+static __always_inline struct sock *sock__from_fd(__s32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+	struct socket *sock;
+	umode_t mode;
+
+	if (fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	if (!file)
+		return NULL;
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
+	return BPF_CORE_READ(sock, sk);
+}
+
+/* Fills the tuple; false for sockets Vigil does not track (not TCP/UDP over IP). */
+static __always_inline bool sock__read_tuple(struct sock *sk, struct vigil_conn_tuple *t)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 type = BPF_CORE_READ(sk, sk_type);
+	__u16 protocol = BPF_CORE_READ(sk, sk_protocol);
+
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	if (type == SOCK_STREAM && protocol == IPPROTO_TCP)
+		t->proto = VIGIL_PROTO_TCP;
+	else if (type == SOCK_DGRAM && protocol == IPPROTO_UDP)
+		t->proto = VIGIL_PROTO_UDP;
+	else
+		return false;
+
+	t->family = family;
+	t->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		bpf_core_read(t->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(t->raddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(t->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(t->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	return true;
+}
+
+static __always_inline void conn__emit(struct vigil_conn_key *key, struct vigil_conn_value *val,
+				       __u32 type, __u32 reason)
+{
+	struct vigil_conn_event *e = event__reserve(sizeof(*e));
+	struct tcp_sock *tp;
+
+	if (!e)
+		return;
+	event__fill_header(&e->hdr, type);
+	e->conn_id = val->conn_id;
+	e->tuple = val->tuple;
+	e->fd = key->fd;
+	e->close_reason = reason;
+	e->bytes_sent = 0;
+	e->bytes_recv = 0;
+	if (type == VIGIL_EV_CONN_CLOSE && val->tuple.proto == VIGIL_PROTO_TCP) {
+		tp = (struct tcp_sock *)val->sk;
+		e->bytes_sent = BPF_CORE_READ(tp, bytes_sent);
+		e->bytes_recv = BPF_CORE_READ(tp, bytes_received);
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void conn__track(__s32 fd, __u8 role)
+{
+	struct vigil_conn_key key = {};
+	struct vigil_conn_value val = {};
+	struct sock *sk;
+	__u32 one = 1, *owned;
+
+	key.pid = bpf_get_current_pid_tgid() >> 32;
+	key.fd = fd;
+	sk = sock__from_fd(fd);
+	if (!sk || !sock__read_tuple(sk, &val.tuple))
+		return;
+	/* A non-blocking connect refused before connect(2) returned (loopback RSTs
+	 * arrive synchronously) leaves a closed, unbound socket: nothing to report. */
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE)
+		return;
+	val.tuple.role = role;
+	val.sk = (__u64)sk;
+	val.conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
+	/* A tracked fd reused without close(2) (dup2 over it): report the old one closed. */
+	struct vigil_conn_value *old = bpf_map_lookup_elem(&conns, &key);
+	if (old)
+		conn__emit(&key, old, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_SYSCALL);
+	if (bpf_map_update_elem(&conns, &key, &val, BPF_ANY) != 0) {
+		lost__inc(VIGIL_LOST_CONN_TABLE);
+		return;
+	}
+	if (!old) {
+		owned = bpf_map_lookup_elem(&pid_conns, &key.pid);
+		if (owned)
+			__sync_fetch_and_add(owned, 1);
+		else
+			bpf_map_update_elem(&pid_conns, &key.pid, &one, BPF_NOEXIST);
+	}
+	conn__emit(&key, &val, VIGIL_EV_CONN_OPEN, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int tp__syscalls__sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__s32 fd = (__s32)ctx->args[0];
+
+	if ((pid_tgid >> 32) == self_pid)
+		return 0;
+	bpf_map_update_elem(&pending_connect, &pid_tgid, &fd, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int tp__syscalls__sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__s32 *fd = bpf_map_lookup_elem(&pending_connect, &pid_tgid);
+	__s32 saved;
+
+	if (!fd)
+		return 0;
+	saved = *fd;
+	bpf_map_delete_elem(&pending_connect, &pid_tgid);
+	/* Non-blocking connects report EINPROGRESS; the tuple is already bound. */
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
+		return 0;
+	conn__track(saved, VIGIL_ROLE_CLIENT);
+	return 0;
+}
+
+static __always_inline int conn__accepted(long ret)
+{
+	if (ret < 0 || (bpf_get_current_pid_tgid() >> 32) == self_pid)
+		return 0;
+	conn__track((__s32)ret, VIGIL_ROLE_SERVER);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int tp__syscalls__sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return conn__accepted(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int tp__syscalls__sys_exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	return conn__accepted(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int tp__syscalls__sys_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	struct vigil_conn_key key;
+	struct vigil_conn_value *val;
+	__u32 *owned;
+
+	key.pid = bpf_get_current_pid_tgid() >> 32;
+	key.fd = (__s32)ctx->args[0];
+	val = bpf_map_lookup_elem(&conns, &key);
+	if (!val)
+		return 0;
+	conn__emit(&key, val, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_SYSCALL);
+	bpf_map_delete_elem(&conns, &key);
+	owned = bpf_map_lookup_elem(&pid_conns, &key.pid);
+	if (owned && *owned > 0)
+		__sync_fetch_and_add(owned, (__u32)-1);
+	return 0;
+}

@@ -1,0 +1,32 @@
+#include "connection_table.h"
+
+namespace vigil {
+namespace {
+ConnectionRecord record_of(const vigil_conn_event& e) {
+  return ConnectionRecord{e.conn_id, e.hdr.pid, e.fd, e.tuple, e.hdr.ts_ns};
+}
+}  // namespace
+
+void ConnectionTable::on_open(const vigil_conn_event& e) { conns_[e.conn_id] = record_of(e); }
+
+ConnectionRecord ConnectionTable::on_close(const vigil_conn_event& e) {
+  auto it = conns_.find(e.conn_id);
+  if (it == conns_.end()) return record_of(e);
+  ConnectionRecord r = it->second;
+  conns_.erase(it);
+  return r;
+}
+
+const ConnectionRecord* ConnectionTable::find(uint64_t id) const {
+  auto it = conns_.find(id);
+  return it == conns_.end() ? nullptr : &it->second;
+}
+
+std::vector<ConnectionRecord> ConnectionTable::snapshot() const {
+  std::vector<ConnectionRecord> out;
+  out.reserve(conns_.size());
+  for (const auto& [_, r] : conns_) out.push_back(r);
+  return out;
+}
+
+}  // namespace vigil

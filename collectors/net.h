@@ -1,0 +1,15 @@
+// Address formatting for the kernel's fixed 16-byte address fields.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace vigil {
+
+// family is AF_INET (first 4 bytes used) or AF_INET6; bytes in network order.
+std::string format_addr(uint16_t family, const uint8_t addr[16]);
+// "1.2.3.4:80", "[::1]:443"
+std::string format_endpoint(uint16_t family, const uint8_t addr[16], uint16_t port);
+const char* family_name(uint16_t family);  // "ipv4" | "ipv6" | "unknown"
+
+}  // namespace vigil

@@ -1,0 +1,153 @@
+#include "observer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "base/log.h"
+#include "observe.skel.h"
+#include "system.h"
+
+namespace vigil {
+namespace {
+
+template <class T>
+Result<KernelEvent> view_as(std::span<const std::byte> data) {
+  if (data.size() < sizeof(T))
+    return Error{fmt::format("decode event: record of {} bytes is shorter than its type ({} bytes)",
+                             data.size(), sizeof(T))};
+  return KernelEvent{reinterpret_cast<const T*>(data.data())};
+}
+
+// The tp_btf/raw_tp program pairs: exactly one of each is loaded.
+using Progs = decltype(observe_bpf::progs);
+struct ProgramPair {
+  const char* tracepoint;
+  bpf_program* Progs::*btf;
+  bpf_program* Progs::*raw;
+};
+
+}  // namespace
+
+Result<KernelEvent> decode_kernel_event(std::span<const std::byte> data) {
+  if (data.size() < sizeof(vigil_event_header))
+    return Error{fmt::format("decode event: record of {} bytes has no header", data.size())};
+  const auto* hdr = reinterpret_cast<const vigil_event_header*>(data.data());
+  switch (hdr->type) {
+    case VIGIL_EV_EXEC: return view_as<vigil_exec_event>(data);
+    case VIGIL_EV_FORK: return view_as<vigil_fork_event>(data);
+    case VIGIL_EV_EXIT: return view_as<vigil_exit_event>(data);
+    case VIGIL_EV_CONN_OPEN:
+    case VIGIL_EV_CONN_CLOSE: return view_as<vigil_conn_event>(data);
+    default: return Error{fmt::format("decode event: unknown type {}", hdr->type)};
+  }
+}
+
+Result<std::unique_ptr<Observer>> Observer::create(const ObserverOptions& options,
+                                                   Handler handler) {
+  std::unique_ptr<Observer> self(new Observer());
+  self->handler_ = std::move(handler);
+
+  self->skel_ = observe_bpf__open();
+  if (!self->skel_) return os_error("open BPF object observe");
+  auto* skel = self->skel_;
+  if (skel->rodata->abi_version != VIGIL_ABI_VERSION)
+    return Error{fmt::format("BPF object observe has ABI version {}, the agent expects {}",
+                             skel->rodata->abi_version, VIGIL_ABI_VERSION)};
+  skel->rodata->self_pid = options.self_pid;
+  if (int err = bpf_map__set_max_entries(skel->maps.events, options.ringbuf_bytes); err)
+    return os_error(fmt::format("size ring buffer to {} bytes", options.ringbuf_bytes), -err);
+
+  const ProgramPair pairs[] = {
+      {"sched_process_exec", &Progs::tp_btf__sched__sched_process_exec,
+       &Progs::raw_tp__sched__sched_process_exec},
+      {"sched_process_fork", &Progs::tp_btf__sched__sched_process_fork,
+       &Progs::raw_tp__sched__sched_process_fork},
+      {"sched_process_exit", &Progs::tp_btf__sched__sched_process_exit,
+       &Progs::raw_tp__sched__sched_process_exit},
+  };
+  for (const auto& pair : pairs) {
+    bool btf = kernel_has_btf_tracepoint(pair.tracepoint);
+    bpf_program__set_autoload(skel->progs.*pair.btf, btf);
+    bpf_program__set_autoload(skel->progs.*pair.raw, !btf);
+    if (!btf) log::info("kernel has no BTF for {}: using raw_tp", pair.tracepoint);
+  }
+
+  if (int err = observe_bpf__load(skel); err)
+    return os_error("load BPF object observe (verifier or permissions; run with --verbose)", -err);
+  if (int err = observe_bpf__attach(skel); err)
+    return os_error("attach observation programs (is tracefs mounted?)", -err);
+
+  self->ring_ = ring_buffer__new(bpf_map__fd(skel->maps.events), &Observer::on_sample,
+                                 self.get(), nullptr);
+  if (!self->ring_) return os_error("open ring buffer of BPF object observe");
+  return self;
+}
+
+Observer::~Observer() {
+  if (ring_) ring_buffer__free(ring_);
+  if (skel_) observe_bpf__destroy(skel_);
+}
+
+int Observer::on_sample(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<Observer*>(ctx);
+  auto ev = decode_kernel_event({static_cast<const std::byte*>(data), size});
+  if (!ev) {
+    ++self->malformed_;
+    log::warn("{}", ev.error().message);
+    return 0;
+  }
+  self->handler_(*ev);
+  return 0;
+}
+
+Result<int> Observer::poll(int timeout_ms) {
+  int n = ring_buffer__poll(ring_, timeout_ms);
+  if (n == -EINTR) return 0;
+  if (n < 0) return os_error("poll ring buffer", -n);
+  return n;
+}
+
+int Observer::epoll_fd() const { return ring_buffer__epoll_fd(ring_); }
+
+Result<int> Observer::consume() {
+  int n = ring_buffer__consume(ring_);
+  if (n < 0) return os_error("consume ring buffer", -n);
+  return n;
+}
+
+std::array<uint64_t, VIGIL_LOST_SLOTS> Observer::lost_counters() const {
+  std::array<uint64_t, VIGIL_LOST_SLOTS> totals{};
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return totals;
+  std::vector<uint64_t> values(ncpu);
+  int fd = bpf_map__fd(skel_->maps.lost);
+  for (uint32_t slot = 0; slot < VIGIL_LOST_SLOTS; ++slot) {
+    if (bpf_map_lookup_elem(fd, &slot, values.data()) != 0) continue;
+    for (uint64_t v : values) totals[slot] += v;
+  }
+  return totals;
+}
+
+std::vector<ProgramStatus> Observer::programs() const {
+  std::vector<ProgramStatus> out;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    if (!bpf_program__autoload(prog)) continue;
+    ProgramStatus st;
+    st.name = bpf_program__name(prog);
+    int fd = bpf_program__fd(prog);
+    if (fd >= 0) {
+      bpf_prog_info info{};
+      uint32_t len = sizeof(info);
+      if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) st.id = info.id;
+    }
+    // The skeleton keeps one link per program in declaration order.
+    for (int i = 0; i < skel_->skeleton->prog_cnt; ++i) {
+      if (*skel_->skeleton->progs[i].prog == prog) st.attached = *skel_->skeleton->progs[i].link;
+    }
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+}  // namespace vigil

@@ -1,0 +1,85 @@
+#include "system.h"
+
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <cstdarg>
+#include <fstream>
+#include <sstream>
+
+#include "base/log.h"
+
+namespace vigil {
+namespace {
+
+bool g_libbpf_verbose = false;
+
+Status mount_if_missing(const char* target, const char* fstype, long magic) {
+  struct statfs fs {};
+  if (statfs(target, &fs) == 0 && static_cast<long>(fs.f_type) == magic) return {};
+  if (mkdir(target, 0755) != 0 && errno != EEXIST)
+    return os_error(fmt::format("create mount point {}", target));
+  if (mount(fstype, target, fstype, 0, nullptr) != 0)
+    return os_error(fmt::format("mount {} at {}", fstype, target));
+  log::info("mounted {} at {}", fstype, target);
+  return {};
+}
+
+int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG && !g_libbpf_verbose) return 0;
+  char buf[1024];
+  int n = std::vsnprintf(buf, sizeof(buf), format, args);
+  std::string_view msg(buf, n < 0 ? 0 : std::min<size_t>(n, sizeof(buf) - 1));
+  while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
+  if (level == LIBBPF_WARN)
+    log::warn("libbpf: {}", msg);
+  else
+    log::debug("libbpf: {}", msg);
+  return 0;
+}
+
+}  // namespace
+
+Status ensure_kernel_mounts() {
+  if (auto s = mount_if_missing("/sys/kernel/tracing", "tracefs", TRACEFS_MAGIC); !s) return s;
+  return mount_if_missing("/sys/fs/bpf", "bpf", BPF_FS_MAGIC);
+}
+
+Status raise_memlock_limit() {
+  struct rlimit lim {};
+  if (getrlimit(RLIMIT_MEMLOCK, &lim) == 0 && lim.rlim_cur == RLIM_INFINITY) return {};
+  lim = {RLIM_INFINITY, RLIM_INFINITY};
+  if (setrlimit(RLIMIT_MEMLOCK, &lim) != 0)
+    return os_error("raise RLIMIT_MEMLOCK (only kernels before 5.11 need it)");
+  return {};
+}
+
+void route_libbpf_logs(bool verbose) {
+  g_libbpf_verbose = verbose;
+  libbpf_set_print(libbpf_print);
+}
+
+bool kernel_has_btf_tracepoint(const char* tracepoint) {
+  struct btf* btf = btf__load_vmlinux_btf();
+  if (!btf) return false;
+  std::string name = fmt::format("btf_trace_{}", tracepoint);
+  bool found = btf__find_by_name_kind(btf, name.c_str(), BTF_KIND_TYPEDEF) >= 0;
+  btf__free(btf);
+  return found;
+}
+
+std::string read_small_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return {};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace vigil
