@@ -267,6 +267,15 @@ static __always_inline bool sock__read_tuple(struct sock *sk, struct vigil_conn_
 	return true;
 }
 
+/* The peer's FIN arrived: tcp_fin() set RCV_SHUTDOWN. A reset or timeout
+ * also sets it (via tcp_done) but records an error, and then no FIN was counted. */
+static __always_inline bool tcp__fin_received(struct sock *sk)
+{
+	__u8 shutdown = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
+
+	return (shutdown & RCV_SHUTDOWN) && BPF_CORE_READ(sk, sk_err) == 0;
+}
+
 static __always_inline void conn__emit(struct vigil_conn_key *key, struct vigil_conn_value *val,
 				       __u32 type, __u32 reason)
 {
@@ -284,8 +293,12 @@ static __always_inline void conn__emit(struct vigil_conn_key *key, struct vigil_
 	e->bytes_recv = 0;
 	if (type == VIGIL_EV_CONN_CLOSE && val->tuple.proto == VIGIL_PROTO_TCP) {
 		tp = (struct tcp_sock *)val->sk;
+		/* Payload bytes; bytes_sent includes retransmissions. */
 		e->bytes_sent = BPF_CORE_READ(tp, bytes_sent);
 		e->bytes_recv = BPF_CORE_READ(tp, bytes_received);
+		/* bytes_received advances with rcv_nxt, which the peer's FIN moves by one. */
+		if (e->bytes_recv > 0 && tcp__fin_received((struct sock *)val->sk))
+			e->bytes_recv -= 1;
 	}
 	bpf_ringbuf_submit(e, 0);
 }

@@ -10,5 +10,6 @@
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define EINPROGRESS 115
+#define RCV_SHUTDOWN 1
 
 #endif

@@ -1,0 +1,446 @@
+// Kernel tier: loads the real observation programs, makes real connections on
+// loopback (curl and vigil_test_client against servers run here), and asserts
+// every decoded field of the connection events, both sides.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "base/log.h"
+#include "event_mapper.h"
+#include "system.h"
+
+extern char** environ;
+
+namespace vigil {
+namespace {
+
+bool bpf_required() {
+  const char* v = std::getenv("VIGIL_REQUIRE_BPF");
+  return v && std::string(v) == "1";
+}
+
+#define SKIP_OR_FAIL(why)                                                              \
+  do {                                                                                 \
+    if (bpf_required()) FAIL() << why << " (VIGIL_REQUIRE_BPF=1: this is a failure)"; \
+    GTEST_SKIP() << why;                                                               \
+  } while (0)
+
+std::string self_exe() {
+  return std::filesystem::read_symlink("/proc/self/exe").string();
+}
+
+std::string self_cgroup() { return parse_proc_cgroup_v2(read_small_file("/proc/self/cgroup")); }
+
+// The kernel's comm of a program: its basename cut to 15 bytes.
+std::string comm_of_path(const std::string& path) {
+  return std::filesystem::path(path).filename().string().substr(0, VIGIL_COMM_LEN - 1);
+}
+
+pid_t spawn(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return rc == 0 ? pid : -1;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// A one-connection server on a loopback address. In `http` mode it answers one
+// request (up to the blank line); otherwise it reads to EOF. Then it writes
+// `reply_bytes` and closes.
+class OneShotServer {
+ public:
+  OneShotServer(int family, const char* addr, int type, bool http, size_t reply_bytes)
+      : family_(family), type_(type) {
+    fd_ = socket(family, type | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_storage ss{};
+    socklen_t len = fill(ss, addr, 0);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&ss), len), 0) << strerror(errno);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+    port_ = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                    : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+    if (type == SOCK_STREAM) {
+      EXPECT_EQ(listen(fd_, 4), 0);
+      thread_ = std::thread([this, http, reply_bytes] { serve(http, reply_bytes); });
+    }
+  }
+  ~OneShotServer() {
+    if (thread_.joinable()) thread_.join();
+    close(fd_);
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  pid_t tid() const { return tid_; }
+  uint16_t peer_port() const { return peer_port_; }
+  size_t bytes_read() const { return read_; }
+  size_t bytes_written() const { return written_; }
+
+ private:
+  socklen_t fill(sockaddr_storage& ss, const char* addr, uint16_t port) {
+    if (family_ == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      a->sin_family = AF_INET;
+      a->sin_port = htons(port);
+      inet_pton(AF_INET, addr, &a->sin_addr);
+      return sizeof(*a);
+    }
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    inet_pton(AF_INET6, addr, &a->sin6_addr);
+    return sizeof(*a);
+  }
+
+  void serve(bool http, size_t reply_bytes) {
+    pthread_setname_np(pthread_self(), "vigil-srv");
+    tid_ = gettid();
+    sockaddr_storage peer{};
+    socklen_t plen = sizeof(peer);
+    int c = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_CLOEXEC);
+    if (c < 0) return;
+    peer_port_ = ntohs(family_ == AF_INET ? reinterpret_cast<sockaddr_in*>(&peer)->sin_port
+                                          : reinterpret_cast<sockaddr_in6*>(&peer)->sin6_port);
+    std::string got;
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(c, buf, sizeof(buf), 0)) > 0) {
+      got.append(buf, n);
+      if (http && got.find("\r\n\r\n") != std::string::npos) break;
+    }
+    read_ = got.size();
+    std::string reply;
+    if (http) {
+      std::string body(reply_bytes, 'b');
+      reply = fmt::format("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                          body.size(), body);
+    } else {
+      reply.assign(reply_bytes, 'r');
+    }
+    written_ = send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+    close(c);
+  }
+
+  int family_, type_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  pid_t tid_ = 0;
+  uint16_t peer_port_ = 0;
+  size_t read_ = 0, written_ = 0;
+};
+
+class ObserveTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) {
+      setup_error_ = "not root: the kernel tier needs root to load BPF programs";
+      return;
+    }
+    route_libbpf_logs(false);
+    if (auto s = ensure_kernel_mounts(); !s) {
+      setup_error_ = s.error().message;
+      return;
+    }
+    (void)raise_memlock_limit();
+    auto mount = find_cgroup2_mount(read_small_file("/proc/self/mountinfo"));
+    cgroups_ = new CgroupResolver(mount ? *mount : "", "/proc");
+    procs_ = new ProcessTable("/proc", cgroups_);
+    conns_ = new ConnectionTable();
+    clock_ = new BootClock();
+    mapper_ = new EventMapper(*procs_, *conns_, *clock_, "test-node");
+    auto obs = Observer::create(ObserverOptions{}, [](const KernelEvent& ev) {
+      mapper_->handle(ev, [](Event&& e) { events_.push_back(std::move(e)); });
+    });
+    if (!obs) {
+      setup_error_ = obs.error().message;
+      return;
+    }
+    observer_ = obs->release();
+    procs_->seed();
+  }
+
+  static void TearDownTestSuite() {
+    delete observer_;  // detaches
+    observer_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (!setup_error_.empty()) SKIP_OR_FAIL(setup_error_);
+  }
+
+  // Polls until `n` connection events match `pred`; returns them in order.
+  template <class Pred>
+  std::vector<Event> wait_for(size_t n, Pred pred, int timeout_ms = 5000) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (true) {
+      std::vector<Event> hits;
+      for (const auto& e : events_) {
+        const auto* c = std::get_if<ConnectionEvent>(&e.body);
+        if (c && pred(e, *c)) hits.push_back(e);
+      }
+      if (hits.size() >= n || std::chrono::steady_clock::now() > deadline) return hits;
+      (void)observer_->poll(50);
+    }
+  }
+
+  static const ConnectionEvent& conn(const Event& e) { return std::get<ConnectionEvent>(e.body); }
+
+  // The open and close of one side, matched by pid and role.
+  std::pair<Event, Event> side(uint32_t pid, const char* role, uint16_t local_port = 0) {
+    auto hits = wait_for(2, [&](const Event& e, const ConnectionEvent& c) {
+      return e.process->pid == pid && c.conn.role == role &&
+             (local_port == 0 || c.conn.local.port == local_port);
+    });
+    EXPECT_EQ(hits.size(), 2u) << "pid " << pid << " role " << role;
+    if (hits.size() < 2) return {};
+    EXPECT_EQ(conn(hits[0]).state, "open");
+    EXPECT_EQ(conn(hits[1]).state, "close");
+    EXPECT_EQ(conn(hits[0]).conn.id, conn(hits[1]).conn.id);
+    return {hits[0], hits[1]};
+  }
+
+  void expect_tuple(const Event& e, const char* proto, const char* family, const char* role,
+                    const std::string& laddr, uint16_t lport, const std::string& raddr,
+                    uint16_t rport) {
+    const auto& c = conn(e).conn;
+    EXPECT_EQ(c.proto, proto);
+    EXPECT_EQ(c.family, family);
+    EXPECT_EQ(c.role, role);
+    EXPECT_EQ(c.local.addr, laddr);
+    if (lport) EXPECT_EQ(c.local.port, lport);
+    else EXPECT_NE(c.local.port, 0);
+    EXPECT_EQ(c.remote.addr, raddr);
+    EXPECT_EQ(c.remote.port, rport);
+  }
+
+  void expect_child_process(const Event& e, pid_t pid, const std::string& exe) {
+    ASSERT_TRUE(e.process.has_value());
+    EXPECT_EQ(e.process->pid, static_cast<uint32_t>(pid));
+    EXPECT_EQ(e.process->tid, static_cast<uint32_t>(pid));
+    EXPECT_EQ(e.process->ppid, static_cast<uint32_t>(getpid()));
+    EXPECT_EQ(e.process->uid, getuid());
+    EXPECT_EQ(e.process->comm, comm_of_path(exe));
+    EXPECT_EQ(e.process->exe, exe);
+    EXPECT_EQ(e.process->cgroup, self_cgroup());
+    EXPECT_EQ(e.node, "test-node");
+    EXPECT_GT(e.time_ns, 1'700'000'000'000'000'000ull);
+  }
+
+  void expect_server_process(const Event& e, pid_t tid) {
+    ASSERT_TRUE(e.process.has_value());
+    EXPECT_EQ(e.process->pid, static_cast<uint32_t>(getpid()));
+    EXPECT_EQ(e.process->tid, static_cast<uint32_t>(tid));
+    EXPECT_EQ(e.process->ppid, static_cast<uint32_t>(getppid()));
+    EXPECT_EQ(e.process->comm, "vigil-srv");
+    EXPECT_EQ(e.process->exe, self_exe());
+  }
+
+  // A test client run against a drain-mode TCP server; asserts both sides fully.
+  // `src` is the address the kernel picks for the client (127.0.0.1 for any 127/8 peer).
+  void tcp_roundtrip(int family, const char* addr, const char* src, const char* family_name) {
+    OneShotServer server(family, addr, SOCK_STREAM, false, 500);
+    std::string client = std::filesystem::canonical(VIGIL_TEST_CLIENT).string();
+    pid_t pid = spawn({client, "tcp", addr, std::to_string(server.port()), "--send", "1000"});
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(wait_exit(pid), 0);
+    server.join();
+
+    auto [copen, cclose] = side(pid, "client");
+    expect_child_process(copen, pid, client);
+    expect_tuple(copen, "tcp", family_name, "client", src, server.peer_port(), addr, server.port());
+    expect_tuple(cclose, "tcp", family_name, "client", src, server.peer_port(), addr, server.port());
+    EXPECT_EQ(conn(cclose).bytes_sent, 1000u);
+    EXPECT_EQ(conn(cclose).bytes_recv, 500u);
+
+    auto [sopen, sclose] = side(getpid(), "server", server.port());
+    expect_server_process(sopen, server.tid());
+    expect_tuple(sopen, "tcp", family_name, "server", addr, server.port(), src, server.peer_port());
+    EXPECT_EQ(conn(sclose).bytes_sent, 500u);
+    EXPECT_EQ(conn(sclose).bytes_recv, 1000u);
+    EXPECT_NE(conn(copen).conn.id, conn(sopen).conn.id);
+  }
+
+  void udp_connected(int family, const char* addr, const char* family_name) {
+    OneShotServer server(family, addr, SOCK_DGRAM, false, 0);
+    std::string client = std::filesystem::canonical(VIGIL_TEST_CLIENT).string();
+    pid_t pid = spawn({client, "udp", addr, std::to_string(server.port()), "--send", "64"});
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(wait_exit(pid), 0);
+    auto [open, close] = side(pid, "client");
+    expect_child_process(open, pid, client);
+    expect_tuple(open, "udp", family_name, "client", addr, 0, addr, server.port());
+    expect_tuple(close, "udp", family_name, "client", addr, conn(open).conn.local.port, addr,
+                 server.port());
+  }
+
+  static inline std::string setup_error_;
+  static inline CgroupResolver* cgroups_ = nullptr;
+  static inline ProcessTable* procs_ = nullptr;
+  static inline ConnectionTable* conns_ = nullptr;
+  static inline BootClock* clock_ = nullptr;
+  static inline EventMapper* mapper_ = nullptr;
+  static inline Observer* observer_ = nullptr;
+  static inline std::vector<Event> events_;
+};
+
+TEST_F(ObserveTest, AllProgramsAttached) {
+  auto progs = observer_->programs();
+  EXPECT_EQ(progs.size(), 8u);
+  for (const auto& p : progs) {
+    EXPECT_TRUE(p.attached) << p.name;
+    EXPECT_GT(p.id, 0u) << p.name;
+  }
+}
+
+TEST_F(ObserveTest, CurlIpv4BothSides) {
+  OneShotServer server(AF_INET, "127.0.0.1", SOCK_STREAM, true, 2);
+  std::string url = fmt::format("http://127.0.0.1:{}/vigil-test", server.port());
+  pid_t pid = spawn({"/usr/bin/curl", "-s", "-o", "/dev/null", url});
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(wait_exit(pid), 0);
+  server.join();
+
+  auto [copen, cclose] = side(pid, "client");
+  expect_child_process(copen, pid, "/usr/bin/curl");
+  expect_tuple(copen, "tcp", "ipv4", "client", "127.0.0.1", server.peer_port(), "127.0.0.1",
+               server.port());
+  EXPECT_FALSE(conn(copen).bytes_sent.has_value());
+  EXPECT_EQ(conn(cclose).bytes_sent, server.bytes_read());
+  EXPECT_EQ(conn(cclose).bytes_recv, server.bytes_written());
+
+  auto [sopen, sclose] = side(getpid(), "server", server.port());
+  expect_server_process(sopen, server.tid());
+  expect_tuple(sopen, "tcp", "ipv4", "server", "127.0.0.1", server.port(), "127.0.0.1",
+               server.peer_port());
+  EXPECT_EQ(conn(sclose).bytes_sent, server.bytes_written());
+  EXPECT_EQ(conn(sclose).bytes_recv, server.bytes_read());
+}
+
+TEST_F(ObserveTest, CurlIpv6) {
+  OneShotServer server(AF_INET6, "::1", SOCK_STREAM, true, 2);
+  std::string url = fmt::format("http://[::1]:{}/", server.port());
+  pid_t pid = spawn({"/usr/bin/curl", "-s", "-o", "/dev/null", url});
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(wait_exit(pid), 0);
+  server.join();
+  auto [copen, cclose] = side(pid, "client");
+  expect_child_process(copen, pid, "/usr/bin/curl");
+  expect_tuple(copen, "tcp", "ipv6", "client", "::1", server.peer_port(), "::1", server.port());
+  EXPECT_EQ(conn(cclose).bytes_recv, server.bytes_written());
+}
+
+TEST_F(ObserveTest, TestClientTcpIpv4) { tcp_roundtrip(AF_INET, "127.0.0.1", "127.0.0.1", "ipv4"); }
+TEST_F(ObserveTest, TestClientTcpIpv6) { tcp_roundtrip(AF_INET6, "::1", "::1", "ipv6"); }
+TEST_F(ObserveTest, TestClientTcpOtherLoopbackAddress) {
+  tcp_roundtrip(AF_INET, "127.0.0.2", "127.0.0.1", "ipv4");
+}
+TEST_F(ObserveTest, ConnectedUdpIpv4) { udp_connected(AF_INET, "127.0.0.1", "ipv4"); }
+TEST_F(ObserveTest, ConnectedUdpIpv6) { udp_connected(AF_INET6, "::1", "ipv6"); }
+
+TEST_F(ObserveTest, ExitWithSocketOpenReportsClose) {
+  OneShotServer server(AF_INET, "127.0.0.1", SOCK_STREAM, false, 300);
+  std::string client = std::filesystem::canonical(VIGIL_TEST_CLIENT).string();
+  pid_t pid = spawn({client, "tcp", "127.0.0.1", std::to_string(server.port()), "--send", "700",
+                     "--no-close"});
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(wait_exit(pid), 0);
+  auto [open, close] = side(pid, "client");
+  EXPECT_EQ(conn(close).bytes_sent, 700u);
+  EXPECT_EQ(conn(close).bytes_recv, 300u);
+}
+
+TEST_F(ObserveTest, RefusedConnectIsNotAConnection) {
+  // Find a free port, then close it so the connect is refused.
+  OneShotServer probe(AF_INET, "127.0.0.1", SOCK_DGRAM, false, 0);
+  uint16_t port = probe.port();
+  std::string client = std::filesystem::canonical(VIGIL_TEST_CLIENT).string();
+  pid_t pid = spawn({client, "tcp", "127.0.0.1", std::to_string(port)});
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(wait_exit(pid), 1);
+  auto hits = wait_for(1, [&](const Event& e, const ConnectionEvent&) {
+    return e.process->pid == static_cast<uint32_t>(pid);
+  }, 500);
+  EXPECT_TRUE(hits.empty());
+}
+
+TEST_F(ObserveTest, OwnTrafficIsNeverReported) {
+  // A second program set that treats this test process as the agent.
+  std::vector<uint32_t> pids;
+  auto own = Observer::create(ObserverOptions{.ringbuf_bytes = 1u << 20,
+                                              .self_pid = static_cast<uint32_t>(getpid())},
+                              [&](const KernelEvent& ev) {
+                                if (auto* c = std::get_if<const vigil_conn_event*>(&ev))
+                                  pids.push_back((*c)->hdr.pid);
+                              });
+  ASSERT_TRUE(own.ok()) << own.error().message;
+  OneShotServer server(AF_INET, "127.0.0.1", SOCK_STREAM, false, 10);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(server.port());
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  shutdown(fd, SHUT_WR);
+  server.join();
+  close(fd);
+  // Positive control: a child's connection is seen by the same program set.
+  OneShotServer server2(AF_INET, "127.0.0.1", SOCK_STREAM, false, 10);
+  std::string client = std::filesystem::canonical(VIGIL_TEST_CLIENT).string();
+  pid_t pid = spawn({client, "tcp", "127.0.0.1", std::to_string(server2.port())});
+  ASSERT_EQ(wait_exit(pid), 0);
+  server2.join();
+  for (int i = 0; i < 20 && std::count(pids.begin(), pids.end(), pid) < 2; ++i)
+    (void)(*own)->poll(50);
+  EXPECT_EQ(std::count(pids.begin(), pids.end(), static_cast<uint32_t>(getpid())), 0);
+  EXPECT_EQ(std::count(pids.begin(), pids.end(), static_cast<uint32_t>(pid)), 2);
+}
+
+TEST_F(ObserveTest, ExecForkExitKeepTheProcessTable) {
+  std::string client = std::filesystem::canonical(VIGIL_TEST_CLIENT).string();
+  OneShotServer server(AF_INET, "127.0.0.1", SOCK_STREAM, false, 1);
+  pid_t pid = spawn({client, "tcp", "127.0.0.1", std::to_string(server.port())});
+  ASSERT_EQ(wait_exit(pid), 0);
+  side(pid, "client");
+  // The exec event recorded the exe even though the process is gone now.
+  const ProcessInfo* p = procs_->find(pid);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->exe, client);
+  EXPECT_EQ(p->ppid, static_cast<uint32_t>(getpid()));
+}
+
+TEST_F(ObserveTest, NoKernelEventsLost) {
+  auto lost = observer_->lost_counters();
+  EXPECT_EQ(lost[VIGIL_LOST_RINGBUF], 0u);
+  EXPECT_EQ(lost[VIGIL_LOST_CONN_TABLE], 0u);
+  EXPECT_EQ(observer_->malformed_events(), 0u);
+}
+
+}  // namespace
+}  // namespace vigil

@@ -1,0 +1,129 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "config.h"
+
+namespace vigil {
+namespace {
+
+TEST(Config, EmbeddedDefaultParsesToTheDocumentedDefaults) {
+  auto c = parse_config(default_config_yaml(), "<default>");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->data_dir, "/var/lib/vigil");
+  EXPECT_EQ(c->control_socket, "/run/vigil/vigil.sock");
+  EXPECT_TRUE(c->capture.http);
+  EXPECT_EQ(c->capture.max_capture_bytes, 16384u);
+  EXPECT_FALSE(c->capture.bodies);
+  EXPECT_EQ(c->events.kinds, all_event_kinds());
+  ASSERT_EQ(c->events.sinks.size(), 2u);
+  EXPECT_EQ(c->events.sinks[0].type, "stdout");
+  EXPECT_EQ(c->events.sinks[1].type, "file");
+  EXPECT_EQ(c->events.sinks[1].path, "/var/log/vigil/events.jsonl");
+  EXPECT_EQ(c->metrics.listen, "127.0.0.1:9464");
+  EXPECT_EQ(c->policies.dir, "/etc/vigil/policies.d");
+}
+
+TEST(Config, EmptyFileMeansAllDefaults) {
+  auto c = parse_config("", "empty.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->events.sinks.size(), 2u);
+  EXPECT_EQ(c->events.kinds.size(), 7u);
+}
+
+TEST(Config, OverridesOnlyWhatIsGiven) {
+  auto c = parse_config(R"(
+node_name: edge-1
+capture:
+  max_capture_bytes: 4096
+  exclude_comms: [sshd, chronyd]
+events:
+  kinds: [connection, lost]
+  sinks:
+    - type: file
+      path: /tmp/x.jsonl
+)", "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->node_name, "edge-1");
+  EXPECT_EQ(c->capture.max_capture_bytes, 4096u);
+  EXPECT_TRUE(c->capture.tls);
+  EXPECT_EQ(c->capture.exclude_comms, (std::vector<std::string>{"sshd", "chronyd"}));
+  EXPECT_TRUE(c->kind_enabled("connection"));
+  EXPECT_FALSE(c->kind_enabled("api_call"));
+  ASSERT_EQ(c->events.sinks.size(), 1u);
+  EXPECT_EQ(c->events.sinks[0].path, "/tmp/x.jsonl");
+}
+
+struct BadCase {
+  const char* name;
+  const char* yaml;
+  const char* expected;  // substring of the error, which always starts with file:line:col
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
+class BadConfig : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfig, IsRejectedWithKeyFileLineAndColumn) {
+  auto c = parse_config(GetParam().yaml, "bad.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find(GetParam().expected), std::string::npos)
+      << "got: " << c.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, BadConfig,
+    ::testing::Values(
+        BadCase{"TypoTopLevel", "node_name: a\ncaptur:\n  http: true\n",
+                "bad.yaml:2:1: unknown key 'captur' (did you mean 'capture'?)"},
+        BadCase{"TypoNested", "capture:\n  htp: false\n",
+                "bad.yaml:2:3: unknown key 'capture.htp' (did you mean 'http'?)"},
+        BadCase{"UnknownFar", "zzzzzzzz: 1\n", "bad.yaml:1:1: unknown key 'zzzzzzzz' (expected one of:"},
+        BadCase{"WrongBool", "capture:\n  http: maybe\n",
+                "bad.yaml:2:9: 'capture.http' must be true or false"},
+        BadCase{"NegativeInt", "capture:\n  max_capture_bytes: -1\n",
+                "bad.yaml:2:22: 'capture.max_capture_bytes' must be a non-negative integer"},
+        BadCase{"IntOutOfRange", "capture:\n  max_capture_bytes: 99999999\n",
+                "'capture.max_capture_bytes' must be between 1 and 1048576"},
+        BadCase{"StringForList", "capture:\n  exclude_comms: sshd\n",
+                "bad.yaml:2:18: 'capture.exclude_comms' must be a list of strings"},
+        BadCase{"MapForString", "data_dir: {a: 1}\n", "bad.yaml:1:11: 'data_dir' must be a string"},
+        BadCase{"SectionNotMap", "capture: 5\n", "bad.yaml:1:10: 'capture' must be a mapping"},
+        BadCase{"TopNotMap", "- a\n- b\n", "bad.yaml:1:1: '<top>' must be a mapping"},
+        BadCase{"UnknownKind", "events:\n  kinds: [connection, apicall]\n",
+                "bad.yaml:2:23: 'events.kinds' has unknown kind 'apicall'"},
+        BadCase{"SinkWithoutType", "events:\n  sinks:\n    - path: /x\n",
+                "'events.sinks[0].type' is required"},
+        BadCase{"SinkBadType", "events:\n  sinks:\n    - type: kafka\n",
+                "bad.yaml:3:13: 'events.sinks[0].type' is 'kafka'"},
+        BadCase{"FileSinkNoPath", "events:\n  sinks:\n    - type: file\n",
+                "'events.sinks[0].path' is required for a file sink"},
+        BadCase{"SinkUnknownKey", "events:\n  sinks:\n    - type: file\n      pth: /x\n",
+                "bad.yaml:4:7: unknown key 'events.sinks[0].pth' (did you mean 'path'?)"},
+        BadCase{"SyntaxError", "capture: [unclosed\n", "bad.yaml:"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Config, LoadFileNamesTheFile) {
+  std::string path = ::testing::TempDir() + "/vigil_cfg_test.yaml";
+  {
+    std::ofstream out(path);
+    out << "metrics:\n  listn: 1\n";
+  }
+  auto c = load_config_file(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message.rfind(path + ":2:3: unknown key 'metrics.listn'", 0), 0u)
+      << c.error().message;
+  std::remove(path.c_str());
+}
+
+TEST(Config, MissingFileIsAClearError) {
+  auto c = load_config_file("/nonexistent/vigil.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("read config file /nonexistent/vigil.yaml: ENOENT"),
+            std::string::npos)
+      << c.error().message;
+}
+
+}  // namespace
+}  // namespace vigil
