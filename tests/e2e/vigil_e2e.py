@@ -1,0 +1,157 @@
+"""Helpers for the end-to-end tier: run vigild with a private config, real
+servers on free loopback ports, and stop exactly the processes we started."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN_DIR = os.environ.get("VIGIL_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
+VIGILD = os.path.join(BIN_DIR, "vigild")
+VIGIL = os.path.join(BIN_DIR, "vigil")
+REQUIRE_BPF = os.environ.get("VIGIL_REQUIRE_BPF") == "1"
+
+
+def require_root(test):
+    if os.geteuid() != 0:
+        if REQUIRE_BPF:
+            test.fail("not root, and VIGIL_REQUIRE_BPF=1: the e2e tier needs root")
+        test.skipTest("not root: the e2e tier loads BPF programs")
+
+
+def free_port(family=socket.AF_INET, addr="127.0.0.1"):
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((addr, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=10.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(interval)
+    return pred()
+
+
+def bpf_prog_ids():
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True, check=True)
+    return {p["id"] for p in json.loads(out.stdout or "[]")}
+
+
+class Process:
+    """A child we started; stop() ends exactly it."""
+
+    def __init__(self, args, **kw):
+        self.args = args
+        self.proc = subprocess.Popen(args, **kw)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def output(self):
+        """Everything it wrote to its stdout pipe (after stop())."""
+        with self.proc.stdout:
+            return self.proc.stdout.read()
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+class Agent:
+    """vigild with its own temporary config, socket and events file."""
+
+    def __init__(self, extra_config=""):
+        self.dir = tempfile.mkdtemp(prefix="vigil-e2e-")
+        self.socket = os.path.join(self.dir, "vigil.sock")
+        self.events_path = os.path.join(self.dir, "events.jsonl")
+        self.config = os.path.join(self.dir, "vigil.yaml")
+        with open(self.config, "w") as f:
+            f.write(f"""control_socket: {self.socket}
+data_dir: {self.dir}/data
+events:
+  sinks:
+    - type: stdout
+    - type: file
+      path: {self.events_path}
+{extra_config}""")
+        self.stdout = open(os.path.join(self.dir, "stdout.jsonl"), "w")
+        self.stderr_path = os.path.join(self.dir, "stderr.log")
+        self.stderr = open(self.stderr_path, "w")
+        self.proc = None
+
+    def start(self):
+        self.proc = Process([VIGILD, "--config", self.config], stdout=self.stdout, stderr=self.stderr)
+        if not wait_until(lambda: self.status() is not None or self.proc.proc.poll() is not None, 20):
+            raise RuntimeError("vigild did not answer on its socket: " + self.log())
+        if self.proc.proc.poll() is not None:
+            raise RuntimeError(f"vigild exited with {self.proc.proc.returncode}: " + self.log())
+        return self
+
+    def log(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def vigil(self, *args, timeout=10):
+        return subprocess.run([VIGIL, "--socket", self.socket, *args], capture_output=True, text=True,
+                              timeout=timeout)
+
+    def status(self):
+        if not os.path.exists(self.socket):
+            return None
+        r = self.vigil("status", "-o", "json")
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def events(self):
+        try:
+            with open(self.events_path) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def stop(self, sig=signal.SIGTERM):
+        rc = self.proc.stop(sig) if self.proc else None
+        self.stdout.close()
+        self.stderr.close()
+        return rc
+
+    def cleanup(self):
+        if self.proc and self.proc.proc.poll() is None:
+            self.stop(signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def http_server(port, bind="127.0.0.1"):
+    """python3's http.server serving an empty temp dir on a loopback port."""
+    root = tempfile.mkdtemp(prefix="vigil-www-")
+    with open(os.path.join(root, "index.html"), "w") as f:
+        f.write("hello from vigil e2e\n")
+    p = Process(["/usr/bin/python3", "-m", "http.server", str(port), "--bind", bind, "--directory", root],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def ready():
+        fam = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        try:
+            with socket.socket(fam, socket.SOCK_STREAM) as s:
+                s.connect((bind, port))
+                return True
+        except OSError:
+            return False
+
+    if not wait_until(ready, 10):
+        p.stop()
+        raise RuntimeError(f"http.server on {bind}:{port} did not start")
+    return p, root
