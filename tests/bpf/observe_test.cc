@@ -262,6 +262,30 @@ class ObserveTest : public ::testing::Test {
     EXPECT_EQ(e.process->exe, self_exe());
   }
 
+  // curl against an HTTP-mode server; asserts both sides fully.
+  void curl_roundtrip(int family, const char* addr, const char* family_name) {
+    OneShotServer server(family, addr, SOCK_STREAM, true, 2);
+    std::string host = family == AF_INET6 ? fmt::format("[{}]", addr) : addr;
+    std::string url = fmt::format("http://{}:{}/vigil-test", host, server.port());
+    pid_t pid = spawn({"/usr/bin/curl", "-s", "-o", "/dev/null", url});
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(wait_exit(pid), 0);
+    server.join();
+
+    auto [copen, cclose] = side(pid, "client");
+    expect_child_process(copen, pid, "/usr/bin/curl");
+    expect_tuple(copen, "tcp", family_name, "client", addr, server.peer_port(), addr, server.port());
+    EXPECT_FALSE(conn(copen).bytes_sent.has_value());
+    EXPECT_EQ(conn(cclose).bytes_sent, server.bytes_read());
+    EXPECT_EQ(conn(cclose).bytes_recv, server.bytes_written());
+
+    auto [sopen, sclose] = side(getpid(), "server", server.port());
+    expect_server_process(sopen, server.tid());
+    expect_tuple(sopen, "tcp", family_name, "server", addr, server.port(), addr, server.peer_port());
+    EXPECT_EQ(conn(sclose).bytes_sent, server.bytes_written());
+    EXPECT_EQ(conn(sclose).bytes_recv, server.bytes_read());
+  }
+
   // A test client run against a drain-mode TCP server; asserts both sides fully.
   // `src` is the address the kernel picks for the client (127.0.0.1 for any 127/8 peer).
   void tcp_roundtrip(int family, const char* addr, const char* src, const char* family_name) {
@@ -319,42 +343,8 @@ TEST_F(ObserveTest, AllProgramsAttached) {
   }
 }
 
-TEST_F(ObserveTest, CurlIpv4BothSides) {
-  OneShotServer server(AF_INET, "127.0.0.1", SOCK_STREAM, true, 2);
-  std::string url = fmt::format("http://127.0.0.1:{}/vigil-test", server.port());
-  pid_t pid = spawn({"/usr/bin/curl", "-s", "-o", "/dev/null", url});
-  ASSERT_GT(pid, 0);
-  ASSERT_EQ(wait_exit(pid), 0);
-  server.join();
-
-  auto [copen, cclose] = side(pid, "client");
-  expect_child_process(copen, pid, "/usr/bin/curl");
-  expect_tuple(copen, "tcp", "ipv4", "client", "127.0.0.1", server.peer_port(), "127.0.0.1",
-               server.port());
-  EXPECT_FALSE(conn(copen).bytes_sent.has_value());
-  EXPECT_EQ(conn(cclose).bytes_sent, server.bytes_read());
-  EXPECT_EQ(conn(cclose).bytes_recv, server.bytes_written());
-
-  auto [sopen, sclose] = side(getpid(), "server", server.port());
-  expect_server_process(sopen, server.tid());
-  expect_tuple(sopen, "tcp", "ipv4", "server", "127.0.0.1", server.port(), "127.0.0.1",
-               server.peer_port());
-  EXPECT_EQ(conn(sclose).bytes_sent, server.bytes_written());
-  EXPECT_EQ(conn(sclose).bytes_recv, server.bytes_read());
-}
-
-TEST_F(ObserveTest, CurlIpv6) {
-  OneShotServer server(AF_INET6, "::1", SOCK_STREAM, true, 2);
-  std::string url = fmt::format("http://[::1]:{}/", server.port());
-  pid_t pid = spawn({"/usr/bin/curl", "-s", "-o", "/dev/null", url});
-  ASSERT_GT(pid, 0);
-  ASSERT_EQ(wait_exit(pid), 0);
-  server.join();
-  auto [copen, cclose] = side(pid, "client");
-  expect_child_process(copen, pid, "/usr/bin/curl");
-  expect_tuple(copen, "tcp", "ipv6", "client", "::1", server.peer_port(), "::1", server.port());
-  EXPECT_EQ(conn(cclose).bytes_recv, server.bytes_written());
-}
+TEST_F(ObserveTest, CurlIpv4BothSides) { curl_roundtrip(AF_INET, "127.0.0.1", "ipv4"); }
+TEST_F(ObserveTest, CurlIpv6BothSides) { curl_roundtrip(AF_INET6, "::1", "ipv6"); }
 
 TEST_F(ObserveTest, TestClientTcpIpv4) { tcp_roundtrip(AF_INET, "127.0.0.1", "127.0.0.1", "ipv4"); }
 TEST_F(ObserveTest, TestClientTcpIpv6) { tcp_roundtrip(AF_INET6, "::1", "::1", "ipv6"); }
