@@ -31,7 +31,8 @@ test-unit test-bpf test-e2e test-fuzz: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L $(patsubst test-%,%,$@)
 
 bench: build
-	@echo "no benchmark scenarios yet (they arrive with HTTP capture, issue 3)"
+	@./scripts/install-deps.sh --bench
+	/usr/bin/python3 bench/run.py
 
 # Regenerates the committed vmlinux.h from this machine's kernel BTF.
 vmlinux:

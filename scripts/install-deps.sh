@@ -13,6 +13,11 @@ packages=(
   curl iproute2 python3 procps
 )
 
+# Peers and load generators for `make bench` only.
+if [ "${1:-}" = "--bench" ]; then
+  packages=(bpftrace wrk nginx)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
