@@ -52,6 +52,7 @@ void EventMapper::handle(const KernelEvent& event, const Emit& emit) {
     void operator()(const vigil_fork_event* e) { self.procs_.on_fork(*e); }
     void operator()(const vigil_exit_event* e) { self.procs_.on_exit(*e); }
     void operator()(const vigil_conn_event* e) { self.handle_conn(*e, emit); }
+    void operator()(const vigil_data_event*) {}
   };
   std::visit(Visitor{*this, emit}, event);
 }

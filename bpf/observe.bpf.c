@@ -15,6 +15,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by the agent between open and load. */
 const volatile __u32 abi_version = VIGIL_ABI_VERSION;
 const volatile __u32 self_pid = 0; /* the agent: never report its own traffic */
+const volatile __u32 capture_bytes = 0; /* payload bytes copied per syscall; 0: none */
 
 __u64 next_conn_id = 0;
 
@@ -291,7 +292,10 @@ static __always_inline void conn__emit(struct vigil_conn_key *key, struct vigil_
 	e->close_reason = reason;
 	e->bytes_sent = 0;
 	e->bytes_recv = 0;
-	if (type == VIGIL_EV_CONN_CLOSE && val->tuple.proto == VIGIL_PROTO_TCP) {
+	if (type == VIGIL_EV_CONN_CLOSE && val->tuple.proto == VIGIL_PROTO_UDP) {
+		e->bytes_sent = val->tx_bytes;
+		e->bytes_recv = val->rx_bytes;
+	} else if (type == VIGIL_EV_CONN_CLOSE && val->tuple.proto == VIGIL_PROTO_TCP) {
 		tp = (struct tcp_sock *)val->sk;
 		/* Payload bytes; bytes_sent includes retransmissions. */
 		e->bytes_sent = BPF_CORE_READ(tp, bytes_sent);
@@ -409,3 +413,224 @@ int tp__syscalls__sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 		__sync_fetch_and_add(owned, (__u32)-1);
 	return 0;
 }
+
+/* ---- payload ----------------------------------------------------------- */
+
+/* One scratch record per CPU: too large for the BPF stack, and ring-buffer
+ * reservations need a constant size, so records are built here and copied out
+ * with bpf_ringbuf_output at their real length. A plain array indexed by CPU
+ * (sized by the agent) because per-CPU values are limited to 32 KiB. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_data_event);
+} data_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct vigil_io_args);
+} pending_io SEC(".maps");
+
+/* readv/writev/sendmsg/recvmsg: iovecs copied per call (verifier loop bound). */
+#define VIGIL_MAX_IOV 8
+
+static __always_inline void io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 direction)
+{
+	struct vigil_conn_key key;
+	struct vigil_conn_value *val;
+	struct vigil_io_args args;
+	__u64 pid_tgid;
+
+	if (capture_bytes == 0)
+		return;
+	pid_tgid = bpf_get_current_pid_tgid();
+	key.pid = pid_tgid >> 32;
+	key.fd = fd;
+	/* Files, pipes and untracked sockets stop here, after one hash lookup. */
+	val = bpf_map_lookup_elem(&conns, &key);
+	if (!val)
+		return;
+	/* TCP byte counts come from tcp_sock: nothing left to do once the payload
+	 * is known not to interest us. UDP keeps counting here. */
+	if (val->l7 == VIGIL_L7_OTHER && val->tuple.proto == VIGIL_PROTO_TCP)
+		return;
+	args.buf = buf;
+	args.iovcnt = iovcnt;
+	args.fd = fd;
+	args.direction = direction;
+	bpf_map_update_elem(&pending_io, &pid_tgid, &args, BPF_ANY);
+}
+
+static __always_inline void io__enter_msg(__s32 fd, __u64 umsg, __u32 direction)
+{
+	struct user_msghdr msg;
+
+	if (capture_bytes == 0)
+		return;
+	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)umsg) != 0)
+		return;
+	io__enter(fd, (__u64)msg.msg_iov, msg.msg_iovlen ? msg.msg_iovlen : 1, direction);
+}
+
+static __always_inline __u32 io__copy_iov(struct vigil_data_event *e, __u64 iov_addr,
+					  __u64 iovcnt, __u32 want)
+{
+	struct iovec *iovp = (struct iovec *)iov_addr;
+	struct iovec iov;
+	__u32 off = 0;
+	__u64 len;
+
+	for (int i = 0; i < VIGIL_MAX_IOV; i++) {
+		if (i >= iovcnt || off >= want || off >= VIGIL_MAX_CAPTURE)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), &iovp[i]) != 0)
+			break;
+		len = iov.iov_len;
+		if (len > want - off)
+			len = want - off;
+		/* Restated for the verifier: off < cap and len <= cap keep the copy
+		 * inside data[2 * cap]. */
+		if (len > VIGIL_MAX_CAPTURE)
+			len = VIGIL_MAX_CAPTURE;
+		if (len == 0)
+			continue;
+		if (bpf_probe_read_user(&e->data[off & (VIGIL_MAX_CAPTURE - 1)], len, iov.iov_base) != 0)
+			break;
+		off += len;
+	}
+	return off;
+}
+
+/* First payload bytes of a connection: worth copying (HTTP/1.x, h2c) or not. */
+static __always_inline __u32 l7__classify(const char *d)
+{
+	if (d[0] == 'H' && d[1] == 'T' && d[2] == 'T' && d[3] == 'P')
+		return VIGIL_L7_HTTP1;
+	if (d[0] == 'P' && d[1] == 'R' && d[2] == 'I' && d[3] == ' ')
+		return VIGIL_L7_HTTP2;
+	if ((d[0] == 'G' && d[1] == 'E' && d[2] == 'T' && d[3] == ' ') ||
+	    (d[0] == 'P' && d[1] == 'O' && d[2] == 'S' && d[3] == 'T') ||
+	    (d[0] == 'P' && d[1] == 'U' && d[2] == 'T' && d[3] == ' ') ||
+	    (d[0] == 'P' && d[1] == 'A' && d[2] == 'T' && d[3] == 'C') ||
+	    (d[0] == 'D' && d[1] == 'E' && d[2] == 'L' && d[3] == 'E') ||
+	    (d[0] == 'H' && d[1] == 'E' && d[2] == 'A' && d[3] == 'D') ||
+	    (d[0] == 'O' && d[1] == 'P' && d[2] == 'T' && d[3] == 'I') ||
+	    (d[0] == 'C' && d[1] == 'O' && d[2] == 'N' && d[3] == 'N') ||
+	    (d[0] == 'T' && d[1] == 'R' && d[2] == 'A' && d[3] == 'C'))
+		return VIGIL_L7_HTTP1;
+	return VIGIL_L7_OTHER;
+}
+
+static __always_inline void io__exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct vigil_io_args *pending, args;
+	struct vigil_conn_value *val;
+	struct vigil_conn_key key;
+	struct vigil_data_event *e;
+	__u32 cpu, want, captured;
+	__u64 offset;
+
+	pending = bpf_map_lookup_elem(&pending_io, &pid_tgid);
+	if (!pending)
+		return;
+	args = *pending;
+	bpf_map_delete_elem(&pending_io, &pid_tgid);
+	if (ret <= 0)
+		return;
+	key.pid = pid_tgid >> 32;
+	key.fd = args.fd;
+	val = bpf_map_lookup_elem(&conns, &key);
+	if (!val)
+		return;
+	offset = __sync_fetch_and_add(args.direction == VIGIL_DIR_EGRESS ? &val->tx_bytes : &val->rx_bytes,
+				      (__u64)ret);
+	if (val->l7 == VIGIL_L7_OTHER)
+		return;
+	cpu = bpf_get_smp_processor_id();
+	e = bpf_map_lookup_elem(&data_scratch, &cpu);
+	if (!e)
+		return;
+
+	want = ret < capture_bytes ? ret : capture_bytes;
+	if (want > VIGIL_MAX_CAPTURE)
+		want = VIGIL_MAX_CAPTURE;
+	if (args.iovcnt == 0) {
+		if (bpf_probe_read_user(e->data, want, (void *)args.buf) != 0)
+			return;
+		captured = want;
+	} else {
+		captured = io__copy_iov(e, args.buf, args.iovcnt, want);
+	}
+	if (val->l7 == VIGIL_L7_UNKNOWN) {
+		if (captured < 4)
+			return;
+		val->l7 = l7__classify(e->data);
+		if (val->l7 == VIGIL_L7_OTHER)
+			return;
+	}
+
+	event__fill_header(&e->hdr, VIGIL_EV_DATA);
+	e->conn_id = val->conn_id;
+	e->offset = offset;
+	e->length = ret;
+	e->captured = captured;
+	e->fd = args.fd;
+	e->direction = args.direction;
+	e->role = val->tuple.role;
+	e->l7 = val->l7;
+	e->_pad = 0;
+	if (captured > VIGIL_MAX_CAPTURE)
+		return;
+	if (bpf_ringbuf_output(&events, e, offsetof(struct vigil_data_event, data) + captured, 0) != 0)
+		lost__inc(VIGIL_LOST_DATA_RINGBUF);
+}
+
+#define IO_ENTER_FLAT(name, direction)                                             \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                 \
+	int tp__syscalls__sys_enter_##name(struct trace_event_raw_sys_enter *ctx)   \
+	{                                                                           \
+		io__enter((__s32)ctx->args[0], ctx->args[1], 0, direction);         \
+		return 0;                                                           \
+	}
+#define IO_ENTER_VEC(name, direction)                                              \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                 \
+	int tp__syscalls__sys_enter_##name(struct trace_event_raw_sys_enter *ctx)   \
+	{                                                                           \
+		io__enter((__s32)ctx->args[0], ctx->args[1], ctx->args[2], direction); \
+		return 0;                                                           \
+	}
+#define IO_ENTER_MSG(name, direction)                                              \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                 \
+	int tp__syscalls__sys_enter_##name(struct trace_event_raw_sys_enter *ctx)   \
+	{                                                                           \
+		io__enter_msg((__s32)ctx->args[0], ctx->args[1], direction);        \
+		return 0;                                                           \
+	}
+#define IO_EXIT(name)                                                              \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                  \
+	int tp__syscalls__sys_exit_##name(struct trace_event_raw_sys_exit *ctx)     \
+	{                                                                           \
+		io__exit(ctx->ret);                                                 \
+		return 0;                                                           \
+	}
+
+IO_ENTER_FLAT(write, VIGIL_DIR_EGRESS)
+IO_EXIT(write)
+IO_ENTER_FLAT(sendto, VIGIL_DIR_EGRESS)
+IO_EXIT(sendto)
+IO_ENTER_VEC(writev, VIGIL_DIR_EGRESS)
+IO_EXIT(writev)
+IO_ENTER_MSG(sendmsg, VIGIL_DIR_EGRESS)
+IO_EXIT(sendmsg)
+IO_ENTER_FLAT(read, VIGIL_DIR_INGRESS)
+IO_EXIT(read)
+IO_ENTER_FLAT(recvfrom, VIGIL_DIR_INGRESS)
+IO_EXIT(recvfrom)
+IO_ENTER_VEC(readv, VIGIL_DIR_INGRESS)
+IO_EXIT(readv)
+IO_ENTER_MSG(recvmsg, VIGIL_DIR_INGRESS)
+IO_EXIT(recvmsg)

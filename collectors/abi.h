@@ -19,4 +19,6 @@ static_assert(sizeof(vigil_conn_event) == 56 + 8 + 40 + 8 + 16);
 static_assert(offsetof(vigil_conn_event, tuple) == 64);
 static_assert(offsetof(vigil_conn_event, bytes_sent) == 112);
 static_assert(sizeof(vigil_conn_key) == 8);
-static_assert(sizeof(vigil_conn_value) == 56);
+static_assert(sizeof(vigil_conn_value) == 80);
+static_assert(offsetof(vigil_data_event, data) == 56 + 8 + 8 + 4 + 4 + 4 + 4);
+static_assert(sizeof(vigil_io_args) == 24);

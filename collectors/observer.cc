@@ -26,6 +26,18 @@ struct ProgramPair {
   bpf_program* Progs::*raw;
 };
 
+bool is_payload_program(std::string_view name) {
+  for (std::string_view call : {"write", "sendto", "writev", "sendmsg", "read", "recvfrom", "readv",
+                                "recvmsg"}) {
+    for (std::string_view prefix : {"tp__syscalls__sys_enter_", "tp__syscalls__sys_exit_"}) {
+      if (name.size() == prefix.size() + call.size() && name.starts_with(prefix) &&
+          name.ends_with(call))
+        return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<KernelEvent> decode_kernel_event(std::span<const std::byte> data) {
@@ -38,6 +50,17 @@ Result<KernelEvent> decode_kernel_event(std::span<const std::byte> data) {
     case VIGIL_EV_EXIT: return view_as<vigil_exit_event>(data);
     case VIGIL_EV_CONN_OPEN:
     case VIGIL_EV_CONN_CLOSE: return view_as<vigil_conn_event>(data);
+    case VIGIL_EV_DATA: {
+      constexpr size_t kFixed = offsetof(vigil_data_event, data);
+      if (data.size() < kFixed)
+        return Error{fmt::format("decode event: data record of {} bytes has no header", data.size())};
+      const auto* e = reinterpret_cast<const vigil_data_event*>(data.data());
+      if (e->captured > VIGIL_MAX_CAPTURE || data.size() < kFixed + e->captured ||
+          e->captured > e->length)
+        return Error{fmt::format("decode event: data record of {} bytes claims {} captured bytes",
+                                 data.size(), e->captured)};
+      return KernelEvent{e};
+    }
     default: return Error{fmt::format("decode event: unknown type {}", hdr->type)};
   }
 }
@@ -54,6 +77,14 @@ Result<std::unique_ptr<Observer>> Observer::create(const ObserverOptions& option
     return Error{fmt::format("BPF object observe has ABI version {}, the agent expects {}",
                              skel->rodata->abi_version, VIGIL_ABI_VERSION)};
   skel->rodata->self_pid = options.self_pid;
+  if (options.capture_bytes > VIGIL_MAX_CAPTURE)
+    return Error{fmt::format("capture of {} bytes per syscall exceeds the kernel's limit of {}",
+                             options.capture_bytes, VIGIL_MAX_CAPTURE)};
+  skel->rodata->capture_bytes = options.capture_bytes;
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return os_error("count possible CPUs", -ncpu);
+  if (int err = bpf_map__set_max_entries(skel->maps.data_scratch, ncpu); err)
+    return os_error("size payload scratch map", -err);
   if (int err = bpf_map__set_max_entries(skel->maps.events, options.ringbuf_bytes); err)
     return os_error(fmt::format("size ring buffer to {} bytes", options.ringbuf_bytes), -err);
 
@@ -70,6 +101,14 @@ Result<std::unique_ptr<Observer>> Observer::create(const ObserverOptions& option
     bpf_program__set_autoload(skel->progs.*pair.btf, btf);
     bpf_program__set_autoload(skel->progs.*pair.raw, !btf);
     if (!btf) log::info("kernel has no BTF for {}: using raw_tp", pair.tracepoint);
+  }
+
+  // Payload programs hook every read/write-family syscall on the host: load
+  // them only when payload capture is on.
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    if (is_payload_program(bpf_program__name(prog)))
+      bpf_program__set_autoload(prog, options.capture_bytes > 0);
   }
 
   if (int err = observe_bpf__load(skel); err)

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <string>
 #include <variant>
 #include <vector>
@@ -22,7 +23,11 @@ namespace vigil {
 
 // A decoded ring-buffer record: a view of the ABI struct, valid during the callback.
 using KernelEvent = std::variant<const vigil_exec_event*, const vigil_fork_event*,
-                                 const vigil_exit_event*, const vigil_conn_event*>;
+                                 const vigil_exit_event*, const vigil_conn_event*,
+                                 const vigil_data_event*>;
+
+// The payload bytes of a data event (only `captured` of them are in the record).
+inline std::string_view payload(const vigil_data_event& e) { return {e.data, e.captured}; }
 
 // Checks the type tag against the record size; never reads past `data`.
 Result<KernelEvent> decode_kernel_event(std::span<const std::byte> data);
@@ -30,6 +35,8 @@ Result<KernelEvent> decode_kernel_event(std::span<const std::byte> data);
 struct ObserverOptions {
   uint32_t ringbuf_bytes = 8u << 20;  // power of two, >= page size
   uint32_t self_pid = 0;              // the agent's pid, never reported
+  uint32_t capture_bytes = 0;         // payload per syscall (<= VIGIL_MAX_CAPTURE); 0: no
+                                      // payload programs are loaded at all
 };
 
 struct ProgramStatus {

@@ -58,6 +58,14 @@ void Reassembler::add(uint64_t offset, uint64_t length, std::string_view capture
   }
 }
 
+void Reassembler::flush_before(uint64_t ts, Sink& sink) {
+  while (!pending_.empty() && pending_.begin()->second.ts < ts) {
+    auto node = pending_.extract(pending_.begin());
+    deliver(node.key(), node.mapped().length, node.mapped().captured, node.mapped().ts, sink);
+    drain(sink);
+  }
+}
+
 void Reassembler::flush(Sink& sink) {
   while (!pending_.empty()) {
     auto node = pending_.extract(pending_.begin());

@@ -20,13 +20,18 @@ class Reassembler {
   };
 
   // max_pending: out-of-order chunks held before the oldest hole is declared a gap.
-  explicit Reassembler(size_t max_pending = 16) : max_pending_(max_pending) {}
+  // from_start: offsets begin at 0 (the connection was seen opening); otherwise
+  // the first record fixes the origin (a stream joined midway).
+  explicit Reassembler(size_t max_pending = 16, bool from_start = true)
+      : max_pending_(max_pending), started_(from_start) {}
 
   // One syscall's worth: `length` bytes at `offset`, of which `captured` is the
   // first part that the kernel copied.
   void add(uint64_t offset, uint64_t length, std::string_view captured, uint64_t ts, Sink& sink);
   // Gives up waiting: delivers everything held, holes as gaps.
   void flush(Sink& sink);
+  // Gives up on holes before chunks that have waited since before `ts`.
+  void flush_before(uint64_t ts, Sink& sink);
 
   uint64_t next_offset() const { return next_; }
   uint64_t gap_bytes() const { return gap_bytes_; }

@@ -20,8 +20,27 @@ TEST(Reassembler, InOrder) {
   EXPECT_EQ(r.next_offset(), 5u);
 }
 
-TEST(Reassembler, FirstRecordFixesTheOrigin) {
+TEST(Reassembler, OffsetsStartAtZeroForConnectionsSeenOpening) {
   Reassembler r;
+  Recorder s;
+  r.add(3, 1, "d", 1, s);
+  r.flush(s);
+  EXPECT_EQ(s.out, "###d");
+}
+
+TEST(Reassembler, FlushBeforeGivesUpOnOldHolesOnly) {
+  Reassembler r;
+  Recorder s;
+  r.add(2, 1, "c", 10, s);
+  r.add(5, 1, "f", 20, s);
+  r.flush_before(15, s);
+  EXPECT_EQ(s.out, "##c");
+  r.flush_before(25, s);
+  EXPECT_EQ(s.out, "##c##f");
+}
+
+TEST(Reassembler, FirstRecordFixesTheOriginOfAJoinedStream) {
+  Reassembler r(16, false);
   Recorder s;
   r.add(1000, 2, "ab", 1, s);
   EXPECT_EQ(s.out, "ab");

@@ -10,10 +10,12 @@
 
 /* Bumped on any change to a struct or enum below. The BPF object carries it in
  * rodata and the agent refuses to load an object built against another version. */
-#define VIGIL_ABI_VERSION 1
+#define VIGIL_ABI_VERSION 2
 
 #define VIGIL_COMM_LEN 16
 #define VIGIL_FILENAME_LEN 256
+/* Most payload bytes one data event carries (capture.max_capture_bytes <= this). */
+#define VIGIL_MAX_CAPTURE 16384
 
 enum vigil_event_type {
 	VIGIL_EV_EXEC = 1,
@@ -21,6 +23,20 @@ enum vigil_event_type {
 	VIGIL_EV_EXIT = 3,
 	VIGIL_EV_CONN_OPEN = 4,
 	VIGIL_EV_CONN_CLOSE = 5,
+	VIGIL_EV_DATA = 6,
+};
+
+enum vigil_direction {
+	VIGIL_DIR_EGRESS = 1,  /* written by the process */
+	VIGIL_DIR_INGRESS = 2, /* read by the process */
+};
+
+/* What the kernel inferred a connection carries, from its first payload bytes. */
+enum vigil_l7 {
+	VIGIL_L7_UNKNOWN = 0,
+	VIGIL_L7_HTTP1 = 1,
+	VIGIL_L7_HTTP2 = 2, /* cleartext h2 preface */
+	VIGIL_L7_OTHER = 3, /* payload is no longer copied */
 };
 
 enum vigil_role {
@@ -44,7 +60,8 @@ enum vigil_close_reason {
 enum vigil_lost_slot {
 	VIGIL_LOST_RINGBUF = 0,   /* bpf_ringbuf_reserve failed */
 	VIGIL_LOST_CONN_TABLE = 1, /* conns map full: connection not tracked */
-	VIGIL_LOST_SLOTS = 2,
+	VIGIL_LOST_DATA_RINGBUF = 2, /* a payload record did not fit the ring buffer */
+	VIGIL_LOST_SLOTS = 3,
 };
 
 /* Common header of every event; `pid` is the thread-group id (user-space pid). */
@@ -99,8 +116,25 @@ struct vigil_conn_event {
 	struct vigil_conn_tuple tuple;
 	__s32 fd;
 	__u32 close_reason; /* enum vigil_close_reason, on close */
-	__u64 bytes_sent;   /* on close; TCP only (0 for UDP) */
+	__u64 bytes_sent;   /* on close: TCP from tcp_sock, UDP from the syscalls seen */
 	__u64 bytes_recv;
+};
+
+/* Payload moved by one read/write-family syscall on a tracked socket. Only
+ * `captured` bytes of `data` are in the record; `length` is what the syscall
+ * moved, and `offset` is where it starts in this direction's byte stream. */
+struct vigil_data_event {
+	struct vigil_event_header hdr;
+	__u64 conn_id;
+	__u64 offset;
+	__u32 length;
+	__u32 captured;
+	__s32 fd;
+	__u8 direction; /* enum vigil_direction */
+	__u8 role;      /* enum vigil_role of the connection */
+	__u8 l7;        /* enum vigil_l7 */
+	__u8 _pad;
+	char data[2 * VIGIL_MAX_CAPTURE]; /* twice the cap: lets the verifier bound iovec copies */
 };
 
 /* conns map: a socket fd of a process that Vigil tracks. */
@@ -113,6 +147,18 @@ struct vigil_conn_value {
 	__u64 conn_id;
 	__u64 sk; /* struct sock *, only ever read with bpf_probe_read_kernel */
 	struct vigil_conn_tuple tuple;
+	__u64 tx_bytes; /* stream offsets: payload bytes written / read so far */
+	__u64 rx_bytes;
+	__u32 l7;       /* enum vigil_l7 */
+	__u32 _pad;
+};
+
+/* A read/write-family syscall on a tracked socket, between enter and exit. */
+struct vigil_io_args {
+	__u64 buf;    /* user buffer, or struct iovec * when iovcnt > 0 */
+	__u64 iovcnt; /* 0 for a flat buffer */
+	__s32 fd;
+	__u32 direction;
 };
 
 #endif /* VIGIL_ABI_H */

@@ -1,0 +1,67 @@
+// HTTP/1.x on one connection: reassembles both directions, parses them, and
+// pairs each response with its request. A desynchronised stream (gap, bad
+// bytes) drops the requests that may have lost their answer rather than
+// pairing them with someone else's response.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string_view>
+#include <vector>
+
+#include "protocols/http1/parser.h"
+#include "stream/reassembler.h"
+
+namespace vigil::http1 {
+
+struct Exchange {
+  Message request;
+  Message response;
+};
+
+struct TrackerStats {
+  uint64_t exchanges = 0;
+  uint64_t unpaired_requests = 0;   // no response seen (or dropped after a desync)
+  uint64_t unpaired_responses = 0;  // no request to pair with
+  uint64_t gap_bytes = 0;
+};
+
+class Tracker {
+ public:
+  // client: requests are written (egress); server: requests are read (ingress).
+  Tracker(bool client_role, Limits limits = {});
+
+  // One data record of this connection. egress: written by the observed process.
+  void on_data(bool egress, uint64_t offset, uint64_t length, std::string_view captured,
+               uint64_t ts);
+  // The connection closed: finishes what can be finished.
+  void on_close(uint64_t ts);
+  // Periodic: bytes held back for a missing earlier record since before
+  // `now - hold_ns` are delivered, the record taken as lost.
+  void tick(uint64_t now, uint64_t hold_ns = 50'000'000);
+
+  std::vector<Exchange>& exchanges() { return ready_; }
+  const TrackerStats& stats() const { return stats_; }
+  bool ignored() const { return requests_.parser.ignored() && responses_.parser.ignored(); }
+
+ private:
+  struct Direction : Reassembler::Sink {
+    explicit Direction(Kind kind, Limits limits) : parser(kind, limits) {}
+    void data(std::string_view b, uint64_t ts) override { parser.feed(b, ts); }
+    void gap(uint64_t n, uint64_t ts) override { parser.gap(n, ts); }
+    Reassembler reasm;
+    StreamParser parser;
+    uint64_t seen_invalid = 0;
+  };
+  void after_input(uint64_t ts);
+  void drop_pending_before(uint64_t ts);
+
+  bool client_;
+  Direction requests_;
+  Direction responses_;
+  std::deque<Message> pending_;  // requests waiting for their response
+  std::vector<Exchange> ready_;
+  TrackerStats stats_;
+};
+
+}  // namespace vigil::http1

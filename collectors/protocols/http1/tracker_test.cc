@@ -1,0 +1,126 @@
+#include "protocols/http1/tracker.h"
+
+#include <gtest/gtest.h>
+
+namespace vigil::http1 {
+namespace {
+
+// Feeds one direction's records with running offsets.
+struct Conn {
+  explicit Conn(bool client) : t(client) {}
+  void send(std::string_view bytes, uint64_t ts) { t.on_data(true, tx, bytes.size(), bytes, ts), tx += bytes.size(); }
+  void recv(std::string_view bytes, uint64_t ts) { t.on_data(false, rx, bytes.size(), bytes, ts), rx += bytes.size(); }
+  void recv_capped(std::string_view captured, uint64_t length, uint64_t ts) {
+    t.on_data(false, rx, length, captured, ts);
+    rx += length;
+  }
+  void lose_recv(uint64_t n) { rx += n; }
+  Tracker t;
+  uint64_t tx = 0, rx = 0;
+};
+
+TEST(Tracker, ClientKeepAlive) {
+  Conn c(true);
+  for (int i = 0; i < 3; ++i) {
+    c.send("GET /item/" + std::to_string(i) + " HTTP/1.1\r\nHost: h\r\n\r\n", 10 * i + 1);
+    c.recv("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 10 * i + 5);
+  }
+  auto& x = c.t.exchanges();
+  ASSERT_EQ(x.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(x[i].request.target, "/item/" + std::to_string(i));
+    EXPECT_EQ(x[i].response.status, 200);
+    EXPECT_EQ(x[i].response.first_ts - x[i].request.first_ts, 4u);
+  }
+}
+
+TEST(Tracker, ServerSideReadsRequestsAndWritesResponses) {
+  Conn s(false);
+  s.recv("POST /login HTTP/1.1\r\nContent-Length: 4\r\n\r\nuser", 1);
+  s.send("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n", 2);
+  ASSERT_EQ(s.t.exchanges().size(), 1u);
+  EXPECT_EQ(s.t.exchanges()[0].request.method, "POST");
+  EXPECT_EQ(s.t.exchanges()[0].response.status, 401);
+}
+
+TEST(Tracker, PipelinedRequestsPairInOrder) {
+  Conn c(true);
+  c.send("GET /a HTTP/1.1\r\n\r\nHEAD /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n", 1);
+  c.recv("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA"
+         "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n"
+         "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 2);
+  auto& x = c.t.exchanges();
+  ASSERT_EQ(x.size(), 3u);
+  EXPECT_EQ(x[0].request.target, "/a");
+  EXPECT_EQ(x[1].request.method, "HEAD");
+  EXPECT_EQ(x[1].response.body_bytes, 0u);
+  EXPECT_EQ(x[2].request.target, "/c");
+  EXPECT_EQ(x[2].response.status, 404);
+}
+
+TEST(Tracker, LostResponseHeadNeverMispairs) {
+  Conn c(true);
+  c.send("GET /1 HTTP/1.1\r\n\r\n", 1);
+  c.lose_recv(40);  // the whole response to /1 was lost (ring buffer full)
+  c.send("GET /2 HTTP/1.1\r\n\r\n", 3);
+  c.recv("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 4);  // answers /2
+  EXPECT_TRUE(c.t.exchanges().empty()) << "held back: the hole may still fill";
+  c.t.tick(4 + 50'000'000 + 1);
+  c.send("GET /3 HTTP/1.1\r\n\r\n", 50'000'006);
+  c.recv("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", 50'000'007);
+  ASSERT_FALSE(c.t.exchanges().empty());
+  for (const auto& x : c.t.exchanges()) {
+    if (x.request.target == "/1") {
+      ADD_FAILURE() << "/1 paired with " << x.response.status;
+    } else if (x.request.target == "/2") {
+      EXPECT_EQ(x.response.status, 201);
+    } else if (x.request.target == "/3") {
+      EXPECT_EQ(x.response.status, 202);
+    }
+  }
+  EXPECT_GE(c.t.stats().unpaired_requests, 1u);
+}
+
+TEST(Tracker, CappedBodyIsTruncatedNotLost) {
+  Conn c(true);
+  c.send("GET /big HTTP/1.1\r\n\r\n", 1);
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+  std::string first = head + std::string(16384 - head.size(), 'x');
+  c.recv_capped(first, head.size() + 100000, 2);
+  c.send("GET /next HTTP/1.1\r\n\r\n", 3);
+  c.recv("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 4);
+  auto& x = c.t.exchanges();
+  ASSERT_EQ(x.size(), 2u);
+  EXPECT_TRUE(x[0].response.truncated);
+  EXPECT_EQ(x[0].response.body_bytes, 100000u);
+  EXPECT_EQ(x[1].request.target, "/next");
+}
+
+TEST(Tracker, ResponseWithoutRequestIsCountedNotPaired) {
+  Conn c(true);
+  c.recv("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 1);
+  EXPECT_TRUE(c.t.exchanges().empty());
+  EXPECT_EQ(c.t.stats().unpaired_responses, 1u);
+}
+
+TEST(Tracker, CloseFinishesBodyUntilClose) {
+  Conn c(true);
+  c.send("GET / HTTP/1.0\r\n\r\n", 1);
+  c.recv("HTTP/1.0 200 OK\r\n\r\nstream of bytes", 2);
+  EXPECT_TRUE(c.t.exchanges().empty());
+  c.t.on_close(3);
+  ASSERT_EQ(c.t.exchanges().size(), 1u);
+  EXPECT_EQ(c.t.exchanges()[0].response.body_bytes, 15u);
+  EXPECT_EQ(c.t.exchanges()[0].response.last_ts, 3u);
+}
+
+TEST(Tracker, RequestWithoutResponseAtCloseIsUnpaired) {
+  Conn c(true);
+  c.send("GET / HTTP/1.1\r\n\r\n", 1);
+  c.t.on_close(2);
+  EXPECT_TRUE(c.t.exchanges().empty());
+  EXPECT_EQ(c.t.stats().unpaired_requests, 1u);
+}
+
+}  // namespace
+}  // namespace vigil::http1
