@@ -11,7 +11,8 @@
 
 namespace vigil {
 namespace {
-constexpr const char* kLostSources[VIGIL_LOST_SLOTS] = {"kernel_ringbuf", "kernel_conn_table"};
+constexpr const char* kLostSources[VIGIL_LOST_SLOTS] = {"kernel_ringbuf", "kernel_conn_table",
+                                                         "kernel_data_ringbuf"};
 }
 
 Agent::Agent(Config config, AgentOptions options)
@@ -48,10 +49,13 @@ Status Agent::start() {
   }
   cgroups_ = std::make_unique<CgroupResolver>(cg_mount, "/proc");
   procs_ = std::make_unique<ProcessTable>("/proc", cgroups_.get());
-  mapper_ = std::make_unique<EventMapper>(*procs_, conns_, clock_, node_);
+  mapper_ = std::make_unique<EventMapper>(
+      *procs_, conns_, clock_, node_, ApiCallOptions{.bodies = config_.capture.bodies},
+      config_.capture.bodies ? config_.capture.max_capture_bytes : 0);
 
   ObserverOptions oo;
   oo.self_pid = static_cast<uint32_t>(getpid());
+  oo.capture_bytes = config_.capture.http ? config_.capture.max_capture_bytes : 0;
   auto obs = Observer::create(oo, [this](const KernelEvent& ev) { on_kernel_event(ev); });
   if (!obs) return obs.error();
   observer_ = std::move(*obs);
@@ -96,6 +100,8 @@ void Agent::report_lost() {
   auto counters = observer_->lost_counters();
   std::map<std::string, uint64_t> totals;
   for (int i = 0; i < VIGIL_LOST_SLOTS; ++i) totals[kLostSources[i]] = counters[i];
+  totals["http_unpaired_requests"] = mapper_->http_stats().unpaired_requests;
+  totals["http_unpaired_responses"] = mapper_->http_stats().unpaired_responses;
   totals["malformed_kernel_event"] = observer_->malformed_events();
   if (control_) totals["trace_client_backlog"] = control_->dropped();
   for (const auto& [source, total] : totals) {
@@ -143,13 +149,17 @@ nlohmann::json Agent::status() const {
             {"lost", lost},
             {"processes", procs_->size()},
             {"connections", conns_.size()},
+            {"http",
+             {{"api_calls", mapper_->http_stats().api_calls},
+              {"open_http_connections", mapper_->http_stats().trackers},
+              {"uncaptured_bytes", mapper_->http_stats().gap_bytes}}},
             {"trace_clients", control_->subscribers()}}},
           {"sinks", sinks}};
 }
 
 int Agent::run(const std::atomic<bool>& stop) {
   std::vector<pollfd> fds;
-  uint64_t last_tick = 0, last_resync = BootClock::now_wall_ns();
+  uint64_t last_tick = 0, last_http_tick = 0, last_resync = BootClock::now_wall_ns();
   while (!stop.load()) {
     fds.clear();
     fds.push_back({observer_->epoll_fd(), POLLIN, 0});
@@ -164,6 +174,10 @@ int Agent::run(const std::atomic<bool>& stop) {
     }
     if (rc > 0) control_->service(fds.data() + 1, fds.size() - 1);
     uint64_t now = BootClock::now_wall_ns();
+    if (now - last_http_tick >= 100'000'000ull) {
+      last_http_tick = now;
+      mapper_->tick(clock_.to_boot_ns(now), [this](Event&& e) { ship(std::move(e)); });
+    }
     if (now - last_tick >= 1'000'000'000ull) {
       last_tick = now;
       report_lost();

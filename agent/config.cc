@@ -210,9 +210,9 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
     p.field(n, "apimap", "path_hints", c.apimap.path_hints);
     p.field(n, "apimap", "declared_specs", c.apimap.declared_specs);
   }
-  if (c.capture.max_capture_bytes == 0 || c.capture.max_capture_bytes > (1u << 20))
+  if (c.capture.max_capture_bytes == 0 || c.capture.max_capture_bytes > 16384)
     p.fail(root["capture"]["max_capture_bytes"].Mark(),
-           "'capture.max_capture_bytes' must be between 1 and 1048576");
+           "'capture.max_capture_bytes' must be between 1 and 16384 (the kernel's per-syscall limit)");
   return c;
 }
 

@@ -52,7 +52,7 @@ void EventMapper::handle(const KernelEvent& event, const Emit& emit) {
     void operator()(const vigil_fork_event* e) { self.procs_.on_fork(*e); }
     void operator()(const vigil_exit_event* e) { self.procs_.on_exit(*e); }
     void operator()(const vigil_conn_event* e) { self.handle_conn(*e, emit); }
-    void operator()(const vigil_data_event*) {}
+    void operator()(const vigil_data_event* e) { self.handle_data(*e, emit); }
   };
   std::visit(Visitor{*this, emit}, event);
 }
@@ -73,9 +73,76 @@ void EventMapper::handle_conn(const vigil_conn_event& e, const Emit& emit) {
     body.state = "close";
     body.bytes_sent = e.bytes_sent;
     body.bytes_recv = e.bytes_recv;
+    if (auto it = http_.find(e.conn_id); it != http_.end()) {
+      // Calls finished by the close (bodies delimited by it) go out before it.
+      it->second.tracker.on_close(e.hdr.ts_ns);
+      emit_exchanges(e.conn_id, it->second, emit);
+      retire(it->second);
+      http_.erase(it);
+    }
   }
   out.body = std::move(body);
   emit(std::move(out));
+}
+
+void EventMapper::handle_data(const vigil_data_event& e, const Emit& emit) {
+  if (e.l7 != VIGIL_L7_HTTP1) return;  // h2c and others: not parsed here (yet)
+  auto it = http_.find(e.conn_id);
+  if (it == http_.end())
+    it = http_.emplace(e.conn_id, HttpConn{http1::Tracker(e.role == VIGIL_ROLE_CLIENT, limits_), e.hdr, e.role})
+             .first;
+  HttpConn& c = it->second;
+  c.last_hdr = e.hdr;
+  c.tracker.on_data(e.direction == VIGIL_DIR_EGRESS, e.offset, e.length, payload(e), e.hdr.ts_ns);
+  emit_exchanges(e.conn_id, c, emit);
+}
+
+void EventMapper::tick(uint64_t now_boot_ns, const Emit& emit) {
+  for (auto& [id, c] : http_) {
+    c.tracker.tick(now_boot_ns);
+    emit_exchanges(id, c, emit);
+  }
+}
+
+void EventMapper::emit_exchanges(uint64_t conn_id, HttpConn& c, const Emit& emit) {
+  auto& ready = c.tracker.exchanges();
+  if (ready.empty()) return;
+  ConnRef conn;
+  if (const ConnectionRecord* r = conns_.find(conn_id)) {
+    conn = conn_ref(conn_id, r->tuple);
+  } else {
+    conn.id = conn_id;  // the open was missed: only the role is known
+    conn.role = c.role == VIGIL_ROLE_SERVER ? "server" : "client";
+  }
+  ProcessRef proc = process_ref(c.last_hdr);
+  for (const auto& x : ready) {
+    Event out;
+    out.time_ns = clock_.to_wall_ns(x.request.first_ts);
+    out.node = node_;
+    out.process = proc;
+    out.body = make_api_call(x, conn, api_);
+    ++retired_.api_calls;
+    emit(std::move(out));
+  }
+  ready.clear();
+}
+
+void EventMapper::retire(HttpConn& c) {
+  const auto& s = c.tracker.stats();
+  retired_.unpaired_requests += s.unpaired_requests;
+  retired_.unpaired_responses += s.unpaired_responses;
+  retired_.gap_bytes += s.gap_bytes;
+}
+
+HttpStats EventMapper::http_stats() const {
+  HttpStats s = retired_;
+  for (const auto& [_, c] : http_) {
+    s.unpaired_requests += c.tracker.stats().unpaired_requests;
+    s.unpaired_responses += c.tracker.stats().unpaired_responses;
+    s.gap_bytes += c.tracker.stats().gap_bytes;
+  }
+  s.trackers = http_.size();
+  return s;
 }
 
 }  // namespace vigil

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
 
+#include "api_call.h"
 #include "events.h"
 #include "observer.h"
 #include "process_table.h"
@@ -19,32 +21,59 @@ class BootClock {
   BootClock() { resync(); }
   void resync();  // re-read both clocks (wall time can be stepped)
   uint64_t to_wall_ns(uint64_t boot_ns) const { return boot_ns + offset_ns_; }
+  uint64_t to_boot_ns(uint64_t wall_ns) const { return wall_ns - offset_ns_; }
   static uint64_t now_wall_ns();
 
  private:
   uint64_t offset_ns_ = 0;
 };
 
+struct HttpStats {
+  uint64_t api_calls = 0;
+  uint64_t unpaired_requests = 0;
+  uint64_t unpaired_responses = 0;
+  uint64_t gap_bytes = 0;
+  uint64_t trackers = 0;  // connections with HTTP state now
+};
+
 class EventMapper {
  public:
   using Emit = std::function<void(Event&&)>;
 
-  EventMapper(ProcessTable& procs, ConnectionTable& conns, const BootClock& clock, std::string node)
-      : procs_(procs), conns_(conns), clock_(clock), node_(std::move(node)) {}
+  EventMapper(ProcessTable& procs, ConnectionTable& conns, const BootClock& clock, std::string node,
+              ApiCallOptions api = {}, size_t body_keep = 0)
+      : procs_(procs), conns_(conns), clock_(clock), node_(std::move(node)), api_(api) {
+    limits_.body_keep = body_keep;
+  }
 
   // Updates the tables; calls `emit` for each schema event the kernel event yields
   // (seq is left 0: the agent numbers events when it ships them).
   void handle(const KernelEvent& event, const Emit& emit);
 
   ProcessRef process_ref(const vigil_event_header& hdr);
+  // Periodic (boot-clock ns): gives up on records held for a lost predecessor.
+  void tick(uint64_t now_boot_ns, const Emit& emit);
+  HttpStats http_stats() const;
 
  private:
+  struct HttpConn {
+    http1::Tracker tracker;
+    vigil_event_header last_hdr;  // the process of the most recent record
+    uint8_t role;
+  };
   void handle_conn(const vigil_conn_event& e, const Emit& emit);
+  void handle_data(const vigil_data_event& e, const Emit& emit);
+  void emit_exchanges(uint64_t conn_id, HttpConn& c, const Emit& emit);
+  void retire(HttpConn& c);
 
   ProcessTable& procs_;
   ConnectionTable& conns_;
   const BootClock& clock_;
   std::string node_;
+  ApiCallOptions api_;
+  http1::Limits limits_;
+  std::unordered_map<uint64_t, HttpConn> http_;
+  HttpStats retired_;  // totals of trackers already gone
 };
 
 ConnRef conn_ref(uint64_t id, const vigil_conn_tuple& t);

@@ -54,9 +54,11 @@ struct BodyEncoder {
     Json req{{"method", e.request.method}, {"host", e.request.host}, {"path", e.request.path}};
     put_opt(req, "query", e.request.query);
     if (!e.request.headers.empty()) req["headers"] = headers_json(e.request.headers);
+    put_opt(req, "body", e.request_body);
     j["request"] = std::move(req);
     Json resp{{"status", e.response.status}};
     if (!e.response.headers.empty()) resp["headers"] = headers_json(e.response.headers);
+    put_opt(resp, "body", e.response_body);
     j["response"] = std::move(resp);
     j["endpoint"] = e.endpoint;
     j["latency_ns"] = e.latency_ns;

@@ -62,6 +62,8 @@ struct ApiCallEvent {
     int status = 0;
   };
   std::optional<Grpc> grpc;
+  // Only with capture.bodies: true (already capped; redaction of bodies is the caller's).
+  std::optional<std::string> request_body, response_body;
 };
 
 struct EgressEvent {

@@ -106,6 +106,15 @@ std::string human_line(const json& e) {
     if (e.contains("bytes_sent"))
       what += fmt::format(" sent={} recv={}", e.value("bytes_sent", 0), e.value("bytes_recv", 0));
     if (e.contains("process")) what += fmt::format(" exe={}", e["process"].value("exe", ""));
+  } else if (kind == "api_call") {
+    const auto& req = e["request"];
+    std::string target = req.value("path", "");
+    if (req.contains("query")) target += "?" + req["query"].get<std::string>();
+    what = fmt::format("{:<6} {} {} {}{} -> {} ({:.2f} ms, {}/{} B{})", e.value("role", "?"),
+                       e.value("protocol", "?"), req.value("method", "?"), req.value("host", ""),
+                       target, e["response"].value("status", 0),
+                       e.value("latency_ns", 0) / 1e6, e.value("req_bytes", 0),
+                       e.value("resp_bytes", 0), e.value("truncated", false) ? ", truncated" : "");
   } else if (kind == "lost") {
     what = fmt::format("{} events from {}", e["lost"].value("count", 0), e["lost"].value("source", "?"));
   } else {

@@ -558,7 +558,13 @@ static __always_inline void io__exit(long ret)
 	want = ret < capture_bytes ? ret : capture_bytes;
 	if (want > VIGIL_MAX_CAPTURE)
 		want = VIGIL_MAX_CAPTURE;
-	if (args.iovcnt == 0) {
+	if (args.buf == 0) {
+		/* sendfile: the bytes never pass through user memory. An empty record
+		 * keeps the stream's offsets honest (user space sees an explicit gap). */
+		if (val->l7 == VIGIL_L7_UNKNOWN)
+			return;
+		captured = 0;
+	} else if (args.iovcnt == 0) {
 		if (bpf_probe_read_user(e->data, want, (void *)args.buf) != 0)
 			return;
 		captured = want;
@@ -626,6 +632,13 @@ IO_ENTER_VEC(writev, VIGIL_DIR_EGRESS)
 IO_EXIT(writev)
 IO_ENTER_MSG(sendmsg, VIGIL_DIR_EGRESS)
 IO_EXIT(sendmsg)
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int tp__syscalls__sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
+{
+	io__enter((__s32)ctx->args[0], 0, 0, VIGIL_DIR_EGRESS); /* out_fd; no buffer */
+	return 0;
+}
+IO_EXIT(sendfile64)
 IO_ENTER_FLAT(read, VIGIL_DIR_INGRESS)
 IO_EXIT(read)
 IO_ENTER_FLAT(recvfrom, VIGIL_DIR_INGRESS)

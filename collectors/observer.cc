@@ -27,8 +27,8 @@ struct ProgramPair {
 };
 
 bool is_payload_program(std::string_view name) {
-  for (std::string_view call : {"write", "sendto", "writev", "sendmsg", "read", "recvfrom", "readv",
-                                "recvmsg"}) {
+  for (std::string_view call : {"write", "sendto", "writev", "sendmsg", "sendfile64", "read",
+                                "recvfrom", "readv", "recvmsg"}) {
     for (std::string_view prefix : {"tp__syscalls__sys_enter_", "tp__syscalls__sys_exit_"}) {
       if (name.size() == prefix.size() + call.size() && name.starts_with(prefix) &&
           name.ends_with(call))

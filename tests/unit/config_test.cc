@@ -85,7 +85,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"NegativeInt", "capture:\n  max_capture_bytes: -1\n",
                 "bad.yaml:2:22: 'capture.max_capture_bytes' must be a non-negative integer"},
         BadCase{"IntOutOfRange", "capture:\n  max_capture_bytes: 99999999\n",
-                "'capture.max_capture_bytes' must be between 1 and 1048576"},
+                "'capture.max_capture_bytes' must be between 1 and 16384"},
         BadCase{"StringForList", "capture:\n  exclude_comms: sshd\n",
                 "bad.yaml:2:18: 'capture.exclude_comms' must be a list of strings"},
         BadCase{"MapForString", "data_dir: {a: 1}\n", "bad.yaml:1:11: 'data_dir' must be a string"},

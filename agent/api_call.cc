@@ -1,0 +1,134 @@
+#include "api_call.h"
+
+#include <algorithm>
+#include <array>
+
+namespace vigil {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool is_secret_param(std::string_view name) {
+  std::string n = lower(name);
+  static constexpr std::array<std::string_view, 10> kContains = {
+      "token", "secret", "passw", "pwd", "apikey", "api_key", "auth", "session", "signature", "jwt"};
+  static constexpr std::array<std::string_view, 4> kExact = {"key", "sig", "code", "access"};
+  for (auto c : kContains)
+    if (n.find(c) != std::string::npos) return true;
+  return std::find(kExact.begin(), kExact.end(), n) != kExact.end();
+}
+
+bool looks_like_jwt(std::string_view v) {
+  return v.size() > 20 && v.substr(0, 3) == "eyJ" && std::count(v.begin(), v.end(), '.') == 2;
+}
+
+bool is_id_segment(std::string_view s) {
+  if (s.empty()) return false;
+  bool all_digits = std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (all_digits) return true;
+  bool hexish = std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
+  });
+  // UUIDs and long hex ids (object ids, hashes).
+  if (hexish && s.size() >= 16 && std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return true;
+  return false;
+}
+
+Headers redact_headers(const http1::Headers& in) {
+  Headers out;
+  out.reserve(in.size());
+  for (const auto& [k, v] : in)
+    out.emplace_back(k, is_secret_header(k) ? std::string(kRedacted) : v);
+  return out;
+}
+
+}  // namespace
+
+bool is_secret_header(std::string_view n) {
+  static constexpr std::array<std::string_view, 7> kSecret = {
+      "authorization", "proxy-authorization", "cookie", "set-cookie",
+      "x-api-key",     "x-auth-token",        "x-amz-security-token"};
+  return std::find(kSecret.begin(), kSecret.end(), n) != kSecret.end();
+}
+
+std::string redact_query(std::string_view query) {
+  std::string out;
+  out.reserve(query.size());
+  size_t start = 0;
+  while (start <= query.size()) {
+    size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view pair = query.substr(start, end - start);
+    size_t eq = pair.find('=');
+    std::string_view name = pair.substr(0, eq);
+    std::string_view value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    if (!out.empty() || start > 0) out += '&';
+    if (eq != std::string_view::npos && (is_secret_param(name) || looks_like_jwt(value))) {
+      out.append(name);
+      out += '=';
+      out.append(kRedacted);
+    } else {
+      out.append(pair);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string endpoint_template(std::string_view path) {
+  std::string out;
+  out.reserve(path.size());
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    std::string_view seg = path.substr(start, slash - start);
+    out.append(is_id_segment(seg) ? "{id}" : seg);
+    if (slash < path.size()) out += '/';
+    start = slash + 1;
+  }
+  return out.empty() ? std::string(path) : out;
+}
+
+ApiCallEvent make_api_call(const http1::Exchange& x, const ConnRef& conn,
+                           const ApiCallOptions& options) {
+  ApiCallEvent a;
+  a.conn = conn;
+  a.role = conn.role;
+  a.protocol = x.request.version_minor == 0 ? "http/1.0" : "http/1.1";
+  a.request.method = x.request.method;
+  std::string_view target = x.request.target;
+  std::string host(x.request.header("host"));
+  // Absolute form (proxies): "http://host/path?q".
+  if (auto scheme = target.find("://"); scheme != std::string_view::npos && target[0] != '/') {
+    std::string_view rest = target.substr(scheme + 3);
+    size_t slash = rest.find('/');
+    if (host.empty()) host = std::string(rest.substr(0, slash));
+    target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+  }
+  a.request.host = host;
+  size_t q = target.find('?');
+  a.request.path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) a.request.query = redact_query(target.substr(q + 1));
+  a.request.headers = redact_headers(x.request.headers);
+  a.response.status = x.response.status;
+  a.response.headers = redact_headers(x.response.headers);
+  a.endpoint = endpoint_template(a.request.path);
+  a.latency_ns = x.response.first_ts > x.request.first_ts ? x.response.first_ts - x.request.first_ts : 0;
+  a.req_bytes = x.request.head_bytes + x.request.body_bytes;
+  a.resp_bytes = x.response.head_bytes + x.response.body_bytes;
+  a.truncated = x.request.truncated || x.response.truncated;
+  if (options.bodies) {
+    a.request_body = x.request.body;
+    a.response_body = x.response.body;
+  }
+  return a;
+}
+
+}  // namespace vigil

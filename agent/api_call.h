@@ -1,0 +1,29 @@
+// Paired HTTP/1.x exchanges -> api_call events: path/query split, endpoint
+// template, and redaction of secrets before anything leaves the host.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "events.h"
+#include "protocols/http1/tracker.h"
+
+namespace vigil {
+
+inline constexpr std::string_view kRedacted = "[redacted]";
+
+struct ApiCallOptions {
+  bool bodies = false;  // ship (redacted, capped) bodies
+};
+
+// Authorization, Cookie, Set-Cookie and other credential headers.
+bool is_secret_header(std::string_view lower_name);
+// Replaces the values of token-like query parameters (and JWT-shaped values).
+std::string redact_query(std::string_view query);
+// "/users/42/orders/9f1c…" -> "/users/{id}/orders/{id}"
+std::string endpoint_template(std::string_view path);
+
+ApiCallEvent make_api_call(const http1::Exchange& x, const ConnRef& conn,
+                           const ApiCallOptions& options);
+
+}  // namespace vigil

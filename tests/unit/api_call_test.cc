@@ -1,0 +1,95 @@
+#include <gtest/gtest.h>
+
+#include "api_call.h"
+
+namespace vigil {
+namespace {
+
+TEST(Redaction, SecretHeaders) {
+  EXPECT_TRUE(is_secret_header("authorization"));
+  EXPECT_TRUE(is_secret_header("cookie"));
+  EXPECT_TRUE(is_secret_header("set-cookie"));
+  EXPECT_TRUE(is_secret_header("proxy-authorization"));
+  EXPECT_FALSE(is_secret_header("content-type"));
+}
+
+TEST(Redaction, TokenLikeQueryValues) {
+  EXPECT_EQ(redact_query("token=abc&x=1"), "token=[redacted]&x=1");
+  EXPECT_EQ(redact_query("a=1&access_token=zz&API_KEY=k&sig=s&code=c&page=2"),
+            "a=1&access_token=[redacted]&API_KEY=[redacted]&sig=[redacted]&code=[redacted]&page=2");
+  EXPECT_EQ(redact_query("q=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"), "q=[redacted]");
+  EXPECT_EQ(redact_query("flag&x="), "flag&x=");
+  EXPECT_EQ(redact_query(""), "");
+}
+
+TEST(Endpoint, TemplatesIds) {
+  EXPECT_EQ(endpoint_template("/users/42"), "/users/{id}");
+  EXPECT_EQ(endpoint_template("/users/42/orders/7"), "/users/{id}/orders/{id}");
+  EXPECT_EQ(endpoint_template("/o/3f2504e0-4f89-11d3-9a0c-0305e82c3301"), "/o/{id}");
+  EXPECT_EQ(endpoint_template("/blob/5f3a9c0d1e2b4a6f"), "/blob/{id}");
+  EXPECT_EQ(endpoint_template("/v1/health"), "/v1/health");
+  EXPECT_EQ(endpoint_template("/deadbeefdeadbeef"), "/deadbeefdeadbeef") << "no digit: a word";
+  EXPECT_EQ(endpoint_template("/"), "/");
+  EXPECT_EQ(endpoint_template("/a/"), "/a/");
+}
+
+http1::Exchange exchange(std::string target) {
+  http1::Exchange x;
+  x.request.method = "POST";
+  x.request.target = std::move(target);
+  x.request.headers = {{"host", "api.test"}, {"authorization", "Bearer s3cr3t"}};
+  x.request.head_bytes = 50;
+  x.request.body_bytes = 10;
+  x.request.first_ts = 1000;
+  x.response.status = 201;
+  x.response.headers = {{"set-cookie", "sid=1"}, {"content-type", "application/json"}};
+  x.response.head_bytes = 40;
+  x.response.body_bytes = 5;
+  x.response.first_ts = 4000;
+  x.response.truncated = true;
+  return x;
+}
+
+TEST(ApiCall, FromExchange) {
+  ConnRef conn{1, "tcp", "ipv4", "client", {"127.0.0.1", 5}, {"127.0.0.2", 80}};
+  ApiCallEvent a = make_api_call(exchange("/users/7?token=t&v=2"), conn, {});
+  EXPECT_EQ(a.role, "client");
+  EXPECT_EQ(a.protocol, "http/1.1");
+  EXPECT_EQ(a.request.method, "POST");
+  EXPECT_EQ(a.request.host, "api.test");
+  EXPECT_EQ(a.request.path, "/users/7");
+  EXPECT_EQ(a.request.query, "token=[redacted]&v=2");
+  EXPECT_EQ(a.endpoint, "/users/{id}");
+  EXPECT_EQ(a.response.status, 201);
+  EXPECT_EQ(a.latency_ns, 3000u);
+  EXPECT_EQ(a.req_bytes, 60u);
+  EXPECT_EQ(a.resp_bytes, 45u);
+  EXPECT_TRUE(a.truncated);
+  EXPECT_EQ(a.request.headers[1].second, "[redacted]");
+  EXPECT_EQ(a.response.headers[0].second, "[redacted]");
+  EXPECT_EQ(a.response.headers[1].second, "application/json");
+  EXPECT_FALSE(a.request_body.has_value());
+}
+
+TEST(ApiCall, AbsoluteFormTargetThroughAProxy) {
+  ApiCallEvent a = make_api_call(exchange("http://other.test:8080/p/1?x"), ConnRef{}, {});
+  EXPECT_EQ(a.request.host, "api.test") << "Host header wins";
+  EXPECT_EQ(a.request.path, "/p/1");
+  EXPECT_EQ(a.request.query, "x");
+  auto x = exchange("http://other.test:8080");
+  x.request.headers.clear();
+  a = make_api_call(x, ConnRef{}, {});
+  EXPECT_EQ(a.request.host, "other.test:8080");
+  EXPECT_EQ(a.request.path, "/");
+  EXPECT_FALSE(a.request.query.has_value());
+}
+
+TEST(ApiCall, BodiesOnlyWhenConfigured) {
+  auto x = exchange("/");
+  x.request.body = "{\"a\":1}";
+  ApiCallEvent a = make_api_call(x, ConnRef{}, ApiCallOptions{.bodies = true});
+  EXPECT_EQ(a.request_body, "{\"a\":1}");
+}
+
+}  // namespace
+}  // namespace vigil
