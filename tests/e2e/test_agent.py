@@ -151,7 +151,11 @@ class AgentE2E(unittest.TestCase):
         self.assertIn("lost:", r.stdout)
         s = self.agent.status()
         self.assertEqual(s["agent"], "vigild")
-        self.assertEqual(len(s["programs"]), 8)
+        names = {p["name"] for p in s["programs"]}
+        # process + connection lifecycle (8) and payload capture (9 syscalls, enter and exit)
+        self.assertEqual(len(names), 26, names)
+        self.assertIn("tp__syscalls__sys_exit_connect", names)
+        self.assertIn("tp__syscalls__sys_exit_recvfrom", names)
         self.assertTrue(all(p["attached"] for p in s["programs"]))
         self.assertGreater(s["counters"]["processes"], 0)
         self.assertEqual(oct(os.stat(self.agent.socket).st_mode & 0o777), "0o600")
@@ -174,7 +178,7 @@ class Lifecycle(unittest.TestCase):
         try:
             agent.start()
             ours = {p["id"] for p in agent.status()["programs"]}
-            self.assertEqual(len(ours), 8)
+            self.assertEqual(len(ours), 26)
             self.assertTrue(ours <= bpf_prog_ids())
             self.assertFalse(ours & before)
             agent.stop(sig)
