@@ -10,12 +10,12 @@ packages=(
   android-libboringssl-dev
   libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl iproute2 python3 procps
+  curl iproute2 python3 procps nginx
 )
 
 # Peers and load generators for `make bench` only.
 if [ "${1:-}" = "--bench" ]; then
-  packages=(bpftrace wrk nginx)
+  packages=(bpftrace wrk)
 fi
 
 missing=()

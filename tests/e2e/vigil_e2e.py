@@ -155,3 +155,66 @@ def http_server(port, bind="127.0.0.1"):
         p.stop()
         raise RuntimeError(f"http.server on {bind}:{port} did not start")
     return p, root
+
+
+class Nginx:
+    """nginx on a free loopback port with its own config, one process (no master)."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="vigil-nginx-")
+        www = os.path.join(self.dir, "www")
+        os.makedirs(www)
+        with open(os.path.join(www, "index.html"), "w") as f:
+            f.write("<html>vigil e2e</html>\n")
+        with open(os.path.join(www, "chunked.txt"), "w") as f:
+            f.write("compressible line of text for the chunked response\n" * 400)
+        t = self.dir
+        conf = os.path.join(t, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""daemon off;
+master_process off;
+worker_processes 1;
+pid {t}/nginx.pid;
+error_log {t}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {t}/body;
+  proxy_temp_path {t}/proxy;
+  fastcgi_temp_path {t}/fastcgi;
+  uwsgi_temp_path {t}/uwsgi;
+  scgi_temp_path {t}/scgi;
+  sendfile on;
+  keepalive_requests 10000;
+  gzip on;
+  gzip_types text/plain;
+  gzip_min_length 0;
+  server {{
+    listen 127.0.0.1:{self.port};
+    root {www};
+    location /api/ {{ default_type application/json; return 200 '{{"ok":true}}\\n'; }}
+  }}
+}}
+""")
+        self.proc = Process(["/usr/sbin/nginx", "-c", conf, "-p", t], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+        def ready():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                return False
+
+        if not wait_until(ready, 10):
+            self.stop()
+            raise RuntimeError(f"nginx did not start on 127.0.0.1:{self.port}")
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        self.proc.stop(signal.SIGQUIT)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,179 @@
+"""E2E (issue 3): plaintext HTTP/1.x calls between real clients (curl, python3)
+and a real nginx appear as api_call events, exactly once per side."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import unittest
+
+from vigil_e2e import Agent, Nginx, require_root, wait_until
+
+CURL = "/usr/bin/curl"
+PY = "/usr/bin/python3"
+
+
+class HttpCapture(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.agent = cls.nginx = None
+        if os.geteuid() != 0:
+            return
+        cls.agent = Agent().start()
+        cls.nginx = Nginx()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.nginx:
+            cls.nginx.stop()
+        if cls.agent:
+            cls.agent.cleanup()
+
+    def setUp(self):
+        require_root(self)
+        self.base = f"http://127.0.0.1:{self.nginx.port}"
+
+    def calls(self, path_prefix):
+        return [e for e in self.agent.events()
+                if e["kind"] == "api_call" and e["request"]["path"].startswith(path_prefix)]
+
+    def wait_calls(self, path_prefix, n):
+        found = wait_until(lambda: len(self.calls(path_prefix)) >= n and self.calls(path_prefix), 15)
+        return self.calls(path_prefix) if found else self.calls(path_prefix)
+
+    def by_side(self, calls, client_pid):
+        client = [c for c in calls if c["role"] == "client"]
+        server = [c for c in calls if c["role"] == "server"]
+        for c in client:
+            self.assertEqual(c["process"]["pid"], client_pid)
+        for c in server:
+            self.assertEqual(c["process"]["pid"], self.nginx.pid)
+            self.assertEqual(c["process"]["comm"], "nginx")
+            self.assertEqual(c["process"]["exe"], "/usr/sbin/nginx")
+            self.assertEqual(c["conn"]["local"]["port"], self.nginx.port)
+        return client, server
+
+    def assert_call(self, c, method, path, status):
+        self.assertEqual(c["protocol"], "http/1.1")
+        self.assertEqual(c["request"]["method"], method)
+        self.assertEqual(c["request"]["path"], path)
+        self.assertEqual(c["request"]["host"], f"127.0.0.1:{self.nginx.port}")
+        self.assertEqual(c["response"]["status"], status)
+        self.assertGreater(c["latency_ns"], 0)
+        self.assertFalse(c["tls"])
+
+    def curl(self, *args):
+        p = subprocess.Popen([CURL, "-s", "-o", "/dev/null", *args])
+        self.assertEqual(p.wait(20), 0)
+        return p.pid
+
+    def test_curl_get_static_file(self):
+        pid = self.curl(f"{self.base}/index.html?token=secret&v=1", "-H", "Authorization: Bearer abc")
+        calls = self.wait_calls("/index.html", 2)
+        client, server = self.by_side(calls, pid)
+        self.assertEqual((len(client), len(server)), (1, 1), calls)
+        for c in client + server:
+            self.assert_call(c, "GET", "/index.html", 200)
+            self.assertEqual(c["request"]["query"], "token=[redacted]&v=1")
+            self.assertEqual(c["request"]["headers"]["authorization"], "[redacted]")
+            self.assertEqual(c["process"]["comm"], "curl" if c["role"] == "client" else "nginx")
+        self.assertEqual(client[0]["conn"]["id"] != server[0]["conn"]["id"], True)
+        self.assertEqual(client[0]["conn"]["remote"]["port"], server[0]["conn"]["local"]["port"])
+        # The body went out with sendfile(2): counted, flagged, never invented.
+        self.assertEqual(server[0]["resp_bytes"], client[0]["resp_bytes"])
+
+    def test_curl_post_with_body(self):
+        body = "x" * 3000
+        pid = self.curl("-X", "POST", "--data-binary", body, f"{self.base}/api/items")
+        client, server = self.by_side(self.wait_calls("/api/items", 2), pid)
+        self.assertEqual((len(client), len(server)), (1, 1))
+        for c in client + server:
+            self.assert_call(c, "POST", "/api/items", 200)
+            self.assertGreater(c["req_bytes"], 3000)
+            self.assertEqual(c["endpoint"], "/api/items")
+
+    def test_curl_chunked_response(self):
+        pid = self.curl("--compressed", f"{self.base}/chunked.txt")
+        client, server = self.by_side(self.wait_calls("/chunked.txt", 2), pid)
+        self.assertEqual((len(client), len(server)), (1, 1))
+        for c in client + server:
+            self.assert_call(c, "GET", "/chunked.txt", 200)
+            self.assertEqual(c["response"]["headers"].get("transfer-encoding"), "chunked")
+            self.assertEqual(c["response"]["headers"].get("content-encoding"), "gzip")
+        self.assertEqual(client[0]["resp_bytes"], server[0]["resp_bytes"])
+
+    def run_python(self, code):
+        p = subprocess.Popen([PY, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, text=True)
+        out, _ = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, out)
+        return p.pid, out
+
+    def test_three_pipelined_requests_in_one_write(self):
+        pid, out = self.run_python(f"""
+            import socket
+            s = socket.create_connection(("127.0.0.1", {self.nginx.port}))
+            reqs = b"".join(b"GET /api/pipe/%d HTTP/1.1\\r\\nHost: 127.0.0.1:{self.nginx.port}\\r\\n\\r\\n" % i
+                            for i in range(3))
+            s.sendall(reqs)
+            data = b""
+            while data.count(b"HTTP/1.1 200") < 3 or not data.endswith(b"}}\\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            print(data.count(b"HTTP/1.1 200"))
+        """)
+        self.assertEqual(out.strip(), "3")
+        client, server = self.by_side(self.wait_calls("/api/pipe/", 6), pid)
+        self.assertEqual(sorted(c["request"]["path"] for c in client), [f"/api/pipe/{i}" for i in range(3)])
+        self.assertEqual(sorted(c["request"]["path"] for c in server), [f"/api/pipe/{i}" for i in range(3)])
+        for c in client + server:
+            self.assertEqual(c["response"]["status"], 200)
+            self.assertGreater(c["latency_ns"], 0)
+        self.assertEqual(client[0]["process"]["comm"], "python3")
+
+    def test_two_hundred_keepalive_requests_on_one_connection(self):
+        pid, out = self.run_python(f"""
+            import http.client
+            c = http.client.HTTPConnection("127.0.0.1", {self.nginx.port})
+            for i in range(200):
+                c.request("GET", "/api/ka/%d" % i)
+                r = c.getresponse()
+                r.read()
+                assert r.status == 200
+            c.close()
+            print("done")
+        """)
+        calls = self.wait_calls("/api/ka/", 400)
+        client, server = self.by_side(calls, pid)
+        want = sorted(f"/api/ka/{i}" for i in range(200))
+        self.assertEqual(sorted(c["request"]["path"] for c in client), want)
+        self.assertEqual(sorted(c["request"]["path"] for c in server), want)
+        self.assertEqual(len({c["conn"]["id"] for c in client}), 1, "one connection")
+        self.assertEqual(len({c["conn"]["id"] for c in server}), 1)
+        for c in client + server:
+            self.assert_call(c, "GET", c["request"]["path"], 200)
+            self.assertEqual(c["endpoint"], "/api/ka/{id}")
+
+    def test_trace_shows_one_readable_line_per_call(self):
+        from vigil_e2e import Process, VIGIL
+        trace = Process([VIGIL, "--socket", self.agent.socket, "trace", "--kind", "api_call"],
+                        stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_until(lambda: self.agent.status()["counters"]["trace_clients"] >= 1, 10))
+            self.curl(f"{self.base}/api/trace/9")
+            self.wait_calls("/api/trace/9", 2)
+            import time
+            time.sleep(0.5)
+        finally:
+            trace.stop()
+        lines = [l for l in trace.output().splitlines() if "/api/trace/9" in l]
+        self.assertEqual(len(lines), 2, lines)
+        for l in lines:
+            self.assertIn(f"GET 127.0.0.1:{self.nginx.port}/api/trace/9 -> 200", l)
+            self.assertIn(" ms,", l)
+
+
+if __name__ == "__main__":
+    unittest.main()
