@@ -21,6 +21,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "bin")
 ROUNDS = int(os.environ.get("VIGIL_BENCH_ROUNDS", "5"))
 CONNS = int(os.environ.get("VIGIL_BENCH_CONNS", "20000"))
+HTTP_ROUNDS = int(os.environ.get("VIGIL_BENCH_HTTP_ROUNDS", "3"))
+HTTP_SECONDS = int(os.environ.get("VIGIL_BENCH_HTTP_SECONDS", "10"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+
+PAYLOAD_SYSCALLS = ["write", "sendto", "writev", "sendmsg", "sendfile64", "read", "recvfrom", "readv",
+                    "recvmsg"]
+BPFTRACE_ALL_AGENT_PROBES = ",\n".join(
+    [f"tracepoint:syscalls:sys_enter_{c}, tracepoint:syscalls:sys_exit_{c}" for c in PAYLOAD_SYSCALLS]
+    + ["tracepoint:syscalls:sys_enter_connect, tracepoint:syscalls:sys_exit_connect",
+       "tracepoint:syscalls:sys_exit_accept4, tracepoint:syscalls:sys_exit_accept",
+       "tracepoint:syscalls:sys_enter_close",
+       "tracepoint:sched:sched_process_exec, tracepoint:sched:sched_process_fork",
+       "tracepoint:sched:sched_process_exit"]) + " { @[probe] = count(); }"
 
 BPFTRACE_SAME_PROBES = """
 tracepoint:syscalls:sys_enter_connect, tracepoint:syscalls:sys_exit_connect,
@@ -55,13 +68,13 @@ def proc_peak_rss_kib(pid):
 
 
 class Agent:
-    def __init__(self):
+    def __init__(self, sink_path=None):
         self.dir = tempfile.mkdtemp(prefix="vigil-bench-")
         self.sock = os.path.join(self.dir, "vigil.sock")
         self.events = os.path.join(self.dir, "events.jsonl")
         cfg = os.path.join(self.dir, "vigil.yaml")
         with open(cfg, "w") as f:
-            f.write(f"control_socket: {self.sock}\nevents:\n  sinks:\n    - type: file\n      path: {self.events}\n")
+            f.write(f"control_socket: {self.sock}\nevents:\n  sinks:\n    - type: file\n      path: {sink_path or self.events}\n")
         self.proc = subprocess.Popen([os.path.join(BIN, "vigild"), "--config", cfg],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_for(lambda: os.path.exists(self.sock)):
@@ -80,8 +93,8 @@ class Agent:
 
 
 class Bpftrace:
-    def __init__(self):
-        self.proc = subprocess.Popen(["bpftrace", "-e", BPFTRACE_SAME_PROBES], stdout=subprocess.PIPE,
+    def __init__(self, program=BPFTRACE_SAME_PROBES):
+        self.proc = subprocess.Popen(["bpftrace", "-e", program], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         # bpftrace prints "Attaching N probes..." once attached (after any warnings).
         seen = []
@@ -135,10 +148,85 @@ def bench_connect():
     return results, agent_stats
 
 
+def wrk_round(url):
+    out = subprocess.run(["wrk", "-t1", "-c10", f"-d{HTTP_SECONDS}s", "--latency", url], capture_output=True,
+                         text=True, check=True).stdout
+    reqs = int(out.split(" requests in ")[0].split()[-1])
+    rps = float(out.split("Requests/sec:")[1].split()[0])
+    return reqs, rps
+
+
+def bench_http():
+    from vigil_e2e import Nginx
+    nginx = Nginx()
+    url = f"http://127.0.0.1:{nginx.port}/api/bench/1"
+    results = {"none": [], "vigild": [], "bpftrace": []}
+    agent_stats = []
+    try:
+        wrk_round(url)  # warm-up
+        for _ in range(HTTP_ROUNDS):
+            results["none"].append(wrk_round(url)[1])
+
+            agent = Agent(sink_path="/dev/null")
+            before = agent.status()["counters"]["http"]["api_calls"]
+            cpu0 = proc_cpu_seconds(agent.proc.pid)
+            t0 = time.monotonic()
+            reqs, rps = wrk_round(url)
+            wall = time.monotonic() - t0
+            time.sleep(2)
+            cpu = proc_cpu_seconds(agent.proc.pid) - cpu0
+            st = agent.status()
+            calls = st["counters"]["http"]["api_calls"] - before
+            lost = {k: v for k, v in st["counters"]["lost"].items() if v}
+            agent_stats.append({"cpu_pct": 100.0 * cpu / wall, "rss_kib": proc_peak_rss_kib(agent.proc.pid),
+                                "requests": reqs, "api_calls": calls, "lost": lost})
+            results["vigild"].append(rps)
+            agent.stop()
+
+            bt = Bpftrace(BPFTRACE_ALL_AGENT_PROBES)
+            results["bpftrace"].append(wrk_round(url)[1])
+            bt.stop()
+    finally:
+        nginx.stop()
+    return results, agent_stats
+
+
+def http_section(results, agent_stats):
+    med = {k: statistics.median(v) for k, v in results.items()}
+    lines = [
+        "",
+        "## Plaintext HTTP observe (nginx + wrk, keep-alive, loopback)",
+        "",
+        f"`wrk -t1 -c10 -d{HTTP_SECONDS}s --latency http://127.0.0.1:PORT/api/bench/1` against one nginx "
+        f"worker (tests/e2e Nginx config), {HTTP_ROUNDS} interleaved rounds per peer; vigild ships every event "
+        "to a file sink on /dev/null (encoding included, disk excluded).",
+        "",
+        "| peer | req/s (median) | rounds | ratio to no agent |",
+        "|---|---|---|---|",
+    ]
+    for k, label in (("none", "no agent"), ("vigild", "vigild observing (26 programs)"),
+                     ("bpftrace", "bpftrace counting the same 26 tracepoints")):
+        r = ", ".join(f"{x:.0f}" for x in results[k])
+        lines.append(f"| {label} | {med[k]:.0f} | {r} | {med[k] / med['none']:.3f} |")
+    lines += [
+        "",
+        f"vigild vs bpftrace (same probes): {med['vigild'] / med['bpftrace']:.3f} of its throughput.",
+        "",
+        "| vigild round | requests (wrk) | api_call events | completeness (÷ 2 sides) | CPU % | peak RSS MiB | lost |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for i, s in enumerate(agent_stats):
+        lines.append(f"| {i + 1} | {s['requests']} | {s['api_calls']} | {s['api_calls'] / (2 * s['requests']):.4f} | "
+                     f"{s['cpu_pct']:.1f} | {s['rss_kib'] / 1024:.1f} | {s['lost'] or 'none'} |")
+    return lines
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: run as root (loads BPF programs)")
-    results, agent_stats = bench_connect()
+    only = os.environ.get("VIGIL_BENCH_ONLY", "")
+    http_lines = http_section(*bench_http()) if only in ("", "http") else []
+    results, agent_stats = bench_connect() if only in ("", "connect") else ({"none": [1], "vigild": [1], "bpftrace": [1]}, [])
     med = {k: statistics.median(v) for k, v in results.items()}
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                          capture_output=True, text=True).stdout.strip()
@@ -172,6 +260,7 @@ def main():
     for i, s in enumerate(agent_stats):
         lines.append(f"| {i + 1} | {s['cpu_pct']:.1f} | {s['rss_kib'] / 1024:.1f} | {s['events']} | "
                      f"{expected_events} | {s['lost']} |")
+    lines += http_lines
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     path = os.path.join(ROOT, "bench", "results", "latest.md")
     with open(path, "w") as f:
