@@ -87,7 +87,8 @@ void Agent::ship(Event&& event) {
     return;
   event.seq = ++seq_;
   ++events_by_kind_[event.kind()];
-  std::string line = to_json(event);
+  encode_json(event, line_);
+  const std::string& line = line_;
   for (auto& s : sinks_) {
     if (auto st = s->write(line); !st) {
       if (sink_errors_[s->name()]++ == 0) log::error("{}", st.error().message);

@@ -56,6 +56,7 @@ class Agent {
   std::map<std::string, uint64_t> lost_reported_;  // by source
   std::map<std::string, uint64_t> sink_errors_;
   uint64_t kernel_events_ = 0;
+  std::string line_;  // reused encode buffer
 };
 
 }  // namespace vigil

@@ -40,11 +40,20 @@ bool is_id_segment(std::string_view s) {
   return false;
 }
 
+// Repeated fields are joined with ", " (RFC 9110 §5.3) so each name is one JSON key.
 Headers redact_headers(const http1::Headers& in) {
   Headers out;
   out.reserve(in.size());
-  for (const auto& [k, v] : in)
-    out.emplace_back(k, is_secret_header(k) ? std::string(kRedacted) : v);
+  for (const auto& [k, v] : in) {
+    const std::string& value = is_secret_header(k) ? std::string(kRedacted) : v;
+    auto dup = std::find_if(out.begin(), out.end(), [&](const auto& h) { return h.first == k; });
+    if (dup == out.end()) {
+      out.emplace_back(k, value);
+    } else if (dup->second != kRedacted) {
+      dup->second += ", ";
+      dup->second += value;
+    }
+  }
   return out;
 }
 

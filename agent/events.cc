@@ -3,104 +3,103 @@
 #include <ctime>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
+#include "json_writer.h"
 
 namespace vigil {
 namespace {
 
-using Json = nlohmann::ordered_json;
-
-Json endpoint_json(const Endpoint& e) { return Json{{"addr", e.addr}, {"port", e.port}}; }
-
-Json conn_json(const ConnRef& c) {
-  return Json{{"id", c.id},          {"proto", c.proto},
-              {"family", c.family},  {"role", c.role},
-              {"local", endpoint_json(c.local)}, {"remote", endpoint_json(c.remote)}};
+void endpoint_json(JsonWriter& w, std::string_view key, const Endpoint& e) {
+  w.key(key).begin_object().field("addr", e.addr).field("port", e.port).end_object();
 }
 
-Json headers_json(const Headers& h) {
-  Json out = Json::object();
-  for (const auto& [k, v] : h) out[k] = v;
-  return out;
+void conn_json(JsonWriter& w, const ConnRef& c) {
+  w.key("conn").begin_object().field("id", c.id).field("proto", c.proto).field("family", c.family)
+      .field("role", c.role);
+  endpoint_json(w, "local", c.local);
+  endpoint_json(w, "remote", c.remote);
+  w.end_object();
 }
 
-Json process_json(const ProcessRef& p) {
-  Json j{{"pid", p.pid}, {"tid", p.tid}, {"ppid", p.ppid}, {"uid", p.uid},
-         {"comm", p.comm}, {"exe", p.exe}, {"cgroup", p.cgroup}};
-  if (!p.container_id.empty()) j["container_id"] = p.container_id;
-  if (!p.pod_uid.empty()) j["pod_uid"] = p.pod_uid;
-  return j;
+void headers_json(JsonWriter& w, const Headers& h) {
+  if (h.empty()) return;
+  w.key("headers").begin_object();
+  for (const auto& [k, v] : h) w.field(k, v);
+  w.end_object();
+}
+
+void process_json(JsonWriter& w, const ProcessRef& p) {
+  w.key("process").begin_object().field("pid", p.pid).field("tid", p.tid).field("ppid", p.ppid)
+      .field("uid", p.uid).field("comm", p.comm).field("exe", p.exe).field("cgroup", p.cgroup);
+  if (!p.container_id.empty()) w.field("container_id", p.container_id);
+  if (!p.pod_uid.empty()) w.field("pod_uid", p.pod_uid);
+  w.end_object();
 }
 
 template <class T>
-void put_opt(Json& j, const char* key, const std::optional<T>& v) {
-  if (v) j[key] = *v;
+void put_opt(JsonWriter& w, std::string_view key, const std::optional<T>& v) {
+  if (v) w.field(key, *v);
 }
 
 struct BodyEncoder {
-  Json& j;
+  JsonWriter& w;
   void operator()(const ConnectionEvent& e) const {
-    j["conn"] = conn_json(e.conn);
-    j["state"] = e.state;
-    put_opt(j, "bytes_sent", e.bytes_sent);
-    put_opt(j, "bytes_recv", e.bytes_recv);
+    conn_json(w, e.conn);
+    w.field("state", e.state);
+    put_opt(w, "bytes_sent", e.bytes_sent);
+    put_opt(w, "bytes_recv", e.bytes_recv);
   }
   void operator()(const ApiCallEvent& e) const {
-    j["conn"] = conn_json(e.conn);
-    j["role"] = e.role;
-    j["tls"] = e.tls;
-    if (!e.tls_lib.empty()) j["tls_lib"] = e.tls_lib;
-    j["protocol"] = e.protocol;
-    Json req{{"method", e.request.method}, {"host", e.request.host}, {"path", e.request.path}};
-    put_opt(req, "query", e.request.query);
-    if (!e.request.headers.empty()) req["headers"] = headers_json(e.request.headers);
-    put_opt(req, "body", e.request_body);
-    j["request"] = std::move(req);
-    Json resp{{"status", e.response.status}};
-    if (!e.response.headers.empty()) resp["headers"] = headers_json(e.response.headers);
-    put_opt(resp, "body", e.response_body);
-    j["response"] = std::move(resp);
-    j["endpoint"] = e.endpoint;
-    j["latency_ns"] = e.latency_ns;
-    j["req_bytes"] = e.req_bytes;
-    j["resp_bytes"] = e.resp_bytes;
-    j["truncated"] = e.truncated;
-    j["sensitive"] = e.sensitive;
+    conn_json(w, e.conn);
+    w.field("role", e.role).field("tls", e.tls);
+    if (!e.tls_lib.empty()) w.field("tls_lib", e.tls_lib);
+    w.field("protocol", e.protocol);
+    w.key("request").begin_object().field("method", e.request.method).field("host", e.request.host)
+        .field("path", e.request.path);
+    put_opt(w, "query", e.request.query);
+    headers_json(w, e.request.headers);
+    put_opt(w, "body", e.request_body);
+    w.end_object();
+    w.key("response").begin_object().field("status", e.response.status);
+    headers_json(w, e.response.headers);
+    put_opt(w, "body", e.response_body);
+    w.end_object();
+    w.field("endpoint", e.endpoint).field("latency_ns", e.latency_ns).field("req_bytes", e.req_bytes)
+        .field("resp_bytes", e.resp_bytes).field("truncated", e.truncated);
+    w.key("sensitive").begin_array();
+    for (const auto& s : e.sensitive) w.value(s);
+    w.end_array();
     if (e.grpc)
-      j["grpc"] = Json{{"service", e.grpc->service}, {"method", e.grpc->method},
-                       {"status", e.grpc->status}};
+      w.key("grpc").begin_object().field("service", e.grpc->service).field("method", e.grpc->method)
+          .field("status", e.grpc->status).end_object();
   }
   void operator()(const EgressEvent& e) const {
-    j["verdict"] = e.verdict;
-    j["mode"] = e.mode;
-    j["policy"] = e.policy;
-    j["rule"] = e.rule;
-    j["proto"] = e.proto;
-    Json dst{{"addr", e.dst.addr}, {"port", e.dst.port}};
-    put_opt(dst, "fqdn", e.dst.fqdn);
-    j["dst"] = std::move(dst);
+    w.field("verdict", e.verdict).field("mode", e.mode).field("policy", e.policy).field("rule", e.rule)
+        .field("proto", e.proto);
+    w.key("dst").begin_object().field("addr", e.dst.addr).field("port", e.dst.port);
+    put_opt(w, "fqdn", e.dst.fqdn);
+    w.end_object();
   }
   void operator()(const ApiDiscoveredEvent& e) const {
-    j["service"] = e.service;
-    j["endpoint"] = Json{{"method", e.endpoint.method}, {"host", e.endpoint.host},
-                         {"path", e.endpoint.path}};
-    j["first_seen"] = format_rfc3339_ns(e.first_seen_ns);
+    w.field("service", e.service);
+    w.key("endpoint").begin_object().field("method", e.endpoint.method)
+        .field("host", e.endpoint.host).field("path", e.endpoint.path).end_object();
+    w.field("first_seen", format_rfc3339_ns(e.first_seen_ns));
   }
   void operator()(const FindingEvent& e) const {
-    Json f{{"id", e.id}, {"severity", e.severity}, {"title", e.title}};
-    put_opt(f, "owasp", e.owasp);
-    put_opt(f, "service", e.service);
-    put_opt(f, "endpoint", e.endpoint);
-    f["evidence"] = e.evidence;
-    j["finding"] = std::move(f);
+    w.key("finding").begin_object().field("id", e.id).field("severity", e.severity)
+        .field("title", e.title);
+    put_opt(w, "owasp", e.owasp);
+    put_opt(w, "service", e.service);
+    put_opt(w, "endpoint", e.endpoint);
+    w.field("evidence", e.evidence).end_object();
   }
   void operator()(const PolicyEvent& e) const {
-    Json p{{"name", e.name}, {"action", e.action}};
-    put_opt(p, "error", e.error);
-    j["policy"] = std::move(p);
+    w.key("policy").begin_object().field("name", e.name).field("action", e.action);
+    put_opt(w, "error", e.error);
+    w.end_object();
   }
   void operator()(const LostEvent& e) const {
-    j["lost"] = Json{{"source", e.source}, {"count", e.count}};
+    w.key("lost").begin_object().field("source", e.source).field("count", e.count).end_object();
   }
 };
 
@@ -121,16 +120,20 @@ std::string format_rfc3339_ns(uint64_t wall_ns) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, wall_ns % 1'000'000'000ull);
 }
 
+void encode_json(const Event& event, std::string& out) {
+  out.clear();
+  JsonWriter w(out);
+  w.begin_object().field("v", kSchemaVersion).field("time", format_rfc3339_ns(event.time_ns))
+      .field("node", event.node).field("kind", event.kind()).field("seq", event.seq);
+  if (event.process) process_json(w, *event.process);
+  std::visit(BodyEncoder{w}, event.body);
+  w.end_object();
+}
+
 std::string to_json(const Event& event) {
-  Json j{{"v", kSchemaVersion},
-         {"time", format_rfc3339_ns(event.time_ns)},
-         {"node", event.node},
-         {"kind", event.kind()},
-         {"seq", event.seq}};
-  if (event.process) j["process"] = process_json(*event.process);
-  std::visit(BodyEncoder{j}, event.body);
-  // Replace, not throw, on invalid UTF-8 (comm and paths are arbitrary bytes).
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string out;
+  encode_json(event, out);
+  return out;
 }
 
 }  // namespace vigil

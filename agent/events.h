@@ -114,7 +114,8 @@ struct Event {
 
 // "2026-11-22T08:30:00.123456789Z"
 std::string format_rfc3339_ns(uint64_t wall_ns);
-// One JSON object, no trailing newline.
+// One JSON object, no trailing newline, into a reused buffer (the hot path).
+void encode_json(const Event& event, std::string& out);
 std::string to_json(const Event& event);
 
 }  // namespace vigil

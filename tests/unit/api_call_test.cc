@@ -84,6 +84,15 @@ TEST(ApiCall, AbsoluteFormTargetThroughAProxy) {
   EXPECT_FALSE(a.request.query.has_value());
 }
 
+TEST(ApiCall, RepeatedHeadersBecomeOneKey) {
+  auto x = exchange("/");
+  x.response.headers = {{"vary", "a"}, {"set-cookie", "x=1"}, {"vary", "b"}, {"set-cookie", "y=2"}};
+  ApiCallEvent a = make_api_call(x, ConnRef{}, {});
+  ASSERT_EQ(a.response.headers.size(), 2u);
+  EXPECT_EQ(a.response.headers[0].second, "a, b");
+  EXPECT_EQ(a.response.headers[1].second, "[redacted]");
+}
+
 TEST(ApiCall, BodiesOnlyWhenConfigured) {
   auto x = exchange("/");
   x.request.body = "{\"a\":1}";

@@ -1,0 +1,54 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "json_writer.h"
+
+namespace vigil {
+namespace {
+
+std::string str(std::string_view s) {
+  std::string out;
+  JsonWriter(out).value(s);
+  return out;
+}
+
+TEST(JsonWriter, Escapes) {
+  EXPECT_EQ(str("plain"), R"("plain")");
+  EXPECT_EQ(str("q\"b\\"), R"("q\"b\\")");
+  EXPECT_EQ(str("a\nb\rc\td\be\f"), R"("a\nb\rc\td\be\f")");
+  EXPECT_EQ(str(std::string("\x01\x1f", 2)), R"("\u0001\u001f")");
+  EXPECT_EQ(str("/path"), R"("/path")");
+}
+
+TEST(JsonWriter, Utf8PassesThroughAndInvalidBytesAreReplaced) {
+  EXPECT_EQ(str("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
+  EXPECT_EQ(str("a\xFF" "b"), "\"a\xEF\xBF\xBD" "b\"");
+  EXPECT_EQ(str("\xC3"), "\"\xEF\xBF\xBD\"") << "truncated sequence";
+  EXPECT_EQ(str("\xED\xA0\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"") << "surrogate";
+  EXPECT_EQ(str("\xC0\xAF"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"") << "overlong";
+}
+
+TEST(JsonWriter, Structure) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().field("a", 1).key("b").begin_array().value(true).value("x").value(-5).end_array()
+      .key("c").begin_object().end_object().field("d", uint64_t{18446744073709551615ull}).end_object();
+  EXPECT_EQ(out, R"({"a":1,"b":[true,"x",-5],"c":{},"d":18446744073709551615})");
+}
+
+TEST(JsonWriter, AnyBytesGiveValidJson) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    std::string s(rng() % 40, '\0');
+    for (auto& c : s) c = static_cast<char>(rng());
+    std::string out;
+    JsonWriter(out).begin_object().field("k", s).end_object();
+    auto j = nlohmann::json::parse(out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << out;
+  }
+}
+
+}  // namespace
+}  // namespace vigil
