@@ -165,14 +165,14 @@ int Agent::run(const std::atomic<bool>& stop) {
     fds.clear();
     fds.push_back({observer_->epoll_fd(), POLLIN, 0});
     control_->fill_pollfds(fds);
-    int rc = ::poll(fds.data(), fds.size(), 200);
+    // Payload records do not wake us (see data__wakeup_flags): the timeout
+    // bounds their delivery delay.
+    int rc = ::poll(fds.data(), fds.size(), 20);
     if (rc < 0 && errno != EINTR) {
       log::error("{}", os_error("poll").message);
       return 1;
     }
-    if (rc > 0 && fds[0].revents) {
-      if (auto n = observer_->consume(); !n) log::warn("{}", n.error().message);
-    }
+    if (auto n = observer_->consume(); !n) log::warn("{}", n.error().message);
     if (rc > 0) control_->service(fds.data() + 1, fds.size() - 1);
     uint64_t now = BootClock::now_wall_ns();
     if (now - last_http_tick >= 100'000'000ull) {

@@ -1,5 +1,7 @@
 #include "json_writer.h"
 
+#include <array>
+
 namespace vigil {
 namespace {
 
@@ -18,13 +20,20 @@ size_t utf8_len(std::string_view s, size_t i) {
 
 }  // namespace
 
+// Bytes that are copied as they are: printable ASCII but '"' and '\\'.
+constexpr auto kPlain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}();
+
 void JsonWriter::string_raw(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out_ += '"';
   size_t run = 0;  // start of bytes that need no escaping
   for (size_t i = 0; i < s.size();) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+    if (kPlain[c]) {
       ++i;
       continue;
     }

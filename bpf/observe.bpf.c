@@ -524,6 +524,16 @@ static __always_inline __u32 l7__classify(const char *d)
 	return VIGIL_L7_OTHER;
 }
 
+/* Waking the agent for every payload record costs a context switch per
+ * syscall on busy hosts; it polls on a short timer anyway, so wake it only
+ * when the ring buffer is filling up. */
+#define VIGIL_WAKEUP_BYTES (256 * 1024)
+static __always_inline __u64 data__wakeup_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= VIGIL_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+										: BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void io__exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -591,7 +601,8 @@ static __always_inline void io__exit(long ret)
 	e->_pad = 0;
 	if (captured > VIGIL_MAX_CAPTURE)
 		return;
-	if (bpf_ringbuf_output(&events, e, offsetof(struct vigil_data_event, data) + captured, 0) != 0)
+	if (bpf_ringbuf_output(&events, e, offsetof(struct vigil_data_event, data) + captured,
+			       data__wakeup_flags()) != 0)
 		lost__inc(VIGIL_LOST_DATA_RINGBUF);
 }
 
