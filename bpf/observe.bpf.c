@@ -427,10 +427,12 @@ struct {
 	__type(value, struct vigil_data_event);
 } data_scratch SEC(".maps");
 
+/* Per-thread slot for the syscall in flight: task storage, not a global hash,
+ * because every read/write on a tracked socket passes through it. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct vigil_io_args);
 } pending_io SEC(".maps");
 
@@ -441,7 +443,7 @@ static __always_inline void io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 d
 {
 	struct vigil_conn_key key;
 	struct vigil_conn_value *val;
-	struct vigil_io_args args;
+	struct vigil_io_args *slot;
 	__u64 pid_tgid;
 
 	if (capture_bytes == 0)
@@ -457,11 +459,14 @@ static __always_inline void io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 d
 	 * is known not to interest us. UDP keeps counting here. */
 	if (val->l7 == VIGIL_L7_OTHER && val->tuple.proto == VIGIL_PROTO_TCP)
 		return;
-	args.buf = buf;
-	args.iovcnt = iovcnt;
-	args.fd = fd;
-	args.direction = direction;
-	bpf_map_update_elem(&pending_io, &pid_tgid, &args, BPF_ANY);
+	slot = bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!slot)
+		return;
+	slot->buf = buf;
+	slot->iovcnt = iovcnt;
+	slot->fd = fd;
+	slot->direction = direction;
 }
 
 static __always_inline void io__enter_msg(__s32 fd, __u64 umsg, __u32 direction)
@@ -544,11 +549,11 @@ static __always_inline void io__exit(long ret)
 	__u32 cpu, want, captured;
 	__u64 offset;
 
-	pending = bpf_map_lookup_elem(&pending_io, &pid_tgid);
-	if (!pending)
+	pending = bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0, 0);
+	if (!pending || pending->direction == 0)
 		return;
 	args = *pending;
-	bpf_map_delete_elem(&pending_io, &pid_tgid);
+	pending->direction = 0; /* consumed */
 	if (ret <= 0)
 		return;
 	key.pid = pid_tgid >> 32;
