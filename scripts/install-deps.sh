@@ -9,7 +9,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   android-libboringssl-dev
   libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev
   curl iproute2 python3 procps nginx
 )
 

@@ -1,6 +1,7 @@
 #include "protocols/http1/parser.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 
@@ -9,10 +10,16 @@ namespace {
 
 constexpr std::string_view kVersionPrefix = "HTTP/1.";
 
-bool is_tchar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
+// RFC 9110 token characters, as a table: header names are checked byte by byte.
+constexpr auto kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+bool is_tchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
 
 bool is_method_char(char c) { return (c >= 'A' && c <= 'Z') || c == '-' || c == '_'; }
 
@@ -129,17 +136,18 @@ ParseState parse_head(std::string_view buf, Kind kind, const Limits& limits, Mes
   if (!looks_like_start(buf, kind)) return ParseState::kIgnored;
 
   size_t end = find_head_end(buf);
-  size_t first_nl = buf.find('\n');
-  if (first_nl != std::string_view::npos) {
+  if (end == std::string_view::npos) {
     // Reject a bad start line as soon as it is whole, not only at the head's end.
-    Message probe;
-    std::string_view line = trim(buf.substr(0, first_nl));
-    auto st = kind == Kind::kRequest ? parse_request_line(line, &probe)
-                                     : parse_status_line(line, &probe);
-    if (st != ParseState::kSuccess) return ParseState::kInvalid;
-  }
-  if (end == std::string_view::npos)
+    size_t first_nl = buf.find('\n');
+    if (first_nl != std::string_view::npos) {
+      Message probe;
+      std::string_view line = trim(buf.substr(0, first_nl));
+      auto st = kind == Kind::kRequest ? parse_request_line(line, &probe)
+                                       : parse_status_line(line, &probe);
+      if (st != ParseState::kSuccess) return ParseState::kInvalid;
+    }
     return buf.size() > limits.max_head ? ParseState::kInvalid : ParseState::kNeedsMoreData;
+  }
   if (end > limits.max_head) return ParseState::kInvalid;
 
   Message m;
@@ -167,11 +175,12 @@ ParseState parse_head(std::string_view buf, Kind kind, const Limits& limits, Mes
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return ParseState::kInvalid;
     std::string_view name = line.substr(0, colon);
-    if (!std::all_of(name.begin(), name.end(), is_tchar)) return ParseState::kInvalid;
     if (m.headers.size() >= limits.max_headers) return ParseState::kInvalid;
-    std::string lname(name);
-    std::transform(lname.begin(), lname.end(), lname.begin(), lower);
-    m.headers.emplace_back(std::move(lname), std::string(trim(line.substr(colon + 1))));
+    auto& [lname, value] = m.headers.emplace_back(name, trim(line.substr(colon + 1)));
+    for (char& c : lname) {
+      if (!is_tchar(c)) return ParseState::kInvalid;
+      c = lower(c);
+    }
   }
   m.head_bytes = end;
   std::string_view conn = m.header("connection");
