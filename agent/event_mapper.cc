@@ -89,7 +89,7 @@ void EventMapper::handle_data(const vigil_data_event& e, const Emit& emit) {
   if (e.l7 != VIGIL_L7_HTTP1) return;  // h2c and others: not parsed here (yet)
   auto it = http_.find(e.conn_id);
   if (it == http_.end())
-    it = http_.emplace(e.conn_id, HttpConn{http1::Tracker(e.role == VIGIL_ROLE_CLIENT, limits_), e.hdr, e.role})
+    it = http_.emplace(e.conn_id, HttpConn{http1::Tracker(e.role == VIGIL_ROLE_CLIENT, limits_), e.hdr, e.role, {}})
              .first;
   HttpConn& c = it->second;
   c.last_hdr = e.hdr;
@@ -107,13 +107,16 @@ void EventMapper::tick(uint64_t now_boot_ns, const Emit& emit) {
 void EventMapper::emit_exchanges(uint64_t conn_id, HttpConn& c, const Emit& emit) {
   auto& ready = c.tracker.exchanges();
   if (ready.empty()) return;
-  ConnRef conn;
-  if (const ConnectionRecord* r = conns_.find(conn_id)) {
-    conn = conn_ref(conn_id, r->tuple);
-  } else {
-    conn.id = conn_id;  // the open was missed: only the role is known
-    conn.role = c.role == VIGIL_ROLE_SERVER ? "server" : "client";
+  if (!c.conn) {
+    if (const ConnectionRecord* r = conns_.find(conn_id)) {
+      c.conn = conn_ref(conn_id, r->tuple);
+    } else {
+      c.conn.emplace();
+      c.conn->id = conn_id;  // the open was missed: only the role is known
+      c.conn->role = c.role == VIGIL_ROLE_SERVER ? "server" : "client";
+    }
   }
+  const ConnRef& conn = *c.conn;
   ProcessRef proc = process_ref(c.last_hdr);
   for (const auto& x : ready) {
     Event out;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -60,6 +61,7 @@ class EventMapper {
     http1::Tracker tracker;
     vigil_event_header last_hdr;  // the process of the most recent record
     uint8_t role;
+    std::optional<ConnRef> conn;  // formatted once, at the first call
   };
   void handle_conn(const vigil_conn_event& e, const Emit& emit);
   void handle_data(const vigil_data_event& e, const Emit& emit);

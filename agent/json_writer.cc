@@ -1,6 +1,7 @@
 #include "json_writer.h"
 
 #include <array>
+#include <cstring>
 
 namespace vigil {
 namespace {
@@ -32,6 +33,18 @@ void JsonWriter::string_raw(std::string_view s) {
   out_ += '"';
   size_t run = 0;  // start of bytes that need no escaping
   for (size_t i = 0; i < s.size();) {
+    // Eight plain ASCII bytes at a time (most header values are).
+    while (i + 8 <= s.size()) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+      auto has_zero = [&](uint64_t x) { return (x - kOnes) & ~x & kHigh; };
+      uint64_t special = ((w - kOnes * 0x20) & ~w & kHigh)  // a byte < 0x20
+                         | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\')) | (w & kHigh);
+      if (special) break;
+      i += 8;
+    }
+    if (i >= s.size()) break;
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (kPlain[c]) {
       ++i;

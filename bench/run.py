@@ -142,7 +142,7 @@ def bench_connect():
             "events": n_conn, "lost": sum(st["counters"]["lost"].values())})
         agent.stop()
 
-        bt = Bpftrace()
+        bt = Bpftrace(BPFTRACE_ALL_AGENT_PROBES)
         results["bpftrace"].append(connect_round())
         bt.stop()
     return results, agent_stats
@@ -279,7 +279,7 @@ def main():
         "|---|---|---|---|",
     ]
     for k, label in (("none", "no agent"), ("vigild", "vigild observing"),
-                     ("bpftrace", "bpftrace counting the same 8 tracepoints")):
+                     ("bpftrace", "bpftrace counting the same 26 tracepoints")):
         r = ", ".join(f"{x:.0f}" for x in results[k])
         lines.append(f"| {label} | {med[k]:.0f} | {r} | {med[k] / med['none']:.3f} |")
     lines += [
