@@ -34,9 +34,12 @@ ProcessRef EventMapper::process_ref(const vigil_event_header& hdr) {
   ProcessRef r;
   r.pid = hdr.pid;
   r.tid = hdr.tid;
-  r.ppid = hdr.ppid ? hdr.ppid : p.ppid;
-  r.uid = hdr.uid;
-  r.comm.assign(hdr.comm, strnlen(hdr.comm, VIGIL_COMM_LEN));
+  // Payload records carry a lite header (no comm, uid, ppid): the table knows.
+  bool full = hdr.comm[0] != '\0';
+  r.ppid = full && hdr.ppid ? hdr.ppid : p.ppid;
+  r.uid = full ? hdr.uid : p.uid;
+  if (full) r.comm.assign(hdr.comm, strnlen(hdr.comm, VIGIL_COMM_LEN));
+  else r.comm = p.comm;
   r.exe = p.exe;
   r.cgroup = p.cgroup;
   r.container_id = p.container.container_id;

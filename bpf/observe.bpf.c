@@ -90,6 +90,18 @@ static __always_inline void event__fill_header(struct vigil_event_header *hdr, _
 	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
 }
 
+/* Payload records: only what user space cannot get from the connection. */
+static __always_inline void event__fill_header_lite(struct vigil_event_header *hdr, __u32 type)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	__builtin_memset(hdr, 0, sizeof(*hdr));
+	hdr->ts_ns = bpf_ktime_get_boot_ns();
+	hdr->type = type;
+	hdr->pid = pid_tgid >> 32;
+	hdr->tid = (__u32)pid_tgid;
+}
+
 /* ---- processes -------------------------------------------------------- */
 
 static __always_inline int proc__exec(struct task_struct *task, pid_t old_pid,
@@ -539,6 +551,45 @@ static __always_inline __u64 data__wakeup_flags(void)
 										: BPF_RB_NO_WAKEUP;
 }
 
+#define VIGIL_SMALL_PAYLOAD (VIGIL_SMALL_RECORD - offsetof(struct vigil_data_event, data))
+
+static __always_inline void io__emit_small(struct vigil_conn_value *val, struct vigil_io_args *args,
+					   __u64 offset, long ret, __u32 want)
+{
+	struct vigil_data_event *e;
+
+	e = bpf_ringbuf_reserve(&events, VIGIL_SMALL_RECORD, 0);
+	if (!e) {
+		lost__inc(VIGIL_LOST_DATA_RINGBUF);
+		return;
+	}
+	if (want > VIGIL_SMALL_PAYLOAD) /* restated for the verifier */
+		want = VIGIL_SMALL_PAYLOAD;
+	if (bpf_probe_read_user(e->data, want, (void *)args->buf) != 0)
+		goto discard;
+	if (val->l7 == VIGIL_L7_UNKNOWN) {
+		if (want < 4)
+			goto discard;
+		val->l7 = l7__classify(e->data);
+		if (val->l7 == VIGIL_L7_OTHER)
+			goto discard;
+	}
+	event__fill_header_lite(&e->hdr, VIGIL_EV_DATA);
+	e->conn_id = val->conn_id;
+	e->offset = offset;
+	e->length = ret;
+	e->captured = want;
+	e->fd = args->fd;
+	e->direction = args->direction;
+	e->role = val->tuple.role;
+	e->l7 = val->l7;
+	e->_pad = 0;
+	bpf_ringbuf_submit(e, data__wakeup_flags());
+	return;
+discard:
+	bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+}
+
 static __always_inline void io__exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -565,14 +616,27 @@ static __always_inline void io__exit(long ret)
 				      (__u64)ret);
 	if (val->l7 == VIGIL_L7_OTHER)
 		return;
+	/* The agent is behind: drop here, before paying for the copy. The offset
+	 * above already moved, so user space sees a gap, never spliced streams. */
+	if (val->l7 != VIGIL_L7_UNKNOWN &&
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(struct vigil_data_event) >
+		    bpf_ringbuf_query(&events, BPF_RB_RING_SIZE)) {
+		lost__inc(VIGIL_LOST_DATA_RINGBUF);
+		return;
+	}
+	want = ret < capture_bytes ? ret : capture_bytes;
+	if (want > VIGIL_MAX_CAPTURE)
+		want = VIGIL_MAX_CAPTURE;
+	/* Most API messages are small: copy them straight into the ring. */
+	if (args.buf != 0 && args.iovcnt == 0 && want <= VIGIL_SMALL_PAYLOAD) {
+		io__emit_small(val, &args, offset, ret, want);
+		return;
+	}
 	cpu = bpf_get_smp_processor_id();
 	e = bpf_map_lookup_elem(&data_scratch, &cpu);
 	if (!e)
 		return;
 
-	want = ret < capture_bytes ? ret : capture_bytes;
-	if (want > VIGIL_MAX_CAPTURE)
-		want = VIGIL_MAX_CAPTURE;
 	if (args.buf == 0) {
 		/* sendfile: the bytes never pass through user memory. An empty record
 		 * keeps the stream's offsets honest (user space sees an explicit gap). */
@@ -594,7 +658,7 @@ static __always_inline void io__exit(long ret)
 			return;
 	}
 
-	event__fill_header(&e->hdr, VIGIL_EV_DATA);
+	event__fill_header_lite(&e->hdr, VIGIL_EV_DATA);
 	e->conn_id = val->conn_id;
 	e->offset = offset;
 	e->length = ret;

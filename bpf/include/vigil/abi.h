@@ -122,7 +122,11 @@ struct vigil_conn_event {
 
 /* Payload moved by one read/write-family syscall on a tracked socket. Only
  * `captured` bytes of `data` are in the record; `length` is what the syscall
- * moved, and `offset` is where it starts in this direction's byte stream. */
+ * moved, and `offset` is where it starts in this direction's byte stream.
+ * The header carries ts, type, pid and tid only (the rest is zero: the process
+ * is known from the connection's open event and the process table). Records
+ * of up to VIGIL_SMALL_RECORD bytes are written straight into the ring. */
+#define VIGIL_SMALL_RECORD 512
 struct vigil_data_event {
 	struct vigil_event_header hdr;
 	__u64 conn_id;
