@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "base/log.h"
 #include "system.h"
@@ -56,6 +57,9 @@ Status Agent::start() {
   ObserverOptions oo;
   oo.self_pid = static_cast<uint32_t>(getpid());
   oo.capture_bytes = config_.capture.http ? config_.capture.max_capture_bytes : 0;
+  // Measurement switch for bench/ (does protocol inference pay?); not a config key.
+  if (const char* v = std::getenv("VIGIL_BENCH_NO_L7_INFERENCE"); v && std::string(v) == "1")
+    oo.infer_l7 = false;
   auto obs = Observer::create(oo, [this](const KernelEvent& ev) { on_kernel_event(ev); });
   if (!obs) return obs.error();
   observer_ = std::move(*obs);

@@ -68,7 +68,7 @@ def proc_peak_rss_kib(pid):
 
 
 class Agent:
-    def __init__(self, sink_path=None):
+    def __init__(self, sink_path=None, env=None):
         self.dir = tempfile.mkdtemp(prefix="vigil-bench-")
         self.sock = os.path.join(self.dir, "vigil.sock")
         self.events = os.path.join(self.dir, "events.jsonl")
@@ -76,7 +76,8 @@ class Agent:
         with open(cfg, "w") as f:
             f.write(f"control_socket: {self.sock}\nevents:\n  sinks:\n    - type: file\n      path: {sink_path or self.events}\n")
         self.proc = subprocess.Popen([os.path.join(BIN, "vigild"), "--config", cfg],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env={**os.environ, **(env or {})})
         if not wait_for(lambda: os.path.exists(self.sock)):
             raise RuntimeError("vigild did not start")
         time.sleep(0.5)
@@ -221,6 +222,42 @@ def http_section(results, agent_stats):
     return lines
 
 
+def inference_section():
+    mib = int(os.environ.get("VIGIL_BENCH_STREAM_MIB", "1024"))
+    res = {"none": [], "infer": [], "noinfer": []}
+    lost = {"infer": [], "noinfer": []}
+
+    def stream():
+        return float(subprocess.run([os.path.join(BIN, "stream_loop"), str(mib)], capture_output=True,
+                                    text=True, check=True).stdout)
+
+    for _ in range(3):
+        res["none"].append(stream())
+        for k, env in (("infer", {}), ("noinfer", {"VIGIL_BENCH_NO_L7_INFERENCE": "1"})):
+            agent = Agent(sink_path="/dev/null", env=env)
+            res[k].append(stream())
+            time.sleep(1.5)
+            lost[k].append(agent.status()["counters"]["lost"].get("kernel_data_ringbuf", 0))
+            agent.stop()
+    med = {k: statistics.median(v) for k, v in res.items()}
+    return [
+        "",
+        "## Does in-kernel protocol inference pay? (bulk non-HTTP stream)",
+        "",
+        f"`build/bin/stream_loop {mib}`: one loopback TCP connection, {mib} MiB of binary data in 16 KiB "
+        "writes; 3 interleaved rounds. With inference the first bytes mark the connection as not HTTP and "
+        "the payload hooks stop copying; without it (VIGIL_BENCH_NO_L7_INFERENCE=1) every write and read is copied.",
+        "",
+        "| peer | MiB/s (median) | rounds | ratio to no agent | payload records dropped (ring full) |",
+        "|---|---|---|---|---|",
+        f"| no agent | {med['none']:.0f} | {', '.join(f'{x:.0f}' for x in res['none'])} | 1.000 | |",
+        f"| vigild, inference on (default) | {med['infer']:.0f} | {', '.join(f'{x:.0f}' for x in res['infer'])} | "
+        f"{med['infer'] / med['none']:.3f} | {lost['infer']} |",
+        f"| vigild, inference off | {med['noinfer']:.0f} | {', '.join(f'{x:.0f}' for x in res['noinfer'])} | "
+        f"{med['noinfer'] / med['none']:.3f} | {lost['noinfer']} |",
+    ]
+
+
 def micro_section():
     out = subprocess.run([os.path.join(BIN, "micro_bench"), "--benchmark_format=json",
                           "--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"],
@@ -258,7 +295,8 @@ def main():
         sys.exit("bench: run as root (loads BPF programs)")
     only = os.environ.get("VIGIL_BENCH_ONLY", "")
     http_lines = http_section(*bench_http()) if only in ("", "http") else []
-    results, agent_stats = bench_connect() if only in ("", "connect") else ({"none": [1], "vigild": [1], "bpftrace": [1]}, [])
+    results, agent_stats = (bench_connect() if only in ("", "connect")
+                            else ({"none": [1], "vigild": [1], "bpftrace": [1]}, []))
     med = {k: statistics.median(v) for k, v in results.items()}
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                          capture_output=True, text=True).stdout.strip()
@@ -293,10 +331,13 @@ def main():
         lines.append(f"| {i + 1} | {s['cpu_pct']:.1f} | {s['rss_kib'] / 1024:.1f} | {s['events']} | "
                      f"{expected_events} | {s['lost']} |")
     lines += http_lines
+    if only in ("", "inference"):
+        lines += inference_section()
     if only in ("", "micro"):
         lines += micro_section()
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-    path = os.path.join(ROOT, "bench", "results", "latest.md")
+    # A partial run (VIGIL_BENCH_ONLY) must not replace the full table.
+    path = os.path.join(ROOT, "bench", "results", "partial.md" if only else "latest.md")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -16,6 +16,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 abi_version = VIGIL_ABI_VERSION;
 const volatile __u32 self_pid = 0; /* the agent: never report its own traffic */
 const volatile __u32 capture_bytes = 0; /* payload bytes copied per syscall; 0: none */
+const volatile __u32 infer_l7 = 1;      /* 0: copy every connection's payload (bench only) */
 
 __u64 next_conn_id = 0;
 
@@ -524,6 +525,8 @@ static __always_inline __u32 io__copy_iov(struct vigil_data_event *e, __u64 iov_
 /* First payload bytes of a connection: worth copying (HTTP/1.x, h2c) or not. */
 static __always_inline __u32 l7__classify(const char *d)
 {
+	if (!infer_l7)
+		return VIGIL_L7_HTTP1;
 	if (d[0] == 'H' && d[1] == 'T' && d[2] == 'T' && d[3] == 'P')
 		return VIGIL_L7_HTTP1;
 	if (d[0] == 'P' && d[1] == 'R' && d[2] == 'I' && d[3] == ' ')

@@ -37,6 +37,7 @@ struct ObserverOptions {
   uint32_t self_pid = 0;              // the agent's pid, never reported
   uint32_t capture_bytes = 0;         // payload per syscall (<= VIGIL_MAX_CAPTURE); 0: no
                                       // payload programs are loaded at all
+  bool infer_l7 = true;               // false: copy every connection (measurement only)
 };
 
 struct ProgramStatus {
