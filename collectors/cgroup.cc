@@ -1,9 +1,10 @@
 #include "cgroup.h"
 
+#include "system.h"
+
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <fstream>
 #include <sstream>
 #include <vector>
 
@@ -43,13 +44,6 @@ std::string container_id_of(std::string_view comp) {
   std::string_view id = dash == std::string_view::npos ? comp : comp.substr(dash + 1);
   if (id.size() == 64 && is_hex(id)) return std::string(id);
   return {};
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -105,7 +99,7 @@ std::string parse_proc_cgroup_v2(std::string_view text) {
 std::string CgroupResolver::resolve(uint64_t id, uint32_t pid) {
   if (auto it = cache_.find(id); it != cache_.end()) return it->second;
   std::string path =
-      parse_proc_cgroup_v2(read_file(proc_root_ + "/" + std::to_string(pid) + "/cgroup"));
+      parse_proc_cgroup_v2(read_small_file(proc_root_ + "/" + std::to_string(pid) + "/cgroup"));
   if (path.empty()) return {};
   // Only cache what the cgroup fs confirms: the process may have moved since the event.
   struct stat st {};

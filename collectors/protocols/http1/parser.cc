@@ -259,16 +259,6 @@ void StreamParser::on_head_complete() {
       finish_message(cur_.first_ts);
       return;
     }
-    if (chunked) {
-      cur_.chunked = true;
-      state_ = State::kChunkSize;
-    } else if (!cl.empty()) {
-      if (!fixed_or_invalid()) return resync(cur_.first_ts);
-      if (state_ == State::kHead) finish_message(cur_.first_ts);
-    } else {
-      state_ = State::kBodyUntilClose;
-    }
-    return;
   }
   if (chunked) {
     cur_.chunked = true;
@@ -276,8 +266,10 @@ void StreamParser::on_head_complete() {
   } else if (!cl.empty()) {
     if (!fixed_or_invalid()) return resync(cur_.first_ts);
     if (state_ == State::kHead) finish_message(cur_.first_ts);
+  } else if (cur_.kind == Kind::kResponse) {
+    state_ = State::kBodyUntilClose;  // no length: the body ends when the connection does
   } else {
-    finish_message(cur_.first_ts);
+    finish_message(cur_.first_ts);  // a request without length has no body
   }
 }
 
