@@ -90,6 +90,43 @@ std::string redact_query(std::string_view query) {
   return out;
 }
 
+std::string redact_body(std::string_view body, std::string_view content_type) {
+  if (lower(content_type).find("application/x-www-form-urlencoded") != std::string::npos)
+    return redact_query(body);
+  // JSON-ish: for each "key": "value" whose key looks secret, replace the value.
+  // A capped body may end mid-string: an unterminated value is redacted whole.
+  std::string out;
+  out.reserve(body.size());
+  size_t i = 0;
+  while (i < body.size()) {
+    size_t q = body.find('"', i);
+    if (q == std::string_view::npos) break;
+    size_t end = q + 1;
+    while (end < body.size() && body[end] != '"') end += body[end] == '\\' ? 2 : 1;
+    if (end >= body.size()) break;
+    std::string_view key = body.substr(q + 1, end - q - 1);
+    size_t colon = end + 1;
+    while (colon < body.size() && (body[colon] == ' ' || body[colon] == '\t')) ++colon;
+    size_t vstart = colon + 1;
+    while (vstart < body.size() && (body[vstart] == ' ' || body[vstart] == '\t')) ++vstart;
+    if (colon < body.size() && body[colon] == ':' && vstart < body.size() && body[vstart] == '"' &&
+        is_secret_param(key)) {
+      size_t vend = vstart + 1;
+      while (vend < body.size() && body[vend] != '"') vend += body[vend] == '\\' ? 2 : 1;
+      out.append(body.substr(i, vstart + 1 - i));
+      out.append(kRedacted);
+      if (vend >= body.size()) return out;  // cut inside the secret
+      out += '"';
+      i = vend + 1;
+      continue;
+    }
+    out.append(body.substr(i, end + 1 - i));
+    i = end + 1;
+  }
+  out.append(body.substr(std::min(i, body.size())));
+  return out;
+}
+
 std::string endpoint_template(std::string_view path) {
   std::string out;
   out.reserve(path.size());
@@ -134,8 +171,8 @@ ApiCallEvent make_api_call(const http1::Exchange& x, const ConnRef& conn,
   a.resp_bytes = x.response.head_bytes + x.response.body_bytes;
   a.truncated = x.request.truncated || x.response.truncated;
   if (options.bodies) {
-    a.request_body = x.request.body;
-    a.response_body = x.response.body;
+    a.request_body = redact_body(x.request.body, x.request.header("content-type"));
+    a.response_body = redact_body(x.response.body, x.response.header("content-type"));
   }
   return a;
 }

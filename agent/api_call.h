@@ -20,6 +20,9 @@ struct ApiCallOptions {
 bool is_secret_header(std::string_view lower_name);
 // Replaces the values of token-like query parameters (and JWT-shaped values).
 std::string redact_query(std::string_view query);
+// Replaces secret values in a body: JSON string values of token-like keys
+// ("password": "…"), and form-encoded pairs as in a query. Other bytes stay.
+std::string redact_body(std::string_view body, std::string_view content_type);
 // "/users/42/orders/9f1c…" -> "/users/{id}/orders/{id}"
 std::string endpoint_template(std::string_view path);
 

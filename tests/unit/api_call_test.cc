@@ -22,6 +22,24 @@ TEST(Redaction, TokenLikeQueryValues) {
   EXPECT_EQ(redact_query(""), "");
 }
 
+TEST(Redaction, JsonBodies) {
+  EXPECT_EQ(redact_body(R"({"user":"ann","password":"hunter2","n":1})", "application/json"),
+            R"({"user":"ann","password":"[redacted]","n":1})");
+  EXPECT_EQ(redact_body(R"({"access_token" : "a\"b", "x":"y"})", ""),
+            R"({"access_token" : "[redacted]", "x":"y"})");
+  EXPECT_EQ(redact_body(R"({"nested":{"apiKey":"k"},"list":["token"]})", "application/json"),
+            R"({"nested":{"apiKey":"[redacted]"},"list":["token"]})");
+  EXPECT_EQ(redact_body(R"({"secret":"cut off mid-valu)", "application/json"),
+            R"({"secret":"[redacted])");
+  EXPECT_EQ(redact_body(R"({"count":5})", "application/json"), R"({"count":5})");
+  EXPECT_EQ(redact_body("not json at all", "text/plain"), "not json at all");
+}
+
+TEST(Redaction, FormBodies) {
+  EXPECT_EQ(redact_body("user=ann&password=hunter2", "application/x-www-form-urlencoded; charset=utf-8"),
+            "user=ann&password=[redacted]");
+}
+
 TEST(Endpoint, TemplatesIds) {
   EXPECT_EQ(endpoint_template("/users/42"), "/users/{id}");
   EXPECT_EQ(endpoint_template("/users/42/orders/7"), "/users/{id}/orders/{id}");
@@ -95,9 +113,9 @@ TEST(ApiCall, RepeatedHeadersBecomeOneKey) {
 
 TEST(ApiCall, BodiesOnlyWhenConfigured) {
   auto x = exchange("/");
-  x.request.body = "{\"a\":1}";
+  x.request.body = "{\"a\":1,\"token\":\"t\"}";
   ApiCallEvent a = make_api_call(x, ConnRef{}, ApiCallOptions{.bodies = true});
-  EXPECT_EQ(a.request_body, "{\"a\":1}");
+  EXPECT_EQ(a.request_body, "{\"a\":1,\"token\":\"[redacted]\"}");
 }
 
 }  // namespace
