@@ -9,6 +9,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "base/suggest.h"
+#include "base/yaml_guard.h"
+
 namespace vigil {
 namespace {
 
@@ -60,7 +63,7 @@ class Parser {
       std::string key = kv.first.Scalar();
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         std::string where = path.empty() ? key : path + "." + key;
-        fail(kv.first.Mark(), fmt::format("unknown key '{}'{}", where, suggestion(key, allowed)));
+        fail(kv.first.Mark(), fmt::format("unknown key '{}'{}", where, suggest_key(key, allowed)));
       }
     }
   }
@@ -114,31 +117,6 @@ class Parser {
   }
 
  private:
-  static std::string suggestion(const std::string& key, std::initializer_list<std::string_view> allowed) {
-    // Closest allowed key by edit distance, if it is close enough to be a typo.
-    size_t best = std::numeric_limits<size_t>::max();
-    std::string_view best_key;
-    for (auto candidate : allowed) {
-      std::vector<size_t> prev(candidate.size() + 1), cur(candidate.size() + 1);
-      for (size_t j = 0; j <= candidate.size(); ++j) prev[j] = j;
-      for (size_t i = 1; i <= key.size(); ++i) {
-        cur[0] = i;
-        for (size_t j = 1; j <= candidate.size(); ++j)
-          cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
-                             prev[j - 1] + (key[i - 1] == candidate[j - 1] ? 0 : 1)});
-        std::swap(prev, cur);
-      }
-      if (prev[candidate.size()] < best) {
-        best = prev[candidate.size()];
-        best_key = candidate;
-      }
-    }
-    if (best <= 2) return fmt::format(" (did you mean '{}'?)", best_key);
-    std::string list;
-    for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-    return fmt::format(" (expected one of: {})", list);
-  }
-
   std::string source_;
 };
 
@@ -231,6 +209,9 @@ const std::vector<std::string>& all_event_kinds() {
 std::string_view default_config_yaml() { return kDefaultYaml; }
 
 Result<Config> parse_config(std::string_view yaml, std::string_view source) {
+  auto docs = check_yaml(yaml, source);
+  if (!docs) return docs.error();
+  if (*docs > 1) return Error{fmt::format("{}: has {} YAML documents; a configuration is one", source, *docs)};
   Parser parser(source);
   try {
     YAML::Node root = YAML::Load(std::string(yaml));

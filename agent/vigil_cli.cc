@@ -10,10 +10,13 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "config.h"
 #include "control.h"
+#include "evaluator.h"
+#include "loader.h"
 
 namespace {
 
@@ -178,6 +181,70 @@ int cmd_trace(const std::string& socket_path, const vigil::TraceFilter& filter, 
   });
 }
 
+int cmd_policy_validate(const std::vector<std::string>& files, bool as_json) {
+  int rc = 0;
+  json report = json::array();
+  for (const auto& f : files) {
+    auto ps = vigil::policy::load_policy_file(f);
+    json entry = {{"file", f}, {"ok", ps.ok()}};
+    if (ps) {
+      std::vector<std::string> names;
+      for (const auto& p : *ps) names.push_back(p.name);
+      entry["policies"] = names;
+      if (!as_json) fmt::print("{}: ok ({} {}: {})\n", f, names.size(), names.size() == 1 ? "policy" : "policies",
+                               fmt::join(names, ", "));
+    } else {
+      rc = 1;
+      entry["error"] = ps.error().message;
+      if (!as_json) fmt::print(stderr, "{}\n", ps.error().message);
+    }
+    report.push_back(entry);
+  }
+  if (as_json) fmt::print("{}\n", report.dump(2));
+  return rc;
+}
+
+struct PolicyTestArgs {
+  std::vector<std::string> files;
+  std::string exe, cgroup = "/", dst, proto = "tcp";
+  uint32_t uid = 0;
+  std::vector<std::string> fqdns;
+};
+
+int cmd_policy_test(const PolicyTestArgs& a, bool as_json) {
+  std::vector<vigil::policy::EgressPolicy> all;
+  for (const auto& f : a.files) {
+    auto ps = vigil::policy::load_policy_file(f);
+    if (!ps) {
+      fmt::print(stderr, "{}\n", ps.error().message);
+      return kExitUsage;
+    }
+    for (auto& p : *ps) all.push_back(std::move(p));
+  }
+  auto d = vigil::policy::parse_destination(
+      a.dst, a.proto == "udp" ? vigil::policy::Proto::kUdp : vigil::policy::Proto::kTcp);
+  if (!d) {
+    fmt::print(stderr, "vigil: {}\n", d.error().message);
+    return kExitUsage;
+  }
+  d->fqdns = a.fqdns;
+  vigil::policy::Evaluator eval(std::move(all));
+  auto v = eval.evaluate({a.exe, a.uid, a.cgroup}, *d);
+  const char* outcome = vigil::policy::outcome_name(v.outcome);
+  if (as_json) {
+    fmt::print("{}\n", json{{"verdict", outcome}, {"policy", v.policy}, {"rule", v.rule}}.dump());
+  } else if (v.outcome == vigil::policy::Outcome::kUnrestricted) {
+    fmt::print("unrestricted: no policy selects {} (uid {}, cgroup {})\n", a.exe, a.uid, a.cgroup);
+  } else {
+    fmt::print("{}: {} {} {}{}\n", outcome, a.proto, a.dst,
+               v.policy.empty() ? "" : fmt::format("policy {}", v.policy),
+               v.rule.empty() ? "" : fmt::format(" rule {}", v.rule));
+  }
+  bool allowed = v.outcome == vigil::policy::Outcome::kAllow ||
+                 v.outcome == vigil::policy::Outcome::kUnrestricted;
+  return allowed ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -199,6 +266,23 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember(vigil::all_event_kinds()));
   trace->add_option("-o,--output", output, "table | json")->check(CLI::IsMember({"table", "json"}));
 
+  auto* policy = app.add_subcommand("policy", "egress policies");
+  policy->require_subcommand(1);
+  auto* validate = policy->add_subcommand("validate", "check policy files; exit 1 on any error");
+  std::vector<std::string> validate_files;
+  validate->add_option("files", validate_files, "policy YAML files")->required()->check(CLI::ExistingFile);
+  validate->add_option("-o,--output", output, "table | json")->check(CLI::IsMember({"table", "json"}));
+  auto* ptest = policy->add_subcommand("test", "judge one connect against policy files; exit 1 unless allowed");
+  PolicyTestArgs targs;
+  ptest->add_option("--file", targs.files, "policy file (repeatable)")->required()->check(CLI::ExistingFile);
+  ptest->add_option("--exe", targs.exe, "executable path of the connecting process")->required();
+  ptest->add_option("--uid", targs.uid, "its uid (default 0)");
+  ptest->add_option("--cgroup", targs.cgroup, "its cgroup v2 path (default /)");
+  ptest->add_option("--dst", targs.dst, "ADDR:PORT or [ADDR6]:PORT")->required();
+  ptest->add_option("--proto", targs.proto, "tcp | udp")->check(CLI::IsMember({"tcp", "udp"}));
+  ptest->add_option("--fqdn", targs.fqdns, "a DNS name known to resolve to the address (repeatable)");
+  ptest->add_option("-o,--output", output, "table | json")->check(CLI::IsMember({"table", "json"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -206,6 +290,8 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   signal(SIGPIPE, SIG_IGN);
+  if (*validate) return cmd_policy_validate(validate_files, output == "json");
+  if (*ptest) return cmd_policy_test(targs, output == "json");
   std::string socket_path = resolve_socket(socket_flag, config_path);
   if (*status) return cmd_status(socket_path, output == "json");
   if (*trace) {

@@ -57,7 +57,7 @@ events:
 
 struct BadCase {
   const char* name;
-  const char* yaml;
+  std::string yaml;
   const char* expected;  // substring of the error, which always starts with file:line:col
 };
 
@@ -101,7 +101,11 @@ INSTANTIATE_TEST_SUITE_P(
                 "'events.sinks[0].path' is required for a file sink"},
         BadCase{"SinkUnknownKey", "events:\n  sinks:\n    - type: file\n      pth: /x\n",
                 "bad.yaml:4:7: unknown key 'events.sinks[0].pth' (did you mean 'path'?)"},
-        BadCase{"SyntaxError", "capture: [unclosed\n", "bad.yaml:"}),
+        BadCase{"SyntaxError", "capture: [unclosed\n", "bad.yaml:"},
+        BadCase{"ControlCharacter", std::string("node_name: a\nx\0y: 1\n", 19),
+                "bad.yaml:2:2: control character 0x00 is not allowed in YAML"},
+        BadCase{"StrayCommaIsNotSilentlyDropped", ",\nnode_name: a\n", "bad.yaml:1:1: unexpected character"},
+        BadCase{"TwoDocuments", "node_name: a\n---\nnode_name: b\n", "has 2 YAML documents"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Config, LoadFileNamesTheFile) {

@@ -1,0 +1,22 @@
+// libFuzzer: the policy loader takes files from operators and directories it
+// watches; any bytes give policies or errors, never a crash or a hang. What
+// loads is also evaluated once, to reach the evaluator with odd models.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "evaluator.h"
+#include "loader.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto ps = vigil::policy::load_policies(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz.yaml");
+  if (!ps.ok()) {
+    if (ps.error().message.empty()) __builtin_trap();
+    return 0;
+  }
+  vigil::policy::Evaluator e(std::move(*ps));
+  auto d = vigil::policy::parse_destination("[::ffff:10.1.2.3]:443", vigil::policy::Proto::kTcp);
+  d->fqdns = {"api.example.com"};
+  (void)e.evaluate({"/usr/bin/python3", 1001, "/system.slice/x.service"}, *d);
+  return 0;
+}
