@@ -724,9 +724,24 @@ int tp__syscalls__sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
 IO_EXIT(sendfile64)
 IO_ENTER_FLAT(read, VIGIL_DIR_INGRESS)
 IO_EXIT(read)
-IO_ENTER_FLAT(recvfrom, VIGIL_DIR_INGRESS)
+/* MSG_PEEK reads bytes that the next read returns again: not stream progress. */
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int tp__syscalls__sys_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[3] & MSG_PEEK)
+		return 0;
+	io__enter((__s32)ctx->args[0], ctx->args[1], 0, VIGIL_DIR_INGRESS);
+	return 0;
+}
 IO_EXIT(recvfrom)
 IO_ENTER_VEC(readv, VIGIL_DIR_INGRESS)
 IO_EXIT(readv)
-IO_ENTER_MSG(recvmsg, VIGIL_DIR_INGRESS)
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int tp__syscalls__sys_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[2] & MSG_PEEK)
+		return 0;
+	io__enter_msg((__s32)ctx->args[0], ctx->args[1], VIGIL_DIR_INGRESS);
+	return 0;
+}
 IO_EXIT(recvmsg)

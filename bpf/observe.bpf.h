@@ -11,5 +11,6 @@
 #define S_IFSOCK 0140000
 #define EINPROGRESS 115
 #define RCV_SHUTDOWN 1
+#define MSG_PEEK 2
 
 #endif

@@ -412,6 +412,64 @@ TEST_F(ObserveTest, OwnTrafficIsNeverReported) {
   EXPECT_EQ(std::count(pids.begin(), pids.end(), static_cast<uint32_t>(pid)), 2);
 }
 
+// Payload records of one connection, in arrival order (a private program set
+// with capture on, so the suite's own set keeps capture off).
+TEST_F(ObserveTest, PayloadOffsetsLengthsAndPeek) {
+  std::vector<vigil_data_event> records;
+  std::vector<std::string> bytes;
+  auto cap = Observer::create(ObserverOptions{.ringbuf_bytes = 1u << 20, .self_pid = 0, .capture_bytes = 16},
+                              [&](const KernelEvent& ev) {
+                                if (auto* d = std::get_if<const vigil_data_event*>(&ev)) {
+                                  records.push_back(**d);
+                                  bytes.emplace_back(payload(**d));
+                                }
+                              });
+  ASSERT_TRUE(cap.ok()) << cap.error().message;
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), len), 0);
+  ASSERT_EQ(listen(lfd, 1), 0);
+  getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+  int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  int s = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(s, 0);
+  const std::string req = "GET /peek-test HTTP/1.1\r\nHost: x\r\n\r\n";  // 38 bytes > cap 16
+  ASSERT_EQ(write(c, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  char buf[128];
+  ASSERT_EQ(recv(s, buf, sizeof(buf), MSG_PEEK), static_cast<ssize_t>(req.size()));
+  ASSERT_EQ(recv(s, buf, 10, 0), 10);
+  ASSERT_EQ(recv(s, buf, sizeof(buf), 0), static_cast<ssize_t>(req.size() - 10));
+  close(c);
+  close(s);
+  close(lfd);
+  for (int i = 0; i < 20 && records.size() < 3; ++i) (void)(*cap)->poll(50);
+  ASSERT_EQ(records.size(), 3u) << "write, then two reads; the peek is not progress";
+  const auto& w = records[0];
+  EXPECT_EQ(w.hdr.pid, static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(w.hdr.tid, static_cast<uint32_t>(gettid()));
+  EXPECT_EQ(w.direction, VIGIL_DIR_EGRESS);
+  EXPECT_EQ(w.role, VIGIL_ROLE_CLIENT);
+  EXPECT_EQ(w.l7, VIGIL_L7_HTTP1);
+  EXPECT_EQ(w.offset, 0u);
+  EXPECT_EQ(w.length, req.size());
+  EXPECT_EQ(w.captured, 16u) << "capped, the true length still reported";
+  EXPECT_EQ(bytes[0], req.substr(0, 16));
+  EXPECT_EQ(records[1].direction, VIGIL_DIR_INGRESS);
+  EXPECT_EQ(records[1].role, VIGIL_ROLE_SERVER);
+  EXPECT_EQ(records[1].offset, 0u);
+  EXPECT_EQ(records[1].length, 10u);
+  EXPECT_EQ(bytes[1], req.substr(0, 10));
+  EXPECT_EQ(records[2].offset, 10u);
+  EXPECT_EQ(records[2].length, req.size() - 10);
+  EXPECT_EQ(bytes[2], req.substr(10, 16));
+  EXPECT_NE(records[0].conn_id, records[1].conn_id);
+  EXPECT_EQ(records[1].conn_id, records[2].conn_id);
+}
+
 TEST_F(ObserveTest, ExecForkExitKeepTheProcessTable) {
   std::string client = std::filesystem::canonical(VIGIL_TEST_CLIENT).string();
   OneShotServer server(AF_INET, "127.0.0.1", SOCK_STREAM, false, 1);
