@@ -107,6 +107,7 @@ void Agent::report_lost() {
   for (int i = 0; i < VIGIL_LOST_SLOTS; ++i) totals[kLostSources[i]] = counters[i];
   totals["http_unpaired_requests"] = mapper_->http_stats().unpaired_requests;
   totals["http_unpaired_responses"] = mapper_->http_stats().unpaired_responses;
+  totals["connection_close_missed"] = mapper_->http_stats().missed_closes;
   totals["malformed_kernel_event"] = observer_->malformed_events();
   if (control_) totals["trace_client_backlog"] = control_->dropped();
   for (const auto& [source, total] : totals) {

@@ -53,7 +53,10 @@ void EventMapper::handle(const KernelEvent& event, const Emit& emit) {
     const Emit& emit;
     void operator()(const vigil_exec_event* e) { self.procs_.on_exec(*e); }
     void operator()(const vigil_fork_event* e) { self.procs_.on_fork(*e); }
-    void operator()(const vigil_exit_event* e) { self.procs_.on_exit(*e); }
+    void operator()(const vigil_exit_event* e) {
+      self.procs_.on_exit(*e);
+      self.forget_process(*e, emit);
+    }
     void operator()(const vigil_conn_event* e) { self.handle_conn(*e, emit); }
     void operator()(const vigil_data_event* e) { self.handle_data(*e, emit); }
   };
@@ -98,6 +101,20 @@ void EventMapper::handle_data(const vigil_data_event& e, const Emit& emit) {
   c.last_hdr = e.hdr;
   c.tracker.on_data(e.direction == VIGIL_DIR_EGRESS, e.offset, e.length, payload(e), e.hdr.ts_ns);
   emit_exchanges(e.conn_id, c, emit);
+}
+
+void EventMapper::forget_process(const vigil_exit_event& e, const Emit& emit) {
+  // The kernel reports the close of every socket a process still held before
+  // its exit event; what is left here lost its close (ring buffer full).
+  for (uint64_t id : conns_.drop_process(e.hdr.pid)) {
+    ++missed_closes_;
+    if (auto it = http_.find(id); it != http_.end()) {
+      it->second.tracker.on_close(e.hdr.ts_ns);
+      emit_exchanges(id, it->second, emit);
+      retire(it->second);
+      http_.erase(it);
+    }
+  }
 }
 
 void EventMapper::tick(uint64_t now_boot_ns, const Emit& emit) {
@@ -148,6 +165,7 @@ HttpStats EventMapper::http_stats() const {
     s.gap_bytes += c.tracker.stats().gap_bytes;
   }
   s.trackers = http_.size();
+  s.missed_closes = missed_closes_;
   return s;
 }
 

@@ -35,6 +35,7 @@ struct HttpStats {
   uint64_t unpaired_responses = 0;
   uint64_t gap_bytes = 0;
   uint64_t trackers = 0;  // connections with HTTP state now
+  uint64_t missed_closes = 0;  // connections forgotten at their process's exit
 };
 
 class EventMapper {
@@ -67,6 +68,7 @@ class EventMapper {
   void handle_data(const vigil_data_event& e, const Emit& emit);
   void emit_exchanges(uint64_t conn_id, HttpConn& c, const Emit& emit);
   void retire(HttpConn& c);
+  void forget_process(const vigil_exit_event& e, const Emit& emit);
 
   ProcessTable& procs_;
   ConnectionTable& conns_;
@@ -76,6 +78,7 @@ class EventMapper {
   http1::Limits limits_;
   std::unordered_map<uint64_t, HttpConn> http_;
   HttpStats retired_;  // totals of trackers already gone
+  uint64_t missed_closes_ = 0;
 };
 
 ConnRef conn_ref(uint64_t id, const vigil_conn_tuple& t);

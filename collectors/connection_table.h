@@ -25,6 +25,8 @@ class ConnectionTable {
   // The record that closed (or one built from the event if the open was missed).
   ConnectionRecord on_close(const vigil_conn_event& e);
   const ConnectionRecord* find(uint64_t id) const;
+  // Forgets every connection of `pid`; returns their ids.
+  std::vector<uint64_t> drop_process(uint32_t pid);
   size_t size() const { return conns_.size(); }
   std::vector<ConnectionRecord> snapshot() const;
 

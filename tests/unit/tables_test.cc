@@ -175,6 +175,25 @@ TEST_F(FakeProc, MapperTurnsConnEventsIntoConnectionEvents) {
   EXPECT_EQ(c.bytes_recv, 20u);
 }
 
+TEST_F(FakeProc, ExitForgetsConnectionsWhoseCloseWasLost) {
+  ProcessTable procs(root_.string(), nullptr);
+  ConnectionTable conns;
+  BootClock clock;
+  EventMapper mapper(procs, conns, clock, "n");
+  std::vector<Event> out;
+  auto emit = [&](Event&& e) { out.push_back(std::move(e)); };
+  auto open = conn_event(VIGIL_EV_CONN_OPEN, 5, 100);
+  mapper.handle(KernelEvent{&open}, emit);
+  auto other = conn_event(VIGIL_EV_CONN_OPEN, 6, 200);
+  mapper.handle(KernelEvent{&other}, emit);
+  vigil_exit_event exit{};
+  exit.hdr = header(VIGIL_EV_EXIT, 100, "nginx");
+  mapper.handle(KernelEvent{&exit}, emit);
+  EXPECT_EQ(conns.find(5), nullptr);
+  EXPECT_NE(conns.find(6), nullptr) << "another process's connection stays";
+  EXPECT_EQ(mapper.http_stats().missed_closes, 1u);
+}
+
 TEST(Decode, ChecksSizeAgainstType) {
   vigil_conn_event e{};
   e.hdr.type = VIGIL_EV_CONN_OPEN;
