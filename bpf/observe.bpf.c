@@ -40,13 +40,13 @@ struct {
 	__type(value, struct vigil_conn_value);
 } conns SEC(".maps");
 
-/* How many entries of `conns` each process owns, so that a process exit only
- * walks `conns` when it has something there. */
+/* The entries of `conns` each process owns (struct vigil_pid_fds), so that a
+ * process exit closes them directly instead of walking all of `conns`. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct vigil_pid_fds);
 } pid_conns SEC(".maps");
 
 /* connect(2) arguments between sys_enter and sys_exit, by pid_tgid. */
@@ -72,6 +72,16 @@ static __always_inline void *event__reserve(__u64 size)
 	if (!e)
 		lost__inc(VIGIL_LOST_RINGBUF);
 	return e;
+}
+
+/* Waking the agent for every record costs a wakeup (and often a context
+ * switch) in the traced task; the agent polls on a 20 ms timer anyway, so
+ * wake it only when the ring buffer is filling up. */
+#define VIGIL_WAKEUP_BYTES (256 * 1024)
+static __always_inline __u64 event__wakeup_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= VIGIL_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+										: BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void event__fill_header(struct vigil_event_header *hdr, __u32 type)
@@ -120,7 +130,7 @@ static __always_inline int proc__exec(struct task_struct *task, pid_t old_pid,
 	filename = BPF_CORE_READ(bprm, filename);
 	n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
 	e->filename_len = n > 0 ? n - 1 : 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, event__wakeup_flags());
 	return 0;
 }
 
@@ -138,7 +148,7 @@ static __always_inline int proc__fork(struct task_struct *parent, struct task_st
 	event__fill_header(&e->hdr, VIGIL_EV_FORK);
 	e->child_pid = child_pid;
 	e->_pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, event__wakeup_flags());
 	return 0;
 }
 
@@ -163,7 +173,7 @@ static __always_inline int proc__exit(struct task_struct *task)
 {
 	struct vigil_exit_event *e;
 	struct exit_walk walk;
-	__u32 *owned;
+	struct vigil_pid_fds *owned;
 
 	/* signal->live reaches 0 in do_exit() before this tracepoint fires, and the
 	 * fd table is released only after it: the sockets are still readable. */
@@ -172,8 +182,23 @@ static __always_inline int proc__exit(struct task_struct *task)
 	walk.pid = BPF_CORE_READ(task, tgid);
 	owned = bpf_map_lookup_elem(&pid_conns, &walk.pid);
 	if (owned) {
-		if (*owned > 0)
+		if (owned->overflow) {
+			/* More sockets than slots: the full walk (~3 ns per bucket). */
 			bpf_for_each_map_elem(&conns, conn__close_on_exit, &walk, 0);
+		} else {
+			for (int i = 0; i < VIGIL_PID_FD_SLOTS; i++) {
+				struct vigil_conn_key key = {.pid = walk.pid, .fd = owned->slots[i] - 1};
+				struct vigil_conn_value *val;
+
+				if (owned->slots[i] == 0)
+					continue;
+				val = bpf_map_lookup_elem(&conns, &key);
+				if (!val)
+					continue;
+				conn__emit(&key, val, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_EXIT);
+				bpf_map_delete_elem(&conns, &key);
+			}
+		}
 		bpf_map_delete_elem(&pid_conns, &walk.pid);
 	}
 	e = event__reserve(sizeof(*e));
@@ -182,7 +207,7 @@ static __always_inline int proc__exit(struct task_struct *task)
 	event__fill_header(&e->hdr, VIGIL_EV_EXIT);
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->_pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, event__wakeup_flags());
 	return 0;
 }
 
@@ -317,7 +342,39 @@ static __always_inline void conn__emit(struct vigil_conn_key *key, struct vigil_
 		if (e->bytes_recv > 0 && tcp__fin_received((struct sock *)val->sk))
 			e->bytes_recv -= 1;
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, event__wakeup_flags());
+}
+
+/* Slots are claimed with compare-and-swap: threads of one process may connect
+ * at once, and tracing programs cannot take a bpf_spin_lock. */
+static __always_inline void pid_fds__add(__u32 pid, __s32 fd)
+{
+	struct vigil_pid_fds fresh = {}, *owned;
+
+	owned = bpf_map_lookup_elem(&pid_conns, &pid);
+	if (!owned) {
+		bpf_map_update_elem(&pid_conns, &pid, &fresh, BPF_NOEXIST);
+		owned = bpf_map_lookup_elem(&pid_conns, &pid);
+		if (!owned)
+			return;
+	}
+	for (int i = 0; i < VIGIL_PID_FD_SLOTS; i++) {
+		if (__sync_val_compare_and_swap(&owned->slots[i], 0, fd + 1) == 0)
+			return;
+	}
+	owned->overflow = 1;
+}
+
+static __always_inline void pid_fds__remove(__u32 pid, __s32 fd)
+{
+	struct vigil_pid_fds *owned = bpf_map_lookup_elem(&pid_conns, &pid);
+
+	if (!owned)
+		return;
+	for (int i = 0; i < VIGIL_PID_FD_SLOTS; i++) {
+		if (__sync_val_compare_and_swap(&owned->slots[i], fd + 1, 0) == fd + 1)
+			return;
+	}
 }
 
 static __always_inline void conn__track(__s32 fd, __u8 role)
@@ -325,7 +382,6 @@ static __always_inline void conn__track(__s32 fd, __u8 role)
 	struct vigil_conn_key key = {};
 	struct vigil_conn_value val = {};
 	struct sock *sk;
-	__u32 one = 1, *owned;
 
 	key.pid = bpf_get_current_pid_tgid() >> 32;
 	key.fd = fd;
@@ -347,13 +403,8 @@ static __always_inline void conn__track(__s32 fd, __u8 role)
 		lost__inc(VIGIL_LOST_CONN_TABLE);
 		return;
 	}
-	if (!old) {
-		owned = bpf_map_lookup_elem(&pid_conns, &key.pid);
-		if (owned)
-			__sync_fetch_and_add(owned, 1);
-		else
-			bpf_map_update_elem(&pid_conns, &key.pid, &one, BPF_NOEXIST);
-	}
+	if (!old)
+		pid_fds__add(key.pid, fd);
 	conn__emit(&key, &val, VIGIL_EV_CONN_OPEN, 0);
 }
 
@@ -412,7 +463,6 @@ int tp__syscalls__sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
 	struct vigil_conn_key key;
 	struct vigil_conn_value *val;
-	__u32 *owned;
 
 	key.pid = bpf_get_current_pid_tgid() >> 32;
 	key.fd = (__s32)ctx->args[0];
@@ -421,9 +471,7 @@ int tp__syscalls__sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	conn__emit(&key, val, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_SYSCALL);
 	bpf_map_delete_elem(&conns, &key);
-	owned = bpf_map_lookup_elem(&pid_conns, &key.pid);
-	if (owned && *owned > 0)
-		__sync_fetch_and_add(owned, (__u32)-1);
+	pid_fds__remove(key.pid, key.fd);
 	return 0;
 }
 
@@ -544,15 +592,6 @@ static __always_inline __u32 l7__classify(const char *d)
 	return VIGIL_L7_OTHER;
 }
 
-/* Waking the agent for every payload record costs a context switch per
- * syscall on busy hosts; it polls on a short timer anyway, so wake it only
- * when the ring buffer is filling up. */
-#define VIGIL_WAKEUP_BYTES (256 * 1024)
-static __always_inline __u64 data__wakeup_flags(void)
-{
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= VIGIL_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
-										: BPF_RB_NO_WAKEUP;
-}
 
 #define VIGIL_SMALL_PAYLOAD (VIGIL_SMALL_RECORD - offsetof(struct vigil_data_event, data))
 
@@ -587,7 +626,7 @@ static __always_inline void io__emit_small(struct vigil_conn_value *val, struct 
 	e->role = val->tuple.role;
 	e->l7 = val->l7;
 	e->_pad = 0;
-	bpf_ringbuf_submit(e, data__wakeup_flags());
+	bpf_ringbuf_submit(e, event__wakeup_flags());
 	return;
 discard:
 	bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
@@ -674,7 +713,7 @@ static __always_inline void io__exit(long ret)
 	if (captured > VIGIL_MAX_CAPTURE)
 		return;
 	if (bpf_ringbuf_output(&events, e, offsetof(struct vigil_data_event, data) + captured,
-			       data__wakeup_flags()) != 0)
+			       event__wakeup_flags()) != 0)
 		lost__inc(VIGIL_LOST_DATA_RINGBUF);
 }
 

@@ -22,3 +22,4 @@ static_assert(sizeof(vigil_conn_key) == 8);
 static_assert(sizeof(vigil_conn_value) == 80);
 static_assert(offsetof(vigil_data_event, data) == 56 + 8 + 8 + 4 + 4 + 4 + 4);
 static_assert(sizeof(vigil_io_args) == 24);
+static_assert(sizeof(vigil_pid_fds) == 4 * VIGIL_PID_FD_SLOTS + 8);

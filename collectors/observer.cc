@@ -142,9 +142,13 @@ int Observer::on_sample(void* ctx, void* data, size_t size) {
 
 Result<int> Observer::poll(int timeout_ms) {
   int n = ring_buffer__poll(ring_, timeout_ms);
-  if (n == -EINTR) return 0;
+  if (n == -EINTR) n = 0;
   if (n < 0) return os_error("poll ring buffer", -n);
-  return n;
+  // Records are submitted without a wakeup until the ring fills (see
+  // event__wakeup_flags): the timeout is the delivery bound, so look anyway.
+  int more = ring_buffer__consume(ring_);
+  if (more < 0) return os_error("consume ring buffer", -more);
+  return n + more;
 }
 
 int Observer::epoll_fd() const { return ring_buffer__epoll_fd(ring_); }

@@ -55,7 +55,8 @@ class Observer {
   Observer(const Observer&) = delete;
   Observer& operator=(const Observer&) = delete;
 
-  // Delivers ready events to the handler; returns how many, or an error.
+  // Waits up to timeout_ms, then delivers every record in the ring to the
+  // handler; returns how many, or an error.
   Result<int> poll(int timeout_ms);
   // For an outer poll loop: readable when events wait; then call consume().
   int epoll_fd() const;

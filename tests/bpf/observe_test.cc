@@ -366,6 +366,45 @@ TEST_F(ObserveTest, ExitWithSocketOpenReportsClose) {
   EXPECT_EQ(conn(close).bytes_recv, 300u);
 }
 
+TEST_F(ObserveTest, ExitWithMoreSocketsThanSlotsReportsEveryClose) {
+  // More connections than the per-process slots (VIGIL_PID_FD_SLOTS): the
+  // exit falls back to walking the whole table, and still misses none.
+  constexpr int kConns = VIGIL_PID_FD_SLOTS + 4;
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), len), 0);
+  ASSERT_EQ(listen(lfd, kConns + 1), 0);
+  getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+  std::thread server([&] {
+    for (int i = 0; i < kConns; ++i) {
+      int c = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+      char buf[256];
+      while (recv(c, buf, sizeof(buf), 0) > 0) {
+      }
+      (void)!send(c, "ok", 2, MSG_NOSIGNAL);
+      close(c);
+    }
+  });
+  std::string client = std::filesystem::canonical(VIGIL_TEST_CLIENT).string();
+  pid_t pid = spawn({client, "tcp", "127.0.0.1", std::to_string(ntohs(a.sin_port)), "--send", "5",
+                     "--no-close", "--count", std::to_string(kConns)});
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(wait_exit(pid), 0);
+  server.join();
+  close(lfd);
+  auto closes = wait_for(kConns, [&](const Event& e, const ConnectionEvent& c) {
+    return e.process->pid == static_cast<uint32_t>(pid) && c.state == "close";
+  });
+  ASSERT_EQ(closes.size(), static_cast<size_t>(kConns));
+  for (const auto& e : closes) {
+    EXPECT_EQ(conn(e).bytes_sent, 5u);
+    EXPECT_EQ(conn(e).bytes_recv, 2u);
+  }
+}
+
 TEST_F(ObserveTest, RefusedConnectIsNotAConnection) {
   // Find a free port, then close it so the connect is refused.
   OneShotServer probe(AF_INET, "127.0.0.1", SOCK_DGRAM, false, 0);

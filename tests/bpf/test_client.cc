@@ -1,6 +1,6 @@
 // A small network client for the kernel tests: connects (TCP or connected UDP),
 // sends N bytes, reads the answer, closes (or exits with the socket open).
-//   vigil_test_client tcp|udp ADDR PORT [--send N] [--no-close]
+//   vigil_test_client tcp|udp ADDR PORT [--send N] [--no-close] [--count N]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,9 +20,11 @@ int main(int argc, char** argv) {
   int port = std::atoi(argv[3]);
   size_t to_send = 100;
   bool do_close = true;
+  int count = 1;
   for (int i = 4; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--send") && i + 1 < argc) to_send = std::strtoul(argv[++i], nullptr, 10);
     else if (!std::strcmp(argv[i], "--no-close")) do_close = false;
+    else if (!std::strcmp(argv[i], "--count") && i + 1 < argc) count = std::atoi(argv[++i]);
   }
   sockaddr_storage ss{};
   socklen_t len;
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
     if (inet_pton(AF_INET, argv[2], &a4->sin_addr) != 1) return 2;
     len = sizeof(*a4);
   }
+  for (int c = 0; c < count; ++c) {
   int fd = socket(family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
   if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     std::perror("connect");
@@ -59,5 +62,6 @@ int main(int argc, char** argv) {
   }
   std::printf("%zu\n", received);
   if (do_close) close(fd);
+  }
   return 0;
 }

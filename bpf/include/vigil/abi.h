@@ -157,6 +157,15 @@ struct vigil_conn_value {
 	__u32 _pad;
 };
 
+/* The tracked socket fds of one process, so that its exit closes them without
+ * walking the whole conns map. Slots hold fd + 1 (0: free). */
+#define VIGIL_PID_FD_SLOTS 16
+struct vigil_pid_fds {
+	__s32 slots[VIGIL_PID_FD_SLOTS];
+	__u32 overflow; /* more sockets than slots: exit walks conns */
+	__u32 _pad;
+};
+
 /* A read/write-family syscall on a tracked socket, between enter and exit. */
 struct vigil_io_args {
 	__u64 buf;    /* user buffer, or struct iovec * when iovcnt > 0 */
