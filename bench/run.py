@@ -192,6 +192,16 @@ def bench_http():
     return results, agent_stats
 
 
+def peer_rows(results, value_header, labels):
+    """The side-by-side table of one scenario: median, every round, ratio to no agent."""
+    med = {k: statistics.median(v) for k, v in results.items()}
+    rows = [f"| peer | {value_header} (median) | rounds | ratio to no agent |", "|---|---|---|---|"]
+    for k, label in labels:
+        r = ", ".join(f"{x:.0f}" for x in results[k])
+        rows.append(f"| {label} | {med[k]:.0f} | {r} | {med[k] / med['none']:.3f} |")
+    return rows
+
+
 def http_section(results, agent_stats):
     med = {k: statistics.median(v) for k, v in results.items()}
     lines = [
@@ -202,13 +212,9 @@ def http_section(results, agent_stats):
         f"worker (tests/e2e Nginx config), {HTTP_ROUNDS} interleaved rounds per peer; vigild ships every event "
         "to a file sink on /dev/null (encoding included, disk excluded).",
         "",
-        "| peer | req/s (median) | rounds | ratio to no agent |",
-        "|---|---|---|---|",
     ]
-    for k, label in (("none", "no agent"), ("vigild", "vigild observing (26 programs)"),
-                     ("bpftrace", "bpftrace counting the same 26 tracepoints")):
-        r = ", ".join(f"{x:.0f}" for x in results[k])
-        lines.append(f"| {label} | {med[k]:.0f} | {r} | {med[k] / med['none']:.3f} |")
+    lines += peer_rows(results, "req/s", (("none", "no agent"), ("vigild", "vigild observing (26 programs)"),
+                                          ("bpftrace", "bpftrace counting the same 26 tracepoints")))
     lines += [
         "",
         f"vigild vs bpftrace (same probes): {med['vigild'] / med['bpftrace']:.3f} of its throughput.",
@@ -313,13 +319,9 @@ def main():
         "",
         f"`build/bin/connect_loop {CONNS}`, {ROUNDS} interleaved rounds per peer; median ns per connection.",
         "",
-        "| peer | ns/conn (median) | rounds | ratio to no agent |",
-        "|---|---|---|---|",
     ]
-    for k, label in (("none", "no agent"), ("vigild", "vigild observing"),
-                     ("bpftrace", "bpftrace counting the same 26 tracepoints")):
-        r = ", ".join(f"{x:.0f}" for x in results[k])
-        lines.append(f"| {label} | {med[k]:.0f} | {r} | {med[k] / med['none']:.3f} |")
+    lines += peer_rows(results, "ns/conn", (("none", "no agent"), ("vigild", "vigild observing"),
+                                            ("bpftrace", "bpftrace counting the same 26 tracepoints")))
     lines += [
         "",
         f"vigild vs bpftrace (same probes): {med['vigild'] / med['bpftrace']:.3f}× the time per connection.",
