@@ -154,6 +154,10 @@ int cmd_status(const std::string& socket_path, bool as_json) {
              "{} trace clients\n",
              c.value("events", 0), c.value("kernel_events", 0), c.value("processes", 0),
              c.value("connections", 0), c.value("trace_clients", 0));
+  if (c.contains("http"))
+    fmt::print("http: {} api_calls, {} connections with HTTP in flight, {} bytes not captured (cap or loss)\n",
+               c["http"].value("api_calls", 0), c["http"].value("open_http_connections", 0),
+               c["http"].value("uncaptured_bytes", 0));
   std::string lost;
   for (const auto& [k, v] : c["lost"].items()) lost += fmt::format(" {}={}", k, v.get<uint64_t>());
   fmt::print("lost:{}\n", lost.empty() ? " none" : lost);

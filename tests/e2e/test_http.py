@@ -168,6 +168,8 @@ class HttpCapture(unittest.TestCase):
             time.sleep(0.5)
         finally:
             trace.stop()
+        status = self.agent.vigil("status")
+        self.assertRegex(status.stdout, r"http: \d+ api_calls")
         lines = [l for l in trace.output().splitlines() if "/api/trace/9" in l]
         self.assertEqual(len(lines), 2, lines)
         for l in lines:
