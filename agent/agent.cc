@@ -105,9 +105,10 @@ void Agent::report_lost() {
   auto counters = observer_->lost_counters();
   std::map<std::string, uint64_t> totals;
   for (int i = 0; i < VIGIL_LOST_SLOTS; ++i) totals[kLostSources[i]] = counters[i];
-  totals["http_unpaired_requests"] = mapper_->http_stats().unpaired_requests;
-  totals["http_unpaired_responses"] = mapper_->http_stats().unpaired_responses;
-  totals["connection_close_missed"] = mapper_->http_stats().missed_closes;
+  const HttpStats http = mapper_->http_stats();
+  totals["http_unpaired_requests"] = http.unpaired_requests;
+  totals["http_unpaired_responses"] = http.unpaired_responses;
+  totals["connection_close_missed"] = http.missed_closes;
   totals["malformed_kernel_event"] = observer_->malformed_events();
   if (control_) totals["trace_client_backlog"] = control_->dropped();
   for (const auto& [source, total] : totals) {
@@ -132,6 +133,7 @@ void Agent::flush_sinks() {
 }
 
 nlohmann::json Agent::status() const {
+  const HttpStats http = mapper_->http_stats();
   nlohmann::json progs = nlohmann::json::array();
   for (const auto& p : observer_->programs())
     progs.push_back({{"name", p.name}, {"id", p.id}, {"attached", p.attached}});
@@ -156,9 +158,9 @@ nlohmann::json Agent::status() const {
             {"processes", procs_->size()},
             {"connections", conns_.size()},
             {"http",
-             {{"api_calls", mapper_->http_stats().api_calls},
-              {"open_http_connections", mapper_->http_stats().trackers},
-              {"uncaptured_bytes", mapper_->http_stats().gap_bytes}}},
+             {{"api_calls", http.api_calls},
+              {"open_http_connections", http.trackers},
+              {"uncaptured_bytes", http.gap_bytes}}},
             {"trace_clients", control_->subscribers()}}},
           {"sinks", sinks}};
 }

@@ -97,11 +97,13 @@ Result<std::unique_ptr<Observer>> Observer::create(const ObserverOptions& option
       {"sched_process_exit", &Progs::tp_btf__sched__sched_process_exit,
        &Progs::raw_tp__sched__sched_process_exit},
   };
-  for (const auto& pair : pairs) {
-    bool btf = kernel_has_btf_tracepoint(pair.tracepoint);
-    bpf_program__set_autoload(skel->progs.*pair.btf, btf);
-    bpf_program__set_autoload(skel->progs.*pair.raw, !btf);
-    if (!btf) log::info("kernel has no BTF for {}: using raw_tp", pair.tracepoint);
+  std::vector<const char*> names;
+  for (const auto& pair : pairs) names.push_back(pair.tracepoint);
+  std::vector<bool> has_btf = kernel_has_btf_tracepoints(names);
+  for (size_t i = 0; i < names.size(); ++i) {
+    bpf_program__set_autoload(skel->progs.*pairs[i].btf, has_btf[i]);
+    bpf_program__set_autoload(skel->progs.*pairs[i].raw, !has_btf[i]);
+    if (!has_btf[i]) log::info("kernel has no BTF for {}: using raw_tp", names[i]);
   }
 
   // Payload programs hook every read/write-family syscall on the host: load

@@ -65,11 +65,14 @@ void route_libbpf_logs(bool verbose) {
   libbpf_set_print(libbpf_print);
 }
 
-bool kernel_has_btf_tracepoint(const char* tracepoint) {
+std::vector<bool> kernel_has_btf_tracepoints(const std::vector<const char*>& tracepoints) {
+  std::vector<bool> found(tracepoints.size(), false);
   struct btf* btf = btf__load_vmlinux_btf();
-  if (!btf) return false;
-  std::string name = fmt::format("btf_trace_{}", tracepoint);
-  bool found = btf__find_by_name_kind(btf, name.c_str(), BTF_KIND_TYPEDEF) >= 0;
+  if (!btf) return found;
+  for (size_t i = 0; i < tracepoints.size(); ++i) {
+    std::string name = fmt::format("btf_trace_{}", tracepoints[i]);
+    found[i] = btf__find_by_name_kind(btf, name.c_str(), BTF_KIND_TYPEDEF) >= 0;
+  }
   btf__free(btf);
   return found;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 
@@ -14,8 +15,9 @@ Status ensure_kernel_mounts();
 Status raise_memlock_limit();
 // Routes libbpf's messages into vigil::log (debug level unless verbose).
 void route_libbpf_logs(bool verbose);
-// True when the kernel's BTF describes the raw tracepoint (tp_btf is loadable).
-bool kernel_has_btf_tracepoint(const char* tracepoint);
+// Which of `tracepoints` the kernel's BTF describes (tp_btf is loadable for
+// them), in the same order. vmlinux BTF is parsed once for all of them.
+std::vector<bool> kernel_has_btf_tracepoints(const std::vector<const char*>& tracepoints);
 // Text of a small file (e.g. under /proc), empty when it cannot be read.
 std::string read_small_file(const std::string& path);
 
