@@ -68,6 +68,24 @@ int wait_exit(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// A listening TCP socket on 127.0.0.1 with a kernel-chosen port.
+struct Listener {
+  int fd = -1;
+  sockaddr_in addr{};
+};
+
+Listener listen_loopback(int backlog) {
+  Listener l;
+  l.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  l.addr.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &l.addr.sin_addr);
+  socklen_t len = sizeof(l.addr);
+  EXPECT_EQ(bind(l.fd, reinterpret_cast<sockaddr*>(&l.addr), len), 0);
+  EXPECT_EQ(listen(l.fd, backlog), 0);
+  getsockname(l.fd, reinterpret_cast<sockaddr*>(&l.addr), &len);
+  return l;
+}
+
 // A one-connection server on a loopback address. In `http` mode it answers one
 // request (up to the blank line); otherwise it reads to EOF. Then it writes
 // `reply_bytes` and closes.
@@ -370,14 +388,7 @@ TEST_F(ObserveTest, ExitWithMoreSocketsThanSlotsReportsEveryClose) {
   // More connections than the per-process slots (VIGIL_PID_FD_SLOTS): the
   // exit falls back to walking the whole table, and still misses none.
   constexpr int kConns = VIGIL_PID_FD_SLOTS + 4;
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  socklen_t len = sizeof(a);
-  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), len), 0);
-  ASSERT_EQ(listen(lfd, kConns + 1), 0);
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+  auto [lfd, a] = listen_loopback(kConns + 1);
   std::thread server([&] {
     for (int i = 0; i < kConns; ++i) {
       int c = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
@@ -464,14 +475,7 @@ TEST_F(ObserveTest, PayloadOffsetsLengthsAndPeek) {
                                 }
                               });
   ASSERT_TRUE(cap.ok()) << cap.error().message;
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  socklen_t len = sizeof(a);
-  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), len), 0);
-  ASSERT_EQ(listen(lfd, 1), 0);
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+  auto [lfd, a] = listen_loopback(1);
   int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
   int s = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);

@@ -39,6 +39,18 @@ def wait_until(pred, timeout=10.0, interval=0.05):
     return pred()
 
 
+def listening(addr, port):
+    """True once something accepts TCP connections on addr:port."""
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    try:
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.settimeout(0.2)
+            s.connect((addr, port))
+            return True
+    except OSError:
+        return False
+
+
 def bpf_prog_ids():
     out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True, check=True)
     return {p["id"] for p in json.loads(out.stdout or "[]")}
@@ -142,16 +154,7 @@ def http_server(port, bind="127.0.0.1"):
     p = Process(["/usr/bin/python3", "-m", "http.server", str(port), "--bind", bind, "--directory", root],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def ready():
-        fam = socket.AF_INET6 if ":" in bind else socket.AF_INET
-        try:
-            with socket.socket(fam, socket.SOCK_STREAM) as s:
-                s.connect((bind, port))
-                return True
-        except OSError:
-            return False
-
-    if not wait_until(ready, 10):
+    if not wait_until(lambda: listening(bind, port), 10):
         p.stop()
         raise RuntimeError(f"http.server on {bind}:{port} did not start")
     return p, root
@@ -200,14 +203,7 @@ http {{
         self.proc = Process(["/usr/sbin/nginx", "-c", conf, "-p", t], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
-        def ready():
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return True
-            except OSError:
-                return False
-
-        if not wait_until(ready, 10):
+        if not wait_until(lambda: listening("127.0.0.1", self.port), 10):
             self.stop()
             raise RuntimeError(f"nginx did not start on 127.0.0.1:{self.port}")
 
