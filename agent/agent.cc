@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "base/log.h"
 #include "system.h"
@@ -70,6 +71,23 @@ Status Agent::start() {
   if (!ctl) return ctl.error();
   control_ = std::move(*ctl);
 
+  policies_ = std::make_unique<PolicyManager>(
+      config_, cg_mount, [this](Event&& e) { ship(std::move(e)); },
+      [this](const vigil_eg_event& ev) {
+        vigil_event_header hdr{};
+        hdr.ts_ns = ev.ts_ns;
+        hdr.cgroup_id = ev.cgroup_id;
+        hdr.pid = ev.pid;
+        hdr.tid = ev.tid;
+        hdr.uid = ev.uid;
+        std::memcpy(hdr.comm, ev.comm, sizeof(hdr.comm));
+        return mapper_->process_ref(hdr);
+      });
+  if (auto s = policies_->start(); !s) log::error("egress policies: {}", s.error().message);
+  control_->set_command_handler([this](const std::string& cmd, const nlohmann::json& req) {
+    return policies_->command(cmd, req);
+  });
+
   auto progs = observer_->programs();
   size_t attached = std::count_if(progs.begin(), progs.end(), [](auto& p) { return p.attached; });
   log::info("vigild {} on {}: {} programs attached, {} processes known, control socket {}",
@@ -89,6 +107,7 @@ void Agent::ship(Event&& event) {
       std::find(config_.capture.exclude_comms.begin(), config_.capture.exclude_comms.end(),
                 event.process->comm) != config_.capture.exclude_comms.end())
     return;
+  if (event.node.empty()) event.node = node_;
   event.seq = ++seq_;
   ++events_by_kind_[event.kind()];
   encode_json(event, line_);
@@ -110,6 +129,9 @@ void Agent::report_lost() {
   totals["http_unpaired_responses"] = http.unpaired_responses;
   totals["connection_close_missed"] = http.missed_closes;
   totals["malformed_kernel_event"] = observer_->malformed_events();
+  auto egress = policies_->lost_counters();
+  totals["kernel_egress_ringbuf"] = egress[0];
+  totals["dns_answers_not_learnt"] = egress[1];
   if (control_) totals["trace_client_backlog"] = control_->dropped();
   for (const auto& [source, total] : totals) {
     uint64_t& seen = lost_reported_[source];
@@ -162,15 +184,19 @@ nlohmann::json Agent::status() const {
               {"open_http_connections", http.trackers},
               {"uncaptured_bytes", http.gap_bytes}}},
             {"trace_clients", control_->subscribers()}}},
-          {"sinks", sinks}};
+          {"sinks", sinks},
+          {"egress", policies_->status()}};
 }
 
-int Agent::run(const std::atomic<bool>& stop) {
+int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   std::vector<pollfd> fds;
   uint64_t last_tick = 0, last_http_tick = 0, last_resync = BootClock::now_wall_ns();
   while (!stop.load()) {
     fds.clear();
     fds.push_back({observer_->epoll_fd(), POLLIN, 0});
+    fds.push_back({policies_->epoll_fd(), POLLIN, 0});  // -1 (ignored) until enforcing
+    fds.push_back({policies_->inotify_fd(), POLLIN, 0});
+    constexpr size_t kOwnFds = 3;
     control_->fill_pollfds(fds);
     // Payload records do not wake us (see data__wakeup_flags): the timeout
     // bounds their delivery delay.
@@ -180,11 +206,15 @@ int Agent::run(const std::atomic<bool>& stop) {
       return 1;
     }
     if (auto n = observer_->consume(); !n) log::warn("{}", n.error().message);
-    if (rc > 0) control_->service(fds.data() + 1, fds.size() - 1);
+    policies_->consume();
+    if (rc > 0 && (fds[2].revents & POLLIN)) policies_->on_inotify();
+    if (reload && reload->exchange(false)) policies_->reload("SIGHUP");
+    if (rc > 0) control_->service(fds.data() + kOwnFds, fds.size() - kOwnFds);
     uint64_t now = BootClock::now_wall_ns();
     if (now - last_http_tick >= 100'000'000ull) {
       last_http_tick = now;
       mapper_->tick(clock_.to_boot_ns(now), [this](Event&& e) { ship(std::move(e)); });
+      policies_->tick(now);
     }
     if (now - last_tick >= 1'000'000'000ull) {
       last_tick = now;
@@ -198,6 +228,7 @@ int Agent::run(const std::atomic<bool>& stop) {
   }
   // Drain what the kernel already produced before detaching.
   (void)observer_->consume();
+  policies_->consume();
   report_lost();
   flush_sinks();
   log::info("vigild stopping: {} events shipped", seq_);

@@ -13,6 +13,7 @@
 #include "control.h"
 #include "event_mapper.h"
 #include "observer.h"
+#include "policy_manager.h"
 #include "process_table.h"
 #include "sinks.h"
 
@@ -29,7 +30,8 @@ class Agent {
   // Prepares the host, loads and attaches programs, opens sinks and the socket.
   Status start();
   // Runs until stop() or a signal flag; returns the process exit code.
-  int run(const std::atomic<bool>& stop);
+  // `reload` (SIGHUP) re-reads policies.dir when set.
+  int run(const std::atomic<bool>& stop, std::atomic<bool>* reload = nullptr);
 
  private:
   void on_kernel_event(const KernelEvent& ev);
@@ -49,6 +51,7 @@ class Agent {
   std::unique_ptr<Observer> observer_;
   std::vector<std::unique_ptr<Sink>> sinks_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<PolicyManager> policies_;
 
   uint64_t seq_ = 0;
   uint64_t started_ns_ = 0;

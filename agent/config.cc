@@ -33,6 +33,9 @@ events:
       path: /var/log/vigil/events.jsonl
 policies:
   dir: /etc/vigil/policies.d
+  pin_dir: /sys/fs/bpf/vigil
+  dns_ports: [53]
+  dns_min_ttl: 30
 metrics:
   listen: 127.0.0.1:9464
 apimap:
@@ -176,8 +179,22 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
     if (auto s = n["sinks"]; s && !s.IsNull()) parse_sinks(p, s, c.events.sinks);
   }
   if (auto n = root["policies"]; n && !n.IsNull()) {
-    p.expect_map(n, "policies", {"dir"});
+    p.expect_map(n, "policies", {"dir", "pin_dir", "dns_ports", "dns_min_ttl"});
     p.field(n, "policies", "dir", c.policies.dir);
+    p.field(n, "policies", "pin_dir", c.policies.pin_dir);
+    p.field(n, "policies", "dns_min_ttl", c.policies.dns_min_ttl);
+    if (auto ports = n["dns_ports"]; ports) {
+      if (!ports.IsSequence() || ports.size() == 0)
+        p.fail(ports.Mark(), "'policies.dns_ports' must be a non-empty list of ports");
+      c.policies.dns_ports.clear();
+      for (const auto& item : ports) {
+        uint32_t v = 0;
+        p.read(item, "policies.dns_ports", v);
+        if (v == 0 || v > 65535)
+          p.fail(item.Mark(), fmt::format("'policies.dns_ports' has port {}; ports are 1-65535", v));
+        c.policies.dns_ports.push_back(static_cast<uint16_t>(v));
+      }
+    }
   }
   if (auto n = root["metrics"]; n && !n.IsNull()) {
     p.expect_map(n, "metrics", {"listen"});

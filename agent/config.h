@@ -35,6 +35,9 @@ struct Config {
   } events;
   struct Policies {
     std::string dir = "/etc/vigil/policies.d";
+    std::string pin_dir = "/sys/fs/bpf/vigil";  // bpffs: enforcement outlives the agent
+    std::vector<uint16_t> dns_ports = {53};      // UDP source ports of DNS answers to learn from
+    uint32_t dns_min_ttl = 30;                   // seconds a learnt name is kept at least
   } policies;
   struct Metrics {
     std::string listen = "127.0.0.1:9464";

@@ -13,7 +13,7 @@
 
 namespace vigil {
 namespace {
-constexpr size_t kMaxRequest = 64u << 10;
+constexpr size_t kMaxRequest = 8u << 20;  // a policy file rides in one request
 constexpr size_t kMaxBacklog = 4u << 20;  // per trace client; beyond it events are dropped
 }  // namespace
 
@@ -166,6 +166,9 @@ void ControlServer::handle_request(Client& c, const std::string& line) {
     }
     c.filter = std::move(*f);
     c.tracing = true;
+  } else if (auto reply = command_ && !cmd.empty() ? command_(cmd, req) : std::nullopt; reply) {
+    c.out += reply->dump() + "\n";
+    c.close_after_flush = true;
   } else {
     c.out += nlohmann::json{{"error", "unknown request; expected {\"cmd\":\"status\"} or "
                                       "{\"cmd\":\"trace\"}"}}.dump() + "\n";

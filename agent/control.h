@@ -33,6 +33,9 @@ struct TraceFilter {
 class ControlServer {
  public:
   using StatusFn = std::function<nlohmann::json()>;
+  // Other commands ({"cmd":"policy_apply", ...}): one JSON reply, or nullopt
+  // when the command is unknown.
+  using CommandFn = std::function<std::optional<nlohmann::json>(const std::string& cmd, const nlohmann::json& req)>;
 
   static Result<std::unique_ptr<ControlServer>> listen(const std::string& path, StatusFn status);
   ~ControlServer();
@@ -44,6 +47,7 @@ class ControlServer {
   void service(const pollfd* fds, size_t count);
   void publish(const Event& event, std::string_view line);
   size_t subscribers() const;
+  void set_command_handler(CommandFn fn) { command_ = std::move(fn); }
   uint64_t dropped() const { return dropped_; }
 
  private:
@@ -64,6 +68,7 @@ class ControlServer {
   int listen_fd_;
   std::string path_;
   StatusFn status_;
+  CommandFn command_;
   std::vector<std::unique_ptr<Client>> clients_;
   uint64_t dropped_ = 0;
 };

@@ -6,6 +6,9 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -15,12 +18,14 @@
 
 #include "config.h"
 #include "control.h"
+#include "compiler.h"
 #include "evaluator.h"
 #include "loader.h"
 
 namespace {
 
 using nlohmann::json;
+constexpr int kExitCheckFailed = 1;
 constexpr int kExitUsage = 2;
 
 std::string resolve_socket(const std::string& flag, const std::string& config_path) {
@@ -118,6 +123,17 @@ std::string human_line(const json& e) {
                        target, e["response"].value("status", 0),
                        e.value("latency_ns", 0) / 1e6, e.value("req_bytes", 0),
                        e.value("resp_bytes", 0), e.value("truncated", false) ? ", truncated" : "");
+  } else if (kind == "egress") {
+    const auto& d = e["dst"];
+    what = fmt::format("{:<10} {} {}{} policy {} ({}){}", e.value("verdict", "?"), e.value("proto", "?"),
+                       endpoint_str(d), d.contains("fqdn") ? " (" + d["fqdn"].get<std::string>() + ")" : "",
+                       e.value("policy", "?"), e.value("mode", "?"),
+                       e.value("rule", "").empty() ? "" : " rule " + e.value("rule", ""));
+    if (e.contains("process")) what += fmt::format(" exe={}", e["process"].value("exe", ""));
+  } else if (kind == "policy") {
+    const auto& p = e["policy"];
+    what = fmt::format("{} {}{}", p.value("action", "?"), p.value("name", "?"),
+                       p.contains("error") ? ": " + p["error"].get<std::string>() : "");
   } else if (kind == "lost") {
     what = fmt::format("{} events from {}", e["lost"].value("count", 0), e["lost"].value("source", "?"));
   } else {
@@ -232,8 +248,13 @@ int cmd_policy_test(const PolicyTestArgs& a, bool as_json) {
     return kExitUsage;
   }
   d->fqdns = a.fqdns;
-  vigil::policy::Evaluator eval(std::move(all));
-  auto v = eval.evaluate({a.exe, a.uid, a.cgroup}, *d);
+  // The tables the kernel would be given, judged the way the kernel judges.
+  auto tables = vigil::policy::compile(all);
+  if (!tables) {
+    fmt::print(stderr, "vigil: {}\n", tables.error().message);
+    return kExitCheckFailed;
+  }
+  auto v = tables->judge({a.exe, a.uid, a.cgroup}, *d);
   const char* outcome = vigil::policy::outcome_name(v.outcome);
   if (as_json) {
     fmt::print("{}\n", json{{"verdict", outcome}, {"policy", v.policy}, {"rule", v.rule}}.dump());
@@ -247,6 +268,116 @@ int cmd_policy_test(const PolicyTestArgs& a, bool as_json) {
   bool allowed = v.outcome == vigil::policy::Outcome::kAllow ||
                  v.outcome == vigil::policy::Outcome::kUnrestricted;
   return allowed ? 0 : 1;
+}
+
+// One request, one JSON reply; prints errors; returns the reply or nullopt.
+std::optional<json> ask(const std::string& socket_path, const json& req, int& rc) {
+  std::optional<json> reply;
+  rc = request(socket_path, req, [&](const std::string& line) {
+    reply = json::parse(line, nullptr, false);
+    return false;
+  });
+  if (rc != 0) return std::nullopt;
+  if (!reply || reply->is_discarded()) {
+    fmt::print(stderr, "vigil: no reply from vigild at {}\n", socket_path);
+    rc = kExitUsage;
+    return std::nullopt;
+  }
+  if (reply->contains("error")) {
+    fmt::print(stderr, "vigil: {}\n", (*reply)["error"].dump());
+    rc = kExitUsage;
+    return std::nullopt;
+  }
+  return reply;
+}
+
+void print_policy_table(const json& reply) {
+  const json& e = reply["enforcement"];
+  fmt::print("enforcement: {} (pins {}, generation {}, {} LPM entries, {} FQDN patterns, {} binaries, {} cgroups "
+             "selected)\n",
+             e.value("state", "?"), e.value("pin_dir", "?"), e.value("generation", 0), e.value("cidr_entries", 0),
+             e.value("fqdn_patterns", 0), e.value("selected_binaries", 0), e.value("selected_cgroups", 0));
+  fmt::print("{:<28} {:<8} {:<6} {:<9} {}\n", "POLICY", "MODE", "RULES", "LOOPBACK", "SELECTOR");
+  for (const auto& p : reply["policies"]) {
+    std::vector<std::string> sel;
+    for (const auto& b : p["binaries"]) sel.push_back("bin=" + b.get<std::string>());
+    for (const auto& c : p["cgroups"]) sel.push_back("cgroup=" + c.get<std::string>());
+    for (const auto& u : p["uids"]) sel.push_back(fmt::format("uid={}", u.get<uint32_t>()));
+    fmt::print("{:<28} {:<8} {:<6} {:<9} {}\n", p.value("name", "?"), p.value("mode", "?"), p.value("rules", 0),
+               p.value("allow_loopback", true) ? "allowed" : "denied", fmt::join(sel, " "));
+  }
+}
+
+int cmd_policy_apply(const std::string& socket_path, const std::string& file, bool as_json) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    fmt::print(stderr, "vigil: read {}: {}\n", file, std::strerror(errno));
+    return kExitUsage;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  int rc = 0;
+  auto reply = ask(socket_path, json{{"cmd", "policy_apply"}, {"name", file}, {"content", ss.str()}}, rc);
+  if (!reply) return rc;
+  if (!reply->value("ok", false)) {
+    for (const auto& e : (*reply)["errors"]) fmt::print(stderr, "{}\n", e.get<std::string>());
+    return kExitCheckFailed;
+  }
+  if (as_json) {
+    fmt::print("{}\n", reply->dump());
+  } else {
+    std::vector<std::string> names = (*reply)["applied"];
+    fmt::print("applied {} ({}) as {}\n", file, fmt::join(names, ", "), reply->value("file", "?"));
+    print_policy_table(*reply);
+  }
+  return 0;
+}
+
+int cmd_policy_list(const std::string& socket_path, bool as_json) {
+  int rc = 0;
+  auto reply = ask(socket_path, json{{"cmd", "policy_list"}}, rc);
+  if (!reply) return rc;
+  if (as_json) fmt::print("{}\n", reply->dump());
+  else print_policy_table(*reply);
+  return 0;
+}
+
+int cmd_policy_disable(const std::string& socket_path, const std::string& config_path, bool as_json) {
+  if (access(socket_path.c_str(), F_OK) == 0) {
+    int rc = 0;
+    auto reply = ask(socket_path, json{{"cmd", "policy_disable"}}, rc);
+    if (!reply) return rc;
+    if (!reply->value("ok", false)) {
+      for (const auto& e : (*reply)["errors"]) fmt::print(stderr, "{}\n", e.get<std::string>());
+      return kExitCheckFailed;
+    }
+    if (as_json) fmt::print("{}\n", reply->dump());
+    else fmt::print("egress enforcement disabled: programs detached and unpinned\n");
+    return 0;
+  }
+  // No agent: remove the pinned programs ourselves (their links detach with the pins).
+  auto config = config_path.empty() ? vigil::parse_config(vigil::default_config_yaml(), "<embedded default>")
+                                    : vigil::load_config_file(config_path);
+  if (!config) {
+    fmt::print(stderr, "vigil: {}\n", config.error().message);
+    return kExitUsage;
+  }
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  size_t removed = 0;
+  for (const auto& dir : fs::directory_iterator(config->policies.pin_dir, ec)) {
+    if (!dir.path().filename().string().starts_with("egress-v")) continue;
+    removed += fs::remove_all(dir.path(), ec);
+    if (ec) {
+      fmt::print(stderr, "vigil: remove {}: {}\n", dir.path().string(), ec.message());
+      return kExitCheckFailed;
+    }
+  }
+  fs::create_directories(config->data_dir, ec);
+  std::ofstream(fs::path(config->data_dir) / "egress-disabled") << "vigil policy disable\n";
+  fmt::print("vigild is not running; removed {} pinned objects under {}: egress enforcement is off\n", removed,
+             config->policies.pin_dir);
+  return 0;
 }
 
 }  // namespace
@@ -287,6 +418,15 @@ int main(int argc, char** argv) {
   ptest->add_option("--fqdn", targs.fqdns, "a DNS name known to resolve to the address (repeatable)");
   ptest->add_option("-o,--output", output, "table | json")->check(CLI::IsMember({"table", "json"}));
 
+  auto* apply = policy->add_subcommand("apply", "install a policy file in vigild (validated first; exit 1 on errors)");
+  std::string apply_file;
+  apply->add_option("file", apply_file, "policy YAML file")->required()->check(CLI::ExistingFile);
+  apply->add_option("-o,--output", output, "table | json")->check(CLI::IsMember({"table", "json"}));
+  auto* plist = policy->add_subcommand("list", "policies vigild enforces");
+  plist->add_option("-o,--output", output, "table | json")->check(CLI::IsMember({"table", "json"}));
+  auto* pdisable = policy->add_subcommand("disable", "stop egress enforcement: detach and unpin its programs");
+  pdisable->add_option("-o,--output", output, "table | json")->check(CLI::IsMember({"table", "json"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -298,6 +438,9 @@ int main(int argc, char** argv) {
   if (*ptest) return cmd_policy_test(targs, output == "json");
   std::string socket_path = resolve_socket(socket_flag, config_path);
   if (*status) return cmd_status(socket_path, output == "json");
+  if (*apply) return cmd_policy_apply(socket_path, apply_file, output == "json");
+  if (*plist) return cmd_policy_list(socket_path, output == "json");
+  if (*pdisable) return cmd_policy_disable(socket_path, config_path, output == "json");
   if (*trace) {
     if (pid) filter.pid = pid;
     return cmd_trace(socket_path, filter, output == "json");

@@ -11,7 +11,9 @@
 
 namespace {
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 void on_signal(int) { g_stop.store(true); }
+void on_hup(int) { g_reload.store(true); }
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -51,6 +53,9 @@ int main(int argc, char** argv) {
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction hup {};
+  hup.sa_handler = on_hup;
+  sigaction(SIGHUP, &hup, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   int rc;
@@ -60,7 +65,7 @@ int main(int argc, char** argv) {
       vigil::log::error("cannot start: {}", s.error().message);
       return 1;
     }
-    rc = agent.run(g_stop);
+    rc = agent.run(g_stop, &g_reload);
   }  // the Agent's destructor detaches every program before we exit
   return rc;
 }

@@ -57,9 +57,22 @@ bool fqdn_matches(std::string_view pattern, std::string_view name) {
   return pattern == name;
 }
 
+bool cgroup_glob_matches(const std::string& glob, const std::string& path) {
+  std::string p = path.empty() ? "/" : path;
+  while (true) {
+    if (fnmatch(glob.c_str(), p.c_str(), FNM_PATHNAME) == 0) return true;
+    size_t slash = p.rfind('/');
+    if (slash == std::string::npos || p == "/") return false;
+    p = slash == 0 ? "/" : p.substr(0, slash);
+  }
+}
+
 bool selects(const Selector& s, const Subject& who) {
   if (!s.binaries.empty() && !glob_any(s.binaries, who.exe)) return false;
-  if (!s.cgroups.empty() && !glob_any(s.cgroups, who.cgroup)) return false;
+  if (!s.cgroups.empty() && std::none_of(s.cgroups.begin(), s.cgroups.end(), [&](const std::string& g) {
+        return cgroup_glob_matches(g, who.cgroup);
+      }))
+    return false;
   if (!s.uids.empty() && std::find(s.uids.begin(), s.uids.end(), who.uid) == s.uids.end()) return false;
   return !(s.binaries.empty() && s.cgroups.empty() && s.uids.empty());
 }

@@ -50,5 +50,8 @@ class Evaluator {
 
 bool selects(const Selector& s, const Subject& who);
 bool fqdn_matches(std::string_view pattern, std::string_view name);
+// True when `glob` names `path` or one of its ancestors: a cgroup selector
+// covers the cgroup it names and every cgroup below it.
+bool cgroup_glob_matches(const std::string& glob, const std::string& path);
 
 }  // namespace vigil::policy

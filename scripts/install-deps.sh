@@ -10,12 +10,12 @@ packages=(
   android-libboringssl-dev
   libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev
-  curl iproute2 python3 procps nginx
+  curl iproute2 python3 procps nginx dnsmasq-base
 )
 
 # Peers and load generators for `make bench` only.
 if [ "${1:-}" = "--bench" ]; then
-  packages=(bpftrace wrk)
+  packages=(bpftrace wrk nftables)
 fi
 
 missing=()

@@ -19,24 +19,12 @@
 #include <thread>
 
 #include "base/log.h"
+#include "bpf_test_util.h"
 #include "event_mapper.h"
 #include "system.h"
 
-extern char** environ;
-
 namespace vigil {
 namespace {
-
-bool bpf_required() {
-  const char* v = std::getenv("VIGIL_REQUIRE_BPF");
-  return v && std::string(v) == "1";
-}
-
-#define SKIP_OR_FAIL(why)                                                              \
-  do {                                                                                 \
-    if (bpf_required()) FAIL() << why << " (VIGIL_REQUIRE_BPF=1: this is a failure)"; \
-    GTEST_SKIP() << why;                                                               \
-  } while (0)
 
 std::string self_exe() {
   return std::filesystem::read_symlink("/proc/self/exe").string();
@@ -49,26 +37,9 @@ std::string comm_of_path(const std::string& path) {
   return std::filesystem::path(path).filename().string().substr(0, VIGIL_COMM_LEN - 1);
 }
 
-pid_t spawn(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
-}
+using testing_util::spawn;
+using testing_util::wait_exit;
 
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// A listening TCP socket on 127.0.0.1 with a kernel-chosen port.
 struct Listener {
   int fd = -1;
   sockaddr_in addr{};

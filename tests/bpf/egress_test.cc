@@ -1,0 +1,301 @@
+// Kernel tier: egress enforcement with the real cgroup programs. Each probe
+// runs in a child cgroup this test creates (so only it is ever restricted),
+// connects to loopback addresses only, and its exit code says what the kernel
+// decided (see egress_probe.cc).
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "bpf_test_util.h"
+#include "cgroup.h"
+#include "compiler.h"
+#include "egress.h"
+#include "loader.h"
+#include "policy_manager.h"
+#include "system.h"
+
+namespace vigil {
+namespace {
+namespace fs = std::filesystem;
+using testing_util::spawn;
+using testing_util::wait_exit;
+
+constexpr int kConnected = 0, kDenied = 3, kRefused = 4;
+
+class EgressTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) SKIP_OR_FAIL("not root: the kernel tier needs root to load BPF programs");
+    route_libbpf_logs(false);
+    if (auto s = ensure_kernel_mounts(); !s) SKIP_OR_FAIL(s.error().message);
+    auto mount = find_cgroup2_mount(read_small_file("/proc/self/mountinfo"));
+    if (!mount) SKIP_OR_FAIL(mount.error().message);
+    cgroup_root_ = *mount;
+    std::string tag = std::to_string(getpid());
+    cgroup_rel_ = "/vigil-egress-test-" + tag;
+    fs::create_directories(cgroup_root_ + cgroup_rel_);
+    pin_root_ = "/sys/fs/bpf/vigil-egress-test-" + tag;
+    auto e = open_enforcer();
+    ASSERT_TRUE(e) << e.error().message;
+    enforcer_ = std::move(*e);
+  }
+
+  void TearDown() override {
+    if (enforcer_) {
+      EXPECT_TRUE(enforcer_->disable());
+    }
+    enforcer_.reset();
+    (void)Enforcer::remove_pinned_state(pin_root_);
+    rmdir(pin_root_.c_str());
+    if (!cgroup_rel_.empty()) rmdir((cgroup_root_ + cgroup_rel_).c_str());
+  }
+
+  Result<std::unique_ptr<Enforcer>> open_enforcer() {
+    EgressOptions o{pin_root_, cgroup_root_, {53}, 1};
+    return Enforcer::open(o, [this](const vigil_eg_event& ev) { events_.push_back(ev); });
+  }
+
+  // Applies policy YAML; "CGROUP" in it stands for this test's cgroup.
+  void apply(std::string yaml) {
+    for (size_t at; (at = yaml.find("CGROUP")) != std::string::npos;) yaml.replace(at, 6, cgroup_rel_);
+    auto ps = policy::load_policies(yaml, "test.yaml");
+    ASSERT_TRUE(ps) << ps.error().message;
+    auto t = policy::compile(*ps);
+    ASSERT_TRUE(t) << t.error().message;
+    tables_ = *t;
+    ASSERT_TRUE(enforcer_->apply(kernel_tables(tables_, resolve_selectors(tables_, cgroup_root_))));
+  }
+
+  int probe(const std::string& mode, const std::string& addr, int port, std::vector<std::string> extra = {},
+            bool in_cgroup = true) {
+    std::vector<std::string> argv = {VIGIL_EGRESS_PROBE, mode, addr, std::to_string(port)};
+    if (in_cgroup) argv.insert(argv.end(), {"--cgroup", cgroup_root_ + cgroup_rel_});
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    pid_t pid = spawn(argv);
+    return pid < 0 ? -1 : wait_exit(pid);
+  }
+
+  std::vector<vigil_eg_event> drain() {
+    (void)enforcer_->consume();
+    auto out = std::move(events_);
+    events_.clear();
+    return out;
+  }
+
+  std::string cgroup_root_, cgroup_rel_, pin_root_;
+  std::unique_ptr<Enforcer> enforcer_;
+  policy::Tables tables_;
+  std::vector<vigil_eg_event> events_;
+};
+
+constexpr const char* kOnly127_0_0_2 = R"(
+apiVersion: vigil/v1
+kind: EgressPolicy
+metadata: {name: only-two}
+spec:
+  mode: enforce
+  selector: {cgroups: ["CGROUP"]}
+  allowLoopback: false
+  egress:
+    - to: [{cidr: 127.0.0.2/32}]
+)";
+
+TEST_F(EgressTest, AllowedAndDeniedLoopbackAddressesWithEvents) {
+  apply(kOnly127_0_0_2);
+  drain();
+  EXPECT_EQ(probe("tcp", "127.0.0.2", 9), kRefused);  // allowed: nobody listens
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9), kDenied);
+  EXPECT_EQ(probe("tcp", "127.0.0.1", 9), kDenied);  // allowLoopback: false
+  auto ev = drain();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[0].verdict, VIGIL_EG_ALLOW);
+  EXPECT_EQ(ev[0].rule, 0);
+  EXPECT_EQ(ev[0].port, 9);
+  EXPECT_EQ(ev[0].addr[12], 127);
+  EXPECT_EQ(ev[0].addr[15], 2);
+  EXPECT_EQ(ev[1].verdict, VIGIL_EG_DENY);
+  EXPECT_EQ(ev[1].rule, VIGIL_EG_RULE_NONE);
+  EXPECT_EQ(ev[1].addr[15], 3);
+  EXPECT_EQ(ev[1].proto, 6);
+  EXPECT_EQ(std::string(ev[1].comm), "vigil_egress_pr");
+}
+
+TEST_F(EgressTest, ProcessesOutsideTheSelectorAreUnrestricted) {
+  apply(kOnly127_0_0_2);
+  drain();
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9, {}, /*in_cgroup=*/false), kRefused);
+  EXPECT_TRUE(drain().empty());
+}
+
+TEST_F(EgressTest, ChildCgroupsAreCovered) {
+  apply(kOnly127_0_0_2);
+  std::string child = cgroup_root_ + cgroup_rel_ + "/child";
+  fs::create_directories(child);
+  pid_t pid = spawn({VIGIL_EGRESS_PROBE, "tcp", "127.0.0.3", "9", "--cgroup", child});
+  EXPECT_EQ(wait_exit(pid), kDenied);
+  rmdir(child.c_str());
+}
+
+TEST_F(EgressTest, Ipv6LoopbackAndIpv4MappedDestinations) {
+  apply(kOnly127_0_0_2);
+  EXPECT_EQ(probe("tcp", "::1", 9), kDenied);
+  EXPECT_EQ(probe("tcp", "::ffff:127.0.0.3", 9), kDenied);  // judged as 127.0.0.3
+  EXPECT_EQ(probe("tcp", "::ffff:127.0.0.2", 9), kRefused);
+  apply(R"(
+apiVersion: vigil/v1
+kind: EgressPolicy
+metadata: {name: loopback-ok}
+spec:
+  mode: enforce
+  selector: {cgroups: ["CGROUP"]}
+  egress: []
+)");
+  EXPECT_EQ(probe("tcp", "::1", 9), kRefused);  // allowLoopback defaults to true
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9), kRefused);
+}
+
+TEST_F(EgressTest, UdpSendtoAndConnectedUdpFollowPortsAndProtocol) {
+  apply(R"(
+apiVersion: vigil/v1
+kind: EgressPolicy
+metadata: {name: udp}
+spec:
+  mode: enforce
+  selector: {cgroups: ["CGROUP"]}
+  allowLoopback: false
+  egress:
+    - to: [{cidr: 127.0.0.2/32}]
+      ports: [{port: 5353, protocol: udp}]
+)");
+  EXPECT_EQ(probe("udp-sendto", "127.0.0.2", 5353), kConnected);
+  EXPECT_EQ(probe("udp-sendto", "127.0.0.2", 5354), kDenied);
+  EXPECT_EQ(probe("udp-connect", "127.0.0.2", 5353), kConnected);
+  EXPECT_EQ(probe("tcp", "127.0.0.2", 5353), kDenied);  // udp only
+  auto ev = drain();
+  ASSERT_GE(ev.size(), 2u);
+  EXPECT_EQ(ev[1].verdict, VIGIL_EG_DENY);
+  EXPECT_EQ(ev[1].proto, 17);
+}
+
+TEST_F(EgressTest, PortRangesAndExcept) {
+  apply(R"(
+apiVersion: vigil/v1
+kind: EgressPolicy
+metadata: {name: ranges}
+spec:
+  mode: enforce
+  selector: {cgroups: ["CGROUP"]}
+  allowLoopback: false
+  egress:
+    - to: [{cidr: 127.0.0.0/8, except: [127.0.0.3/32]}]
+      ports: [{port: 8000, endPort: 8100}]
+    - to: [{cidr: 127.0.0.3/32}]
+      ports: [{port: 9000}]
+)");
+  EXPECT_EQ(probe("tcp", "127.0.0.2", 8000), kRefused);
+  EXPECT_EQ(probe("tcp", "127.0.0.2", 8100), kRefused);
+  EXPECT_EQ(probe("tcp", "127.0.0.2", 8101), kDenied);
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 8050), kDenied);  // excepted
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9000), kRefused);  // but another rule allows this port
+}
+
+TEST_F(EgressTest, AuditModeAllowsAndReportsWouldDeny) {
+  std::string yaml = kOnly127_0_0_2;
+  yaml.replace(yaml.find("mode: enforce"), 13, "mode: audit");
+  apply(yaml);
+  drain();
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9), kRefused);
+  auto ev = drain();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].verdict, VIGIL_EG_WOULD_DENY);
+}
+
+TEST_F(EgressTest, BinaryAndUidSelectorsMustAllMatch) {
+  // A copy of the probe is another executable (another inode): not selected.
+  std::string copy = "/tmp/vigil-egress-probe-copy-" + std::to_string(getpid());
+  fs::copy_file(VIGIL_EGRESS_PROBE, copy, fs::copy_options::overwrite_existing);
+  chmod(copy.c_str(), 0755);
+  apply(std::string(R"(
+apiVersion: vigil/v1
+kind: EgressPolicy
+metadata: {name: bin-uid}
+spec:
+  mode: enforce
+  selector:
+    binaries: [")") + VIGIL_EGRESS_PROBE + R"("]
+    uids: [65534]
+  allowLoopback: false
+  egress: []
+)");
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9, {"--uid", "65534"}, false), kDenied);
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9, {}, false), kRefused);  // uid 0: not selected
+  pid_t pid = spawn({copy, "tcp", "127.0.0.3", "9", "--uid", "65534"});
+  EXPECT_EQ(wait_exit(pid), kRefused);
+  fs::remove(copy);
+}
+
+TEST_F(EgressTest, PinnedStateKeepsEnforcingAndIsAdopted) {
+  apply(kOnly127_0_0_2);
+  enforcer_.reset();  // the agent goes away without disabling
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9), kDenied);
+  auto again = open_enforcer();
+  ASSERT_TRUE(again) << again.error().message;
+  enforcer_ = std::move(*again);
+  EXPECT_TRUE(enforcer_->adopted());
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9), kDenied);  // still, before any apply
+  ASSERT_TRUE(enforcer_->disable());
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9), kRefused);
+  EXPECT_FALSE(fs::exists(enforcer_->pin_dir()));
+  enforcer_.reset();
+}
+
+TEST_F(EgressTest, ReloadSwitchesGenerations) {
+  apply(kOnly127_0_0_2);
+  uint32_t g = enforcer_->active_generation();
+  std::string yaml = kOnly127_0_0_2;
+  yaml.replace(yaml.find("127.0.0.2/32"), 12, "127.0.0.3/32");
+  apply(yaml);
+  EXPECT_NE(enforcer_->active_generation(), g);
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9), kRefused);
+  EXPECT_EQ(probe("tcp", "127.0.0.2", 9), kDenied);
+}
+
+TEST_F(EgressTest, KernelAgreesWithPolicyTest) {
+  // `vigil policy test` answers from Tables::judge: check it against the kernel.
+  apply(R"(
+apiVersion: vigil/v1
+kind: EgressPolicy
+metadata: {name: mixed}
+spec:
+  mode: enforce
+  selector: {cgroups: ["CGROUP"]}
+  allowLoopback: false
+  egress:
+    - to: [{cidr: 127.0.0.0/30, except: [127.0.0.2/31]}]
+      ports: [{port: 80}, {port: 443, protocol: tcp}]
+    - to: [{cidr: 127.0.0.3/32}]
+      ports: [{port: 8000, endPort: 8002, protocol: udp}]
+)");
+  policy::Subject who{"/x", 0, cgroup_rel_};
+  for (const char* addr : {"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"}) {
+    for (int port : {80, 443, 8001, 9}) {
+      for (const char* mode : {"tcp", "udp-sendto"}) {
+        auto dst = policy::parse_destination(fmt::format("{}:{}", addr, port),
+                                             std::string(mode) == "tcp" ? policy::Proto::kTcp : policy::Proto::kUdp);
+        ASSERT_TRUE(dst);
+        bool allowed = tables_.judge(who, *dst).outcome == policy::Outcome::kAllow;
+        int rc = probe(mode, addr, port);
+        EXPECT_EQ(rc == kDenied, !allowed) << mode << " " << addr << ":" << port << " rc " << rc;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vigil
