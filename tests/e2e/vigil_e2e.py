@@ -113,6 +113,12 @@ events:
             raise RuntimeError(f"vigild exited with {self.proc.proc.returncode}: " + self.log())
         return self
 
+    def restart(self):
+        """Starts vigild again with the same config, socket, pins and events file."""
+        self.stdout = open(os.path.join(self.dir, "stdout.jsonl"), "a")
+        self.stderr = open(self.stderr_path, "a")
+        return self.start()
+
     def log(self):
         with open(self.stderr_path) as f:
             return f.read()
