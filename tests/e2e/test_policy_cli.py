@@ -53,6 +53,36 @@ class PolicyCli(unittest.TestCase):
         r = self.vigil("policy", "validate", "-o", "json", bad)
         self.assertEqual(json.loads(r.stdout)[0]["ok"], False)
 
+    def test_generate_from_observed_events(self):
+        events = [
+            {"kind": "connection", "state": "open", "process": {"exe": "/usr/bin/curl", "cgroup": "/a"},
+             "conn": {"proto": "tcp", "role": "client", "remote": {"addr": "93.184.216.34", "port": 443}}},
+            {"kind": "api_call", "role": "client", "process": {"exe": "/usr/bin/curl", "cgroup": "/a"},
+             "conn": {"remote": {"addr": "93.184.216.34", "port": 443}}, "request": {"host": "Example.COM:443"}},
+            {"kind": "connection", "state": "open", "process": {"exe": "/usr/bin/curl", "cgroup": "/a"},
+             "conn": {"proto": "udp", "role": "client", "remote": {"addr": "10.0.0.53", "port": 53}}},
+            {"kind": "connection", "state": "open", "process": {"exe": "/opt/app", "cgroup": "/b"},
+             "conn": {"proto": "tcp", "role": "server", "remote": {"addr": "10.9.9.9", "port": 5000}}},
+            {"kind": "connection", "state": "open", "process": {"exe": "/opt/app", "cgroup": "/b"},
+             "conn": {"proto": "tcp", "role": "client", "remote": {"addr": "127.0.0.1", "port": 80}}},
+        ]
+        src = self.write("events.jsonl", "\n".join(json.dumps(e) for e in events) + "\nnot json\n")
+        r = self.vigil("policy", "generate", "--from", src)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("not a JSON event", r.stderr)
+        out = self.write("generated.yaml", r.stdout)
+        v = self.vigil("policy", "validate", out)
+        self.assertEqual(v.returncode, 0, v.stderr)
+        self.assertIn("curl-egress", v.stdout)
+        self.assertNotIn("app-egress", v.stdout)  # only a server side and loopback: nothing to allow
+        base = ["policy", "test", "--file", out, "--exe", "/usr/bin/curl"]
+        self.assertEqual(self.vigil(*base, "--dst", "93.184.216.34:443", "--fqdn", "example.com").returncode, 0)
+        self.assertEqual(self.vigil(*base, "--dst", "10.0.0.53:53", "--proto", "udp").returncode, 0)
+        self.assertEqual(self.vigil(*base, "--dst", "10.0.0.54:53", "--proto", "udp").returncode, 1)
+        r = self.vigil("policy", "generate", "--from", src, "--select", "cgroup", "--mode", "enforce")
+        self.assertIn('cgroups: ["/a"]', r.stdout)
+        self.assertIn("mode: enforce", r.stdout)
+
     def test_test_answers_allow_deny_unrestricted(self):
         good = self.write("good.yaml", GOOD)
         base = ["policy", "test", "--file", good, "--exe", "/usr/bin/curl"]
