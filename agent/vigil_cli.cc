@@ -375,6 +375,7 @@ int cmd_policy_disable(const std::string& socket_path, const std::string& config
       return kExitCheckFailed;
     }
   }
+  fs::remove(config->policies.pin_dir, ec);  // when empty
   fs::create_directories(config->data_dir, ec);
   std::ofstream(fs::path(config->data_dir) / "egress-disabled") << "vigil policy disable\n";
   fmt::print("vigild is not running; removed {} pinned objects under {}: egress enforcement is off\n", removed,

@@ -417,7 +417,7 @@ def egress_section(results, compile_ms, prog_ns):
              "against the same 10,000 destinations.", "",
              "vigild also observes every connect (its connect tracepoints cost what the churn bench above shows), "
              "so the enforcement's own cost is the difference to the observing-only row: the last two columns.", "",
-             "| peer | refused: ns | accepted: ns | rounds (refused / accepted) | added vs no program "
+             "| peer | refused: ns (ratio to no program) | accepted: ns (ratio) | rounds (refused / accepted) | added vs no program "
              "(refused / accepted) | enforcement added vs observing only (refused / accepted) |",
              "|---|---|---|---|---|---|"]
     modes = ("refused", "accepted")
@@ -428,7 +428,8 @@ def egress_section(results, compile_ms, prog_ns):
         rounds = " / ".join(", ".join(f"{x:.0f}" for x in results[(key, m)]) for m in modes)
         vs_obs = (" / ".join(f"{med[m] - obs[m]:+.0f}" for m in modes)
                   if key.startswith("vigil") else "")
-        lines.append(f"| {label} | {med['refused']:.0f} | {med['accepted']:.0f} | {rounds} | "
+        lines.append(f"| {label} | {med['refused']:.0f} ({med['refused'] / base['refused']:.2f}×) | "
+                     f"{med['accepted']:.0f} ({med['accepted'] / base['accepted']:.2f}×) | {rounds} | "
                      f"{' / '.join(f'{med[m] - base[m]:+.0f}' for m in modes)} | {vs_obs} |")
     lines += ["", "The enforcement program's own run time per connect (kernel.bpf_stats_enabled=1: run_time_ns ÷ run_cnt "
               "of eg_connect4, which includes reporting the verdict to the ring buffer), free of the run-to-run "

@@ -79,6 +79,7 @@ Status Enforcer::remove_pinned_state(const std::string& pin_root) {
     }
     if (auto s = remove_dir_pins(entry.path()); !s) return s;
   }
+  rmdir(pin_root.c_str());  // when empty
   return {};
 }
 
@@ -274,7 +275,9 @@ Status Enforcer::disable() {
     if (!is_internal_map(map)) bpf_map__unpin(map, nullptr);
   }
   disabled_ = true;
-  return remove_dir_pins(pin_dir_);
+  auto s = remove_dir_pins(pin_dir_);
+  rmdir(fs::path(pin_dir_).parent_path().c_str());  // the pin root too, when nothing else is in it
+  return s;
 }
 
 int Enforcer::epoll_fd() const { return ring_buffer__epoll_fd(ring_); }
