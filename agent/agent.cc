@@ -14,7 +14,7 @@
 namespace vigil {
 namespace {
 constexpr const char* kLostSources[VIGIL_LOST_SLOTS] = {"kernel_ringbuf", "kernel_conn_table",
-                                                         "kernel_data_ringbuf"};
+                                                         "kernel_data_ringbuf", "tls_no_socket"};
 }
 
 Agent::Agent(Config config, AgentOptions options)
@@ -57,7 +57,8 @@ Status Agent::start() {
 
   ObserverOptions oo;
   oo.self_pid = static_cast<uint32_t>(getpid());
-  oo.capture_bytes = config_.capture.http ? config_.capture.max_capture_bytes : 0;
+  oo.capture_bytes = config_.capture.http || config_.capture.tls ? config_.capture.max_capture_bytes : 0;
+  oo.tls = config_.capture.tls;
   // Measurement switch for bench/ (does protocol inference pay?); not a config key.
   if (const char* v = std::getenv("VIGIL_BENCH_NO_L7_INFERENCE"); v && std::string(v) == "1")
     oo.infer_l7 = false;
@@ -66,6 +67,11 @@ Status Agent::start() {
   observer_ = std::move(*obs);
   // Seed after attaching: a process started in between is then seen either way.
   size_t n = procs_->seed();
+  if (oo.capture_bytes > 0 && config_.capture.tls) {
+    tls_ = std::make_unique<TlsManager>(*observer_);
+    mapper_->set_tls_names([this](uint8_t id) { return tls_->lib_name(id); });
+    tls_->scan_all();  // processes already running are covered from here on
+  }
 
   auto ctl = ControlServer::listen(config_.control_socket, [this] { return status(); });
   if (!ctl) return ctl.error();
@@ -98,6 +104,9 @@ Status Agent::start() {
 
 void Agent::on_kernel_event(const KernelEvent& ev) {
   ++kernel_events_;
+  if (tls_)
+    if (auto* exec = std::get_if<const vigil_exec_event*>(&ev))
+      tls_->on_exec((*exec)->hdr.pid, BootClock::now_wall_ns());
   mapper_->handle(ev, [this](Event&& e) { ship(std::move(e)); });
 }
 
@@ -154,6 +163,15 @@ void Agent::flush_sinks() {
   }
 }
 
+nlohmann::json Agent::tls_status() const {
+  nlohmann::json libs = nlohmann::json::array();
+  if (!tls_) return libs;
+  for (const auto& l : tls_->status())
+    libs.push_back({{"id", l.id}, {"path", l.path}, {"lib", l.kind}, {"probes", l.probes},
+                    {"processes", l.processes}, {"attached", !l.probes.empty()}, {"error", l.error}});
+  return libs;
+}
+
 nlohmann::json Agent::status() const {
   const HttpStats http = mapper_->http_stats();
   nlohmann::json progs = nlohmann::json::array();
@@ -185,7 +203,8 @@ nlohmann::json Agent::status() const {
               {"uncaptured_bytes", http.gap_bytes}}},
             {"trace_clients", control_->subscribers()}}},
           {"sinks", sinks},
-          {"egress", policies_->status()}};
+          {"egress", policies_->status()},
+          {"tls", tls_status()}};
 }
 
 int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
@@ -215,6 +234,7 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
       last_http_tick = now;
       mapper_->tick(clock_.to_boot_ns(now), [this](Event&& e) { ship(std::move(e)); });
       policies_->tick(now);
+      if (tls_) tls_->tick(now);
     }
     if (now - last_tick >= 1'000'000'000ull) {
       last_tick = now;

@@ -16,6 +16,7 @@
 #include "policy_manager.h"
 #include "process_table.h"
 #include "sinks.h"
+#include "tls.h"
 
 namespace vigil {
 
@@ -39,6 +40,7 @@ class Agent {
   void report_lost();
   void flush_sinks();
   nlohmann::json status() const;
+  nlohmann::json tls_status() const;
 
   Config config_;
   AgentOptions options_;
@@ -52,6 +54,7 @@ class Agent {
   std::vector<std::unique_ptr<Sink>> sinks_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<PolicyManager> policies_;
+  std::unique_ptr<TlsManager> tls_;
 
   uint64_t seq_ = 0;
   uint64_t started_ns_ = 0;

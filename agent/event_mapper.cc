@@ -99,6 +99,7 @@ void EventMapper::handle_data(const vigil_data_event& e, const Emit& emit) {
              .first;
   HttpConn& c = it->second;
   c.last_hdr = e.hdr;
+  if (e.tls) c.tls = e.tls;
   c.tracker.on_data(e.direction == VIGIL_DIR_EGRESS, e.offset, e.length, payload(e), e.hdr.ts_ns);
   emit_exchanges(e.conn_id, c, emit);
 }
@@ -143,7 +144,12 @@ void EventMapper::emit_exchanges(uint64_t conn_id, HttpConn& c, const Emit& emit
     out.time_ns = clock_.to_wall_ns(x.request.first_ts);
     out.node = node_;
     out.process = proc;
-    out.body = make_api_call(x, conn, api_);
+    ApiCallEvent call = make_api_call(x, conn, api_);
+    if (c.tls) {
+      call.tls = true;
+      call.tls_lib = tls_name_ ? tls_name_(c.tls) : "";
+    }
+    out.body = std::move(call);
     ++retired_.api_calls;
     emit(std::move(out));
   }

@@ -53,6 +53,8 @@ class EventMapper {
   void handle(const KernelEvent& event, const Emit& emit);
 
   ProcessRef process_ref(const vigil_event_header& hdr);
+  // Names the TLS library numbers data events carry ("openssl-3", ...).
+  void set_tls_names(std::function<std::string(uint8_t)> fn) { tls_name_ = std::move(fn); }
   // Periodic (boot-clock ns): gives up on records held for a lost predecessor.
   void tick(uint64_t now_boot_ns, const Emit& emit);
   HttpStats http_stats() const;
@@ -63,7 +65,9 @@ class EventMapper {
     vigil_event_header last_hdr;  // the process of the most recent record
     uint8_t role;
     std::optional<ConnRef> conn;  // formatted once, at the first call
+    uint8_t tls = 0;              // the TLS library's number when the bytes are TLS plaintext
   };
+  std::function<std::string(uint8_t)> tls_name_;
   void handle_conn(const vigil_conn_event& e, const Emit& emit);
   void handle_data(const vigil_data_event& e, const Emit& emit);
   void emit_exchanges(uint64_t conn_id, HttpConn& c, const Emit& emit);

@@ -179,6 +179,15 @@ int cmd_status(const std::string& socket_path, bool as_json) {
   std::string lost;
   for (const auto& [k, v] : c["lost"].items()) lost += fmt::format(" {}={}", k, v.get<uint64_t>());
   fmt::print("lost:{}\n", lost.empty() ? " none" : lost);
+  if (status.contains("tls") && !status["tls"].empty()) {
+    fmt::print("tls libraries:\n  {:<12} {:>5}  {:<46} {}\n", "LIB", "PROCS", "PATH", "PROBES");
+    for (const auto& l : status["tls"]) {
+      std::vector<std::string> probes = l["probes"];
+      std::string err = l.value("error", "");
+      fmt::print("  {:<12} {:>5}  {:<46} {}\n", l.value("lib", "?"), l.value("processes", 0), l.value("path", "?"),
+                 err.empty() ? fmt::format("{}", fmt::join(probes, ", ")) : "not attached: " + err);
+    }
+  }
   for (const auto& s : status["sinks"])
     fmt::print("sink: {} ({} write errors)\n", s.value("name", "?"), s.value("errors", 0));
   return 0;

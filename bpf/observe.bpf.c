@@ -17,6 +17,9 @@ const volatile __u32 abi_version = VIGIL_ABI_VERSION;
 const volatile __u32 self_pid = 0; /* the agent: never report its own traffic */
 const volatile __u32 capture_bytes = 0; /* payload bytes copied per syscall; 0: none */
 const volatile __u32 infer_l7 = 1;      /* 0: copy every connection's payload (bench only) */
+/* Set by the agent once a TLS library is probed: socket syscalls then check
+ * whether they run inside a TLS call. */
+__u32 tls_enabled = 0;
 
 __u64 next_conn_id = 0;
 
@@ -497,8 +500,55 @@ struct {
 	__type(value, struct vigil_io_args);
 } pending_io SEC(".maps");
 
+/* The TLS library call in flight on a thread (see tls__enter). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct vigil_tls_args);
+} tls_pending SEC(".maps");
+
+/* The fd each SSL * last did socket I/O on: for reads served from the
+ * library's buffer, which make no syscall. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vigil_ssl_key);
+	__type(value, __s32);
+} ssl_fds SEC(".maps");
+
 /* readv/writev/sendmsg/recvmsg: iovecs copied per call (verifier loop bound). */
 #define VIGIL_MAX_IOV 8
+
+/* A socket syscall on a tracked socket inside a TLS library call: it names the
+ * call's fd. An SSL_write's plaintext is reported when its syscall succeeds.
+ * True when the syscall belongs to a TLS call. */
+static __always_inline bool tls__on_socket_io(__u32 pid, __s32 fd, __u32 direction)
+{
+	struct vigil_tls_args *t;
+	struct vigil_io_args *slot;
+
+	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
+	if (!t || t->op == VIGIL_TLS_NONE)
+		return false;
+	if (t->fd != fd) {
+		struct vigil_ssl_key k = { .pid = pid, .ssl = t->ssl };
+		t->fd = fd;
+		bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
+	}
+	if (t->op == VIGIL_TLS_WRITE && !t->emitted && direction == VIGIL_DIR_EGRESS) {
+		slot = bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0,
+					    BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (slot) {
+			slot->buf = 0;
+			slot->iovcnt = 0;
+			slot->fd = fd;
+			slot->direction = VIGIL_DIR_EGRESS;
+			slot->tls_write = 1;
+		}
+	}
+	return true;
+}
 
 static __always_inline void io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 direction)
 {
@@ -516,6 +566,8 @@ static __always_inline void io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 d
 	val = bpf_map_lookup_elem(&conns, &key);
 	if (!val)
 		return;
+	if (tls_enabled && tls__on_socket_io(key.pid, fd, direction))
+		return; /* the records of a TLS call: its plaintext is what we report */
 	/* TCP byte counts come from tcp_sock: nothing left to do once the payload
 	 * is known not to interest us. UDP keeps counting here. */
 	if (val->l7 == VIGIL_L7_OTHER && val->tuple.proto == VIGIL_PROTO_TCP)
@@ -528,6 +580,7 @@ static __always_inline void io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 d
 	slot->iovcnt = iovcnt;
 	slot->fd = fd;
 	slot->direction = direction;
+	slot->tls_write = 0;
 }
 
 static __always_inline void io__enter_msg(__s32 fd, __u64 umsg, __u32 direction)
@@ -625,11 +678,183 @@ static __always_inline void io__emit_small(struct vigil_conn_value *val, struct 
 	e->direction = args->direction;
 	e->role = val->tuple.role;
 	e->l7 = val->l7;
-	e->_pad = 0;
+	e->tls = 0;
 	bpf_ringbuf_submit(e, event__wakeup_flags());
 	return;
 discard:
 	bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+}
+
+/* ---- TLS plaintext (uprobes on SSL_read / SSL_write and their _ex forms) ---- */
+
+/* Reports `len` plaintext bytes at `buf` of a TLS connection. Plaintext has
+ * its own stream offsets (tls_tx / tls_rx) and its own protocol inference. */
+static __always_inline void tls__emit(struct vigil_conn_value *val, __s32 fd, __u64 buf, __u32 len,
+				       __u32 direction, __u8 lib)
+{
+	struct vigil_data_event *e;
+	__u32 cpu, want;
+	__u64 offset;
+
+	offset = __sync_fetch_and_add(direction == VIGIL_DIR_EGRESS ? &val->tls_tx : &val->tls_rx, (__u64)len);
+	val->tls = lib;
+	if (val->tls_l7 == VIGIL_L7_OTHER)
+		return;
+	if (val->tls_l7 != VIGIL_L7_UNKNOWN &&
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(struct vigil_data_event) >
+		    bpf_ringbuf_query(&events, BPF_RB_RING_SIZE)) {
+		lost__inc(VIGIL_LOST_DATA_RINGBUF);
+		return;
+	}
+	cpu = bpf_get_smp_processor_id();
+	e = bpf_map_lookup_elem(&data_scratch, &cpu);
+	if (!e)
+		return;
+	want = len < capture_bytes ? len : capture_bytes;
+	if (want > VIGIL_MAX_CAPTURE)
+		want = VIGIL_MAX_CAPTURE;
+	if (want == 0 || bpf_probe_read_user(e->data, want, (void *)buf) != 0)
+		return;
+	if (val->tls_l7 == VIGIL_L7_UNKNOWN) {
+		if (want < 4)
+			return;
+		val->tls_l7 = l7__classify(e->data);
+		if (val->tls_l7 == VIGIL_L7_OTHER)
+			return;
+	}
+	event__fill_header_lite(&e->hdr, VIGIL_EV_DATA);
+	e->conn_id = val->conn_id;
+	e->offset = offset;
+	e->length = len;
+	e->captured = want;
+	e->fd = fd;
+	e->direction = direction;
+	e->role = val->tuple.role;
+	e->l7 = val->tls_l7;
+	e->tls = lib;
+	if (bpf_ringbuf_output(&events, e, offsetof(struct vigil_data_event, data) + want,
+			       event__wakeup_flags()) != 0)
+		lost__inc(VIGIL_LOST_DATA_RINGBUF);
+}
+
+/* The socket write inside an SSL_write succeeded: its plaintext goes out once. */
+static __always_inline void tls__write_done(struct vigil_conn_value *val, __s32 fd)
+{
+	struct vigil_tls_args *t;
+	__u64 n;
+
+	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
+	if (!t || t->op != VIGIL_TLS_WRITE || t->emitted)
+		return;
+	t->emitted = 1;
+	n = t->num;
+	if (n > 0xffffffffu)
+		n = 0xffffffffu;
+	tls__emit(val, fd, t->buf, (__u32)n, VIGIL_DIR_EGRESS, t->lib);
+}
+
+static __always_inline int tls__enter(struct pt_regs *ctx, __u8 op, __u64 ssl, __u64 buf, __u64 num,
+				      __u64 out_len)
+{
+	struct vigil_tls_args *t;
+
+	if (capture_bytes == 0)
+		return 0;
+	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t)
+		return 0;
+	t->ssl = ssl;
+	t->buf = buf;
+	t->out_len = out_len;
+	t->fd = -1;
+	t->num = num > 0xffffffffu ? 0xffffffffu : (__u32)num;
+	t->op = op;
+	t->lib = (__u8)bpf_get_attach_cookie(ctx);
+	t->emitted = 0;
+	return 0;
+}
+
+/* SSL_read returned `n` plaintext bytes (n <= 0: nothing). */
+static __always_inline int tls__read_done(long n, bool ex)
+{
+	struct vigil_tls_args *t;
+	struct vigil_conn_value *val;
+	struct vigil_conn_key key;
+	__u64 got = 0;
+
+	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
+	if (!t || t->op != VIGIL_TLS_READ)
+		return 0;
+	t->op = VIGIL_TLS_NONE;
+	if (ex) {
+		if (n != 1 || !t->out_len || bpf_probe_read_user(&got, sizeof(got), (void *)t->out_len) != 0)
+			return 0;
+	} else {
+		if (n <= 0)
+			return 0;
+		got = n;
+	}
+	if (got == 0)
+		return 0;
+	key.pid = bpf_get_current_pid_tgid() >> 32;
+	key.fd = t->fd;
+	if (key.fd < 0) {
+		/* Served from the library's buffer: no syscall named the fd this time. */
+		struct vigil_ssl_key k = { .pid = key.pid, .ssl = t->ssl };
+		__s32 *fd = bpf_map_lookup_elem(&ssl_fds, &k);
+		if (!fd) {
+			lost__inc(VIGIL_LOST_TLS_NO_SOCKET);
+			return 0;
+		}
+		key.fd = *fd;
+	}
+	val = bpf_map_lookup_elem(&conns, &key);
+	if (!val) {
+		lost__inc(VIGIL_LOST_TLS_NO_SOCKET);
+		return 0;
+	}
+	tls__emit(val, key.fd, t->buf, got > 0xffffffffu ? 0xffffffffu : (__u32)got, VIGIL_DIR_INGRESS, t->lib);
+	return 0;
+}
+
+/* (BPF_KPROBE/BPF_KRETPROBE: the same pt_regs argument access serves uprobes.)
+ * Attached by the agent per library inode (no auto-attach); the attach cookie
+ * is the agent's number for the library. SSL_write needs no return probe: the
+ * socket write it makes confirms it. */
+SEC("uprobe")
+int BPF_KPROBE(uprobe__ssl_write, void *ssl, const void *buf, int num)
+{
+	return tls__enter(ctx, VIGIL_TLS_WRITE, (__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe__ssl_write_ex, void *ssl, const void *buf, __u64 num, __u64 *written)
+{
+	return tls__enter(ctx, VIGIL_TLS_WRITE, (__u64)ssl, (__u64)buf, num, (__u64)written);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe__ssl_read, void *ssl, void *buf, int num)
+{
+	return tls__enter(ctx, VIGIL_TLS_READ, (__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe__ssl_read_ex, void *ssl, void *buf, __u64 num, __u64 *readbytes)
+{
+	return tls__enter(ctx, VIGIL_TLS_READ, (__u64)ssl, (__u64)buf, num, (__u64)readbytes);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe__ssl_read, int ret)
+{
+	return tls__read_done(ret, false);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe__ssl_read_ex, int ret)
+{
+	return tls__read_done(ret, true);
 }
 
 static __always_inline void io__exit(long ret)
@@ -654,6 +879,10 @@ static __always_inline void io__exit(long ret)
 	val = bpf_map_lookup_elem(&conns, &key);
 	if (!val)
 		return;
+	if (args.tls_write) {
+		tls__write_done(val, args.fd);
+		return;
+	}
 	offset = __sync_fetch_and_add(args.direction == VIGIL_DIR_EGRESS ? &val->tx_bytes : &val->rx_bytes,
 				      (__u64)ret);
 	if (val->l7 == VIGIL_L7_OTHER)
@@ -709,13 +938,14 @@ static __always_inline void io__exit(long ret)
 	e->direction = args.direction;
 	e->role = val->tuple.role;
 	e->l7 = val->l7;
-	e->_pad = 0;
+	e->tls = 0;
 	if (captured > VIGIL_MAX_CAPTURE)
 		return;
 	if (bpf_ringbuf_output(&events, e, offsetof(struct vigil_data_event, data) + captured,
 			       event__wakeup_flags()) != 0)
 		lost__inc(VIGIL_LOST_DATA_RINGBUF);
 }
+
 
 #define IO_ENTER_FLAT(name, direction)                                             \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                 \

@@ -107,11 +107,13 @@ Result<std::unique_ptr<Observer>> Observer::create(const ObserverOptions& option
   }
 
   // Payload programs hook every read/write-family syscall on the host: load
-  // them only when payload capture is on.
+  // them only when payload capture is on. TLS uprobes need them too.
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
-    if (is_payload_program(bpf_program__name(prog)))
-      bpf_program__set_autoload(prog, options.capture_bytes > 0);
+    std::string_view name = bpf_program__name(prog);
+    if (is_payload_program(name)) bpf_program__set_autoload(prog, options.capture_bytes > 0);
+    if (name.starts_with("uprobe__") || name.starts_with("uretprobe__"))
+      bpf_program__set_autoload(prog, options.capture_bytes > 0 && options.tls);
   }
 
   if (int err = observe_bpf__load(skel); err)
@@ -124,6 +126,22 @@ Result<std::unique_ptr<Observer>> Observer::create(const ObserverOptions& option
   if (!self->ring_) return os_error("open ring buffer of BPF object observe");
   return self;
 }
+
+Result<bpf_link*> Observer::attach_uprobe(std::string_view program, const std::string& binary,
+                                          const std::string& func, uint64_t cookie) {
+  bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, std::string(program).c_str());
+  if (!prog || bpf_program__fd(prog) < 0) return Error{fmt::format("program {} is not loaded", program)};
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie,
+              .retprobe = std::string_view(bpf_program__section_name(prog)).starts_with("uretprobe"),
+              .func_name = func.c_str());
+  bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, binary.c_str(), 0, &opts);
+  if (!link) return os_error(fmt::format("attach {} to {} in {}", program, func, binary));
+  return link;
+}
+
+void Observer::destroy_link(bpf_link* link) { bpf_link__destroy(link); }
+
+void Observer::set_tls_enabled(bool on) { skel_->bss->tls_enabled = on ? 1 : 0; }
 
 Observer::~Observer() {
   if (ring_) ring_buffer__free(ring_);
@@ -179,6 +197,8 @@ std::vector<ProgramStatus> Observer::programs() const {
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
     if (!bpf_program__autoload(prog)) continue;
+    std::string_view pname = bpf_program__name(prog);
+    if (pname.starts_with("uprobe__") || pname.starts_with("uretprobe__")) continue;  // per library: TlsManager
     ProgramStatus st;
     st.name = bpf_program__name(prog);
     int fd = bpf_program__fd(prog);

@@ -18,6 +18,7 @@
 
 struct observe_bpf;
 struct ring_buffer;
+struct bpf_link;
 
 namespace vigil {
 
@@ -38,6 +39,7 @@ struct ObserverOptions {
   uint32_t capture_bytes = 0;         // payload per syscall (<= VIGIL_MAX_CAPTURE); 0: no
                                       // payload programs are loaded at all
   bool infer_l7 = true;               // false: copy every connection (measurement only)
+  bool tls = true;                    // load the TLS uprobe programs (attached per library later)
 };
 
 struct ProgramStatus {
@@ -64,6 +66,13 @@ class Observer {
   // Cumulative per-slot totals of enum vigil_lost_slot, summed over CPUs.
   std::array<uint64_t, VIGIL_LOST_SLOTS> lost_counters() const;
   std::vector<ProgramStatus> programs() const;
+  // Attaches uprobe (or uretprobe) program `program` to `func` in the ELF file
+  // at `binary`, for every process; `cookie` reaches the program.
+  Result<bpf_link*> attach_uprobe(std::string_view program, const std::string& binary, const std::string& func,
+                                  uint64_t cookie);
+  static void destroy_link(bpf_link* link);
+  // Socket syscalls check for a TLS call in flight only once this is set.
+  void set_tls_enabled(bool on);
   uint64_t malformed_events() const { return malformed_; }
 
  private:

@@ -169,9 +169,19 @@ def http_server(port, bind="127.0.0.1"):
 class Nginx:
     """nginx on a free loopback port with its own config, one process (no master)."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, tls=False):
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="vigil-nginx-")
+        listen = f"127.0.0.1:{self.port}"
+        tls_conf = ""
+        if tls:
+            # A throw-away self-signed certificate for this server only.
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=localhost", "-keyout", os.path.join(self.dir, "key.pem"),
+                            "-out", os.path.join(self.dir, "cert.pem")], check=True, capture_output=True)
+            listen += " ssl"
+            tls_conf = (f"    ssl_certificate {self.dir}/cert.pem;\n"
+                        f"    ssl_certificate_key {self.dir}/key.pem;\n")
         www = os.path.join(self.dir, "www")
         os.makedirs(www)
         with open(os.path.join(www, "index.html"), "w") as f:
@@ -200,8 +210,8 @@ http {{
   gzip_types text/plain;
   gzip_min_length 0;
   server {{
-    listen 127.0.0.1:{self.port};
-    root {www};
+    listen {listen};
+{tls_conf}    root {www};
     location /api/ {{ default_type application/json; return 200 '{{"ok":true}}\\n'; }}
   }}
 }}

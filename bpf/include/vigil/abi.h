@@ -10,7 +10,7 @@
 
 /* Bumped on any change to a struct or enum below. The BPF object carries it in
  * rodata and the agent refuses to load an object built against another version. */
-#define VIGIL_ABI_VERSION 2
+#define VIGIL_ABI_VERSION 3
 
 #define VIGIL_COMM_LEN 16
 #define VIGIL_FILENAME_LEN 256
@@ -39,6 +39,13 @@ enum vigil_l7 {
 	VIGIL_L7_OTHER = 3, /* payload is no longer copied */
 };
 
+/* TLS library calls the uprobes see (vigil_tls_args.op). */
+enum vigil_tls_op {
+	VIGIL_TLS_NONE = 0,
+	VIGIL_TLS_WRITE = 1,
+	VIGIL_TLS_READ = 2,
+};
+
 enum vigil_role {
 	VIGIL_ROLE_CLIENT = 1,
 	VIGIL_ROLE_SERVER = 2,
@@ -61,7 +68,8 @@ enum vigil_lost_slot {
 	VIGIL_LOST_RINGBUF = 0,   /* bpf_ringbuf_reserve failed */
 	VIGIL_LOST_CONN_TABLE = 1, /* conns map full: connection not tracked */
 	VIGIL_LOST_DATA_RINGBUF = 2, /* a payload record did not fit the ring buffer */
-	VIGIL_LOST_SLOTS = 3,
+	VIGIL_LOST_TLS_NO_SOCKET = 3, /* TLS plaintext whose socket is unknown or untracked */
+	VIGIL_LOST_SLOTS = 4,
 };
 
 /* Common header of every event; `pid` is the thread-group id (user-space pid). */
@@ -137,7 +145,7 @@ struct vigil_data_event {
 	__u8 direction; /* enum vigil_direction */
 	__u8 role;      /* enum vigil_role of the connection */
 	__u8 l7;        /* enum vigil_l7 */
-	__u8 _pad;
+	__u8 tls;       /* 0: socket bytes; else plaintext from the TLS library the agent numbered so */
 	char data[2 * VIGIL_MAX_CAPTURE]; /* twice the cap: lets the verifier bound iovec copies */
 };
 
@@ -153,8 +161,12 @@ struct vigil_conn_value {
 	struct vigil_conn_tuple tuple;
 	__u64 tx_bytes; /* stream offsets: payload bytes written / read so far */
 	__u64 rx_bytes;
-	__u32 l7;       /* enum vigil_l7 */
-	__u32 _pad;
+	__u64 tls_tx;   /* plaintext stream offsets, for TLS connections */
+	__u64 tls_rx;
+	__u32 l7;       /* enum vigil_l7 of the socket bytes (TLS records: OTHER) */
+	__u8 tls;       /* TLS library number once plaintext was seen, else 0 */
+	__u8 tls_l7;    /* enum vigil_l7 of the plaintext */
+	__u16 _pad;
 };
 
 /* The tracked socket fds of one process, so that its exit closes them without
@@ -171,7 +183,30 @@ struct vigil_io_args {
 	__u64 buf;    /* user buffer, or struct iovec * when iovcnt > 0 */
 	__u64 iovcnt; /* 0 for a flat buffer */
 	__s32 fd;
-	__u32 direction;
+	__u16 direction;
+	__u16 tls_write; /* the syscall carries an SSL_write's records: emit its plaintext at exit */
+};
+
+/* A TLS library call in flight on a thread (task storage), from its entry
+ * uprobe to the socket syscall it makes (which names the fd) and, for reads,
+ * its return probe (which knows how many plaintext bytes there are). */
+struct vigil_tls_args {
+	__u64 ssl;     /* SSL * */
+	__u64 buf;     /* plaintext buffer */
+	__u64 out_len; /* size_t * of SSL_read_ex / SSL_write_ex, else 0 */
+	__s32 fd;      /* -1 until a socket syscall inside the call names it */
+	__u32 num;     /* SSL_write: bytes handed over */
+	__u8 op;       /* enum vigil_tls_op */
+	__u8 lib;      /* the agent's number for the library (attach cookie) */
+	__u8 emitted;
+	__u8 _pad[5];
+};
+
+/* ssl_fds map: which fd an SSL * was last seen using. */
+struct vigil_ssl_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 ssl;
 };
 
 #endif /* VIGIL_ABI_H */

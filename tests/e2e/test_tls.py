@@ -1,0 +1,103 @@
+"""E2E (issue 5): HTTPS calls between real clients (curl, python3 ssl) and a
+real nginx with TLS are seen in plaintext at the TLS library boundary and
+reported once per side with tls: true and the library that carried them."""
+import json
+import os
+import subprocess
+import textwrap
+import unittest
+
+from vigil_e2e import Agent, Nginx, require_root, wait_until
+
+CURL = "/usr/bin/curl"
+PY = "/usr/bin/python3"
+
+
+class TlsCapture(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.agent = cls.nginx = None
+        if os.geteuid() != 0:
+            return
+        cls.agent = Agent().start()
+        cls.nginx = Nginx(tls=True)  # started after the agent: found by its exec and a scan
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.nginx:
+            cls.nginx.stop()
+        if cls.agent:
+            cls.agent.cleanup()
+
+    def setUp(self):
+        require_root(self)
+        self.base = f"https://127.0.0.1:{self.nginx.port}"
+        # nginx maps libssl at start; give the agent's scan a moment to attach.
+        self.assertTrue(wait_until(lambda: any(l["attached"] and l["processes"] > 0
+                                               for l in self.agent.status()["tls"]), 15),
+                        self.agent.status()["tls"])
+
+    def calls(self, path_prefix):
+        return [e for e in self.agent.events()
+                if e["kind"] == "api_call" and e["request"]["path"].startswith(path_prefix)]
+
+    def wait_calls(self, path_prefix, n):
+        wait_until(lambda: len(self.calls(path_prefix)) >= n, 15)
+        return self.calls(path_prefix)
+
+    def check_sides(self, calls, client_pid, client_comm, n, method="GET", status=200):
+        client = [c for c in calls if c["role"] == "client"]
+        server = [c for c in calls if c["role"] == "server"]
+        self.assertEqual(len(client), n, json.dumps(calls, indent=1)[:3000])
+        self.assertEqual(len(server), n, json.dumps(calls, indent=1)[:3000])
+        for c in client:
+            self.assertEqual(c["process"]["pid"], client_pid)
+            self.assertEqual(c["process"]["comm"], client_comm)
+        for c in server:
+            self.assertEqual(c["process"]["pid"], self.nginx.pid)
+            self.assertEqual(c["conn"]["local"]["port"], self.nginx.port)
+        for c in calls:
+            self.assertTrue(c["tls"])
+            self.assertEqual(c["tls_lib"], "openssl-3")
+            self.assertEqual(c["request"]["method"], method)
+            self.assertEqual(c["response"]["status"], status)
+            self.assertGreater(c["latency_ns"], 0)
+            self.assertEqual(c["protocol"], "http/1.1")
+
+    def test_curl_https_get(self):
+        p = subprocess.Popen([CURL, "-sk", "--http1.1", "-o", "/dev/null", f"{self.base}/api/tls/curl?x=1"])
+        self.assertEqual(p.wait(20), 0)
+        calls = self.wait_calls("/api/tls/curl", 2)
+        self.check_sides(calls, p.pid, "curl", 1)
+        self.assertEqual(calls[0]["request"]["query"], "x=1")
+
+    def test_python_ssl_keepalive(self):
+        code = textwrap.dedent(f"""
+            import http.client, ssl, sys
+            ctx = ssl._create_unverified_context()
+            c = http.client.HTTPSConnection("127.0.0.1", {self.nginx.port}, context=ctx)
+            for i in range(20):
+                c.request("POST" if i % 2 else "GET", f"/api/tls/py/{{i}}", body=b"x" * (i * 10) if i % 2 else None)
+                r = c.getresponse(); r.read()
+                assert r.status == 200, r.status
+            c.close()
+        """)
+        p = subprocess.Popen([PY, "-c", code])
+        self.assertEqual(p.wait(30), 0)
+        calls = self.wait_calls("/api/tls/py/", 40)
+        client = [c for c in calls if c["role"] == "client"]
+        self.assertEqual(sorted(c["request"]["path"] for c in client), sorted(f"/api/tls/py/{i}" for i in range(20)))
+        gets = [c for c in calls if c["request"]["method"] == "GET"]
+        posts = [c for c in calls if c["request"]["method"] == "POST"]
+        self.check_sides(gets, p.pid, "python3", 10)
+        self.check_sides(posts, p.pid, "python3", 10, method="POST")
+
+    def test_status_lists_attached_libssl(self):
+        r = self.agent.vigil("status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("tls libraries:", r.stdout)
+        self.assertRegex(r.stdout, r"openssl-3\s+\d+\s+\S*libssl\.so\.3\s+SSL_write")
+
+
+if __name__ == "__main__":
+    unittest.main()
