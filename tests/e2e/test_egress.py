@@ -9,8 +9,6 @@ import random
 import select
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import tempfile
 import time

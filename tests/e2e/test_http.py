@@ -1,41 +1,16 @@
 """E2E (issue 3): plaintext HTTP/1.x calls between real clients (curl, python3)
 and a real nginx appear as api_call events, exactly once per side."""
-import json
-import os
 import subprocess
-import sys
 import textwrap
 import unittest
 
-from vigil_e2e import Agent, Nginx, require_root, wait_until
-
-CURL = "/usr/bin/curl"
-PY = "/usr/bin/python3"
+from vigil_e2e import CURL, PY, AgentAndNginx, require_root, wait_until
 
 
-class HttpCapture(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.agent = cls.nginx = None
-        if os.geteuid() != 0:
-            return
-        cls.agent = Agent().start()
-        cls.nginx = Nginx()
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.nginx:
-            cls.nginx.stop()
-        if cls.agent:
-            cls.agent.cleanup()
-
+class HttpCapture(AgentAndNginx):
     def setUp(self):
         require_root(self)
         self.base = f"http://127.0.0.1:{self.nginx.port}"
-
-    def calls(self, path_prefix):
-        return [e for e in self.agent.events()
-                if e["kind"] == "api_call" and e["request"]["path"].startswith(path_prefix)]
 
     def wait_calls(self, path_prefix, n):
         found = wait_until(lambda: len(self.calls(path_prefix)) >= n and self.calls(path_prefix), 15)

@@ -2,32 +2,15 @@
 real nginx with TLS are seen in plaintext at the TLS library boundary and
 reported once per side with tls: true and the library that carried them."""
 import json
-import os
 import subprocess
 import textwrap
 import unittest
 
-from vigil_e2e import Agent, Nginx, require_root, wait_until
-
-CURL = "/usr/bin/curl"
-PY = "/usr/bin/python3"
+from vigil_e2e import CURL, PY, AgentAndNginx, require_root, wait_until
 
 
-class TlsCapture(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.agent = cls.nginx = None
-        if os.geteuid() != 0:
-            return
-        cls.agent = Agent().start()
-        cls.nginx = Nginx(tls=True)  # started after the agent: found by its exec and a scan
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.nginx:
-            cls.nginx.stop()
-        if cls.agent:
-            cls.agent.cleanup()
+class TlsCapture(AgentAndNginx):
+    NGINX_TLS = True  # nginx starts after the agent: found by its exec and a scan
 
     def setUp(self):
         require_root(self)
@@ -36,10 +19,6 @@ class TlsCapture(unittest.TestCase):
         self.assertTrue(wait_until(lambda: any(l["attached"] and l["processes"] > 0
                                                for l in self.agent.status()["tls"]), 15),
                         self.agent.status()["tls"])
-
-    def calls(self, path_prefix):
-        return [e for e in self.agent.events()
-                if e["kind"] == "api_call" and e["request"]["path"].startswith(path_prefix)]
 
     def wait_calls(self, path_prefix, n):
         wait_until(lambda: len(self.calls(path_prefix)) >= n, 15)
