@@ -70,7 +70,8 @@ Status Agent::start() {
   if (oo.capture_bytes > 0 && config_.capture.tls) {
     tls_ = std::make_unique<TlsManager>(*observer_);
     mapper_->set_tls_names([this](uint8_t id) { return tls_->lib_name(id); });
-    tls_->scan_all();  // processes already running are covered from here on
+    tls_->attach_host_libraries();  // a new process's first call is seen
+    tls_->scan_all();               // processes already running are covered from here on
   }
 
   auto ctl = ControlServer::listen(config_.control_socket, [this] { return status(); });

@@ -1,6 +1,9 @@
 #include "tls.h"
 
 #include <fcntl.h>
+#include <glob.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <unistd.h>
@@ -139,27 +142,51 @@ void TlsManager::scan_pid(uint32_t pid, std::set<Inode>* seen) {
     if (std::sscanf(dev.c_str(), "%x:%x", &maj, &min) != 2) continue;
     Inode key{(static_cast<uint64_t>(maj) << 32) | min, std::strtoull(inode_s.c_str(), nullptr, 10)};
     if (!here.insert(key).second || rejected_.count(key)) continue;
-    auto it = libs_.find(key);
-    if (it == libs_.end()) {
-      // Through the process's root: the library may live in another mount namespace.
-      std::string via = (dir / "root").string() + path;
-      auto id = identify_tls_library(via);
-      if (!id || id->kind.empty()) {
-        rejected_[key] = id ? "no SSL_read/SSL_write" : id.error().message;
-        continue;
-      }
-      Library lib;
-      lib.st.id = next_id_;
-      next_id_ = next_id_ == 255 ? 1 : next_id_ + 1;
-      lib.st.path = path;
-      lib.st.kind = id->kind;
-      names_[lib.st.id] = id->kind;
-      it = libs_.emplace(key, std::move(lib)).first;
-      attach(it->second, via, *id);
-    }
-    it->second.pids.insert(pid);
+    // Through the process's root: the library may live in another mount namespace.
+    if (Library* lib = add(key, path, (dir / "root").string() + path)) lib->pids.insert(pid);
   }
   if (seen) seen->insert(here.begin(), here.end());
+}
+
+TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, const std::string& open_path) {
+  if (auto it = libs_.find(key); it != libs_.end()) return &it->second;
+  if (rejected_.count(key)) return nullptr;
+  auto id = identify_tls_library(open_path);
+  if (!id || id->kind.empty()) {
+    rejected_[key] = id ? "no SSL_read/SSL_write" : id.error().message;
+    return nullptr;
+  }
+  Library lib;
+  lib.st.id = next_id_;
+  next_id_ = next_id_ == 255 ? 1 : next_id_ + 1;
+  lib.st.path = path;
+  lib.st.kind = id->kind;
+  names_[lib.st.id] = id->kind;
+  Library& added = libs_.emplace(key, std::move(lib)).first->second;
+  attach(added, open_path, *id);
+  return &added;
+}
+
+const std::vector<std::string> TlsManager::kHostLibraryGlobs = {
+    "/usr/lib/x86_64-linux-gnu/libssl.so.*", "/usr/lib/x86_64-linux-gnu/*/libssl.so.*",
+    "/lib/x86_64-linux-gnu/libssl.so.*",     "/usr/lib64/libssl.so.*",
+    "/usr/lib/libssl.so.*",                  "/usr/local/lib/libssl.so.*",
+};
+
+void TlsManager::attach_host_libraries(const std::vector<std::string>& globs) {
+  for (const auto& g : globs) {
+    glob_t gl{};
+    if (glob(g.c_str(), 0, nullptr, &gl) == 0) {
+      for (size_t i = 0; i < gl.gl_pathc; ++i) {
+        struct stat st {};
+        if (stat(gl.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        // The same (dev, ino) key /proc/PID/maps would show for it.
+        Inode key{(static_cast<uint64_t>(major(st.st_dev)) << 32) | minor(st.st_dev), st.st_ino};
+        if (Library* lib = add(key, gl.gl_pathv[i], gl.gl_pathv[i])) lib->host = true;
+      }
+    }
+    globfree(&gl);
+  }
 }
 
 void TlsManager::scan_all() {
@@ -173,7 +200,7 @@ void TlsManager::scan_all() {
   }
   // The last process mapping a library is gone: so are its probes.
   for (auto it = libs_.begin(); it != libs_.end();) {
-    if (it->second.pids.empty()) {
+    if (it->second.pids.empty() && !it->second.host) {
       log::info("TLS library {} unused: probes detached", it->second.st.path);
       detach(it->second);
       it = libs_.erase(it);

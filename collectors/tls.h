@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string_view>
 #include <set>
 #include <string>
 #include <utility>
@@ -46,6 +47,11 @@ class TlsManager {
   TlsManager(const TlsManager&) = delete;
   TlsManager& operator=(const TlsManager&) = delete;
 
+  // The host's own TLS libraries (standard library directories), attached
+  // whether or not anything maps them yet, so that a process's first call is
+  // seen; they stay attached.
+  void attach_host_libraries(const std::vector<std::string>& globs = kHostLibraryGlobs);
+  static const std::vector<std::string> kHostLibraryGlobs;
   // Walks every process's maps: attaches new libraries, detaches unused ones.
   void scan_all();
   // A process just exec'ed: look at it soon (and again later, for libraries
@@ -63,10 +69,13 @@ class TlsManager {
     TlsLibraryStatus st;
     std::vector<bpf_link*> links;
     std::set<uint32_t> pids;
+    bool host = false;  // a host library: kept attached while unused
   };
   using Inode = std::pair<uint64_t, uint64_t>;  // (dev, ino) as /proc/PID/maps shows them
 
   void scan_pid(uint32_t pid, std::set<Inode>* seen);
+  // Identifies and attaches the file at `open_path` (shown as `path`) once per inode.
+  Library* add(const Inode& key, const std::string& path, const std::string& open_path);
   void attach(Library& lib, const std::string& path, const TlsIdentity& id);
   void detach(Library& lib);
 

@@ -2,11 +2,14 @@
 real nginx with TLS are seen in plaintext at the TLS library boundary and
 reported once per side with tls: true and the library that carried them."""
 import json
+import os
+import shutil
+import tempfile
 import subprocess
 import textwrap
 import unittest
 
-from vigil_e2e import CURL, PY, AgentAndNginx, require_root, wait_until
+from vigil_e2e import CURL, PY, VIGIL, AgentAndNginx, require_root, wait_until
 
 
 class TlsCapture(AgentAndNginx):
@@ -24,7 +27,7 @@ class TlsCapture(AgentAndNginx):
         wait_until(lambda: len(self.calls(path_prefix)) >= n, 15)
         return self.calls(path_prefix)
 
-    def check_sides(self, calls, client_pid, client_comm, n, method="GET", status=200):
+    def check_sides(self, calls, client_pid, client_comm, n, method="GET", status=200, client_lib="openssl-3"):
         client = [c for c in calls if c["role"] == "client"]
         server = [c for c in calls if c["role"] == "server"]
         self.assertEqual(len(client), n, json.dumps(calls, indent=1)[:3000])
@@ -37,7 +40,7 @@ class TlsCapture(AgentAndNginx):
             self.assertEqual(c["conn"]["local"]["port"], self.nginx.port)
         for c in calls:
             self.assertTrue(c["tls"])
-            self.assertEqual(c["tls_lib"], "openssl-3")
+            self.assertEqual(c["tls_lib"], client_lib if c["role"] == "client" else "openssl-3")
             self.assertEqual(c["request"]["method"], method)
             self.assertEqual(c["response"]["status"], status)
             self.assertGreater(c["latency_ns"], 0)
@@ -70,6 +73,33 @@ class TlsCapture(AgentAndNginx):
         posts = [c for c in calls if c["request"]["method"] == "POST"]
         self.check_sides(gets, p.pid, "python3", 10)
         self.check_sides(posts, p.pid, "python3", 10, method="POST")
+
+    def test_boringssl_client(self):
+        client = os.environ.get("VIGIL_BORINGSSL_CLIENT",
+                                os.path.join(os.path.dirname(VIGIL), "vigil_boringssl_client"))
+        p = subprocess.Popen([client, str(self.nginx.port), "/api/tls/boring", "3"])
+        self.assertEqual(p.wait(20), 0)
+        calls = self.wait_calls("/api/tls/boring/", 6)
+        self.check_sides(calls, p.pid, "vigil_boringssl", 3, client_lib="boringssl")
+
+    def test_library_copy_at_a_new_path_is_discovered(self):
+        # A private copy of libssl (another inode) loaded by a new process: found
+        # by the scan that follows its exec, before it starts talking.
+        d = tempfile.mkdtemp(prefix="vigil-libssl-")
+        self.addCleanup(shutil.rmtree, d, True)
+        shutil.copy("/usr/lib/x86_64-linux-gnu/libssl.so.3", d)
+        code = textwrap.dedent(f"""
+            import http.client, ssl, time
+            time.sleep(1.5)
+            c = http.client.HTTPSConnection("127.0.0.1", {self.nginx.port}, context=ssl._create_unverified_context())
+            c.request("GET", "/api/tls/copy"); r = c.getresponse(); r.read(); assert r.status == 200
+        """)
+        p = subprocess.Popen([PY, "-c", code], env={**os.environ, "LD_LIBRARY_PATH": d})
+        self.assertEqual(p.wait(30), 0)
+        calls = self.wait_calls("/api/tls/copy", 2)
+        self.check_sides(calls, p.pid, "python3", 1)
+        libs = {l["path"]: l for l in self.agent.status()["tls"]}
+        self.assertIn(os.path.join(d, "libssl.so.3"), libs, libs)
 
     def test_status_lists_attached_libssl(self):
         r = self.agent.vigil("status")
