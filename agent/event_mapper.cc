@@ -4,7 +4,12 @@
 
 #include <cstring>
 
+#include <sys/socket.h>
+
+#include <fmt/format.h>
+
 #include "net.h"
+#include "system.h"
 
 namespace vigil {
 namespace {
@@ -70,8 +75,10 @@ void EventMapper::handle_conn(const vigil_conn_event& e, const Emit& emit) {
   out.process = process_ref(e.hdr);
   ConnectionEvent body;
   if (e.hdr.type == VIGIL_EV_CONN_OPEN) {
-    conns_.on_open(e);
-    body.conn = conn_ref(e.conn_id, e.tuple);
+    vigil_conn_event opened = e;
+    if (opened.tuple.role == 0) opened.tuple.role = guess_role(opened);  // met mid-stream (TLS)
+    conns_.on_open(opened);
+    body.conn = conn_ref(e.conn_id, opened.tuple);
     body.state = "open";
   } else {
     ConnectionRecord r = conns_.on_close(e);
@@ -91,12 +98,25 @@ void EventMapper::handle_conn(const vigil_conn_event& e, const Emit& emit) {
   emit(std::move(out));
 }
 
+uint8_t EventMapper::guess_role(const vigil_conn_event& e) const {
+  if (e.tuple.proto != VIGIL_PROTO_TCP) return VIGIL_ROLE_CLIENT;
+  std::string table = read_small_file(fmt::format("{}/{}/net/{}", proc_root_, e.hdr.pid,
+                                                  e.tuple.family == AF_INET6 ? "tcp6" : "tcp"));
+  return tcp_table_listens_on(table, e.tuple.lport) ? VIGIL_ROLE_SERVER : VIGIL_ROLE_CLIENT;
+}
+
 void EventMapper::handle_data(const vigil_data_event& e, const Emit& emit) {
   if (e.l7 != VIGIL_L7_HTTP1) return;  // h2c and others: not parsed here (yet)
   auto it = http_.find(e.conn_id);
-  if (it == http_.end())
-    it = http_.emplace(e.conn_id, HttpConn{http1::Tracker(e.role == VIGIL_ROLE_CLIENT, limits_), e.hdr, e.role, {}})
+  if (it == http_.end()) {
+    uint8_t role = e.role;
+    if (role == 0) {  // tracked mid-stream: the open event's guess
+      const ConnectionRecord* r = conns_.find(e.conn_id);
+      role = r ? r->tuple.role : VIGIL_ROLE_CLIENT;
+    }
+    it = http_.emplace(e.conn_id, HttpConn{http1::Tracker(role == VIGIL_ROLE_CLIENT, limits_), e.hdr, role, {}})
              .first;
+  }
   HttpConn& c = it->second;
   c.last_hdr = e.hdr;
   if (e.tls) c.tls = e.tls;

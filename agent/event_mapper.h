@@ -68,6 +68,9 @@ class EventMapper {
     uint8_t tls = 0;              // the TLS library's number when the bytes are TLS plaintext
   };
   std::function<std::string(uint8_t)> tls_name_;
+  std::string proc_root_ = "/proc";
+  // Client or server for a socket tracked mid-stream: a listener on its local port says server.
+  uint8_t guess_role(const vigil_conn_event& e) const;
   void handle_conn(const vigil_conn_event& e, const Emit& emit);
   void handle_data(const vigil_data_event& e, const Emit& emit);
   void emit_exchanges(uint64_t conn_id, HttpConn& c, const Emit& emit);

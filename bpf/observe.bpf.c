@@ -520,6 +520,12 @@ struct {
 /* readv/writev/sendmsg/recvmsg: iovecs copied per call (verifier loop bound). */
 #define VIGIL_MAX_IOV 8
 
+static __always_inline bool tls__in_call(void)
+{
+	struct vigil_tls_args *t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
+	return t && t->op != VIGIL_TLS_NONE;
+}
+
 /* A socket syscall on a tracked socket inside a TLS library call: it names the
  * call's fd. An SSL_write's plaintext is reported when its syscall succeeds.
  * True when the syscall belongs to a TLS call. */
@@ -564,8 +570,16 @@ static __always_inline void io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 d
 	key.fd = fd;
 	/* Files, pipes and untracked sockets stop here, after one hash lookup. */
 	val = bpf_map_lookup_elem(&conns, &key);
-	if (!val)
-		return;
+	if (!val) {
+		/* A socket older than the agent, met inside a TLS call: track it from
+		 * here (role 0: user space tells client from server). */
+		if (!tls_enabled || !tls__in_call())
+			return;
+		conn__track(fd, 0);
+		val = bpf_map_lookup_elem(&conns, &key);
+		if (!val)
+			return;
+	}
 	if (tls_enabled && tls__on_socket_io(key.pid, fd, direction))
 		return; /* the records of a TLS call: its plaintext is what we report */
 	/* TCP byte counts come from tcp_sock: nothing left to do once the payload

@@ -12,4 +12,8 @@ std::string format_addr(uint16_t family, const uint8_t addr[16]);
 std::string format_endpoint(uint16_t family, const uint8_t addr[16], uint16_t port);
 const char* family_name(uint16_t family);  // "ipv4" | "ipv6" | "unknown"
 
+// True when the TCP table text (/proc/PID/net/tcp or tcp6) has a listening
+// socket on `port`: a connection on that local port is then the server side.
+bool tcp_table_listens_on(const std::string& table, uint16_t port);
+
 }  // namespace vigil
