@@ -110,11 +110,13 @@ class Bpftrace:
         time.sleep(1.0)
 
     def stop(self):
+        """Ends bpftrace; returns its map printout."""
         self.proc.send_signal(signal.SIGINT)
         try:
-            self.proc.communicate(timeout=20)
+            return self.proc.communicate(timeout=20)[0] or ""
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            return ""
 
 
 def connect_round():
@@ -158,12 +160,28 @@ def wrk_round(url):
     return reqs, rps
 
 
-def bench_http():
+LIBSSL = "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+TLS_UPROBES = (f"uprobe:{LIBSSL}:SSL_write, uprobe:{LIBSSL}:SSL_write_ex, uprobe:{LIBSSL}:SSL_read, "
+               f"uprobe:{LIBSSL}:SSL_read_ex, uretprobe:{LIBSSL}:SSL_read, uretprobe:{LIBSSL}:SSL_read_ex")
+BPFTRACE_ALL_AGENT_PROBES_TLS = BPFTRACE_ALL_AGENT_PROBES.replace(" { @[probe]", f",\n{TLS_UPROBES} {{ @[probe]")
+
+
+def uprobe_hits(bpftrace_output):
+    """Sum of the uprobe/uretprobe counts in a bpftrace `@[probe]: N` printout."""
+    total = 0
+    for line in bpftrace_output.splitlines():
+        if line.startswith("@[uprobe:") or line.startswith("@[uretprobe:"):
+            total += int(line.rsplit(":", 1)[1])
+    return total
+
+
+def bench_http(tls=False):
     from vigil_e2e import Nginx
-    nginx = Nginx()
-    url = f"http://127.0.0.1:{nginx.port}/api/bench/1"
+    nginx = Nginx(tls=tls)
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{nginx.port}/api/bench/1"
     results = {"none": [], "vigild": [], "bpftrace": []}
     agent_stats = []
+    hits_per_request = []
     try:
         wrk_round(url)  # warm-up
         for _ in range(HTTP_ROUNDS):
@@ -185,12 +203,13 @@ def bench_http():
             results["vigild"].append(rps)
             agent.stop()
 
-            bt = Bpftrace(BPFTRACE_ALL_AGENT_PROBES)
-            results["bpftrace"].append(wrk_round(url)[1])
-            bt.stop()
+            bt = Bpftrace(BPFTRACE_ALL_AGENT_PROBES_TLS if tls else BPFTRACE_ALL_AGENT_PROBES)
+            reqs, rps = wrk_round(url)
+            results["bpftrace"].append(rps)
+            hits_per_request.append(uprobe_hits(bt.stop()) / reqs)
     finally:
         nginx.stop()
-    return results, agent_stats
+    return results, agent_stats, hits_per_request if tls else None
 
 
 def peer_rows(results, value_header, labels):
@@ -203,19 +222,24 @@ def peer_rows(results, value_header, labels):
     return rows
 
 
-def http_section(results, agent_stats):
+def http_section(results, agent_stats, hits_per_request=None):
+    tls = hits_per_request is not None
     med = {k: statistics.median(v) for k, v in results.items()}
     lines = [
         "",
+        "## TLS HTTP observe (nginx https + wrk, keep-alive, loopback)" if tls else
         "## Plaintext HTTP observe (nginx + wrk, keep-alive, loopback)",
         "",
-        f"`wrk -t1 -c10 -d{HTTP_SECONDS}s --latency http://127.0.0.1:PORT/api/bench/1` against one nginx "
-        f"worker (tests/e2e Nginx config), {HTTP_ROUNDS} interleaved rounds per peer; vigild ships every event "
-        "to a file sink on /dev/null (encoding included, disk excluded).",
+        f"`wrk -t1 -c10 -d{HTTP_SECONDS}s --latency {'https' if tls else 'http'}://127.0.0.1:PORT/api/bench/1` "
+        f"against one nginx worker (tests/e2e Nginx config{', TLS with a self-signed certificate' if tls else ''}), "
+        f"{HTTP_ROUNDS} interleaved rounds per peer; vigild ships every event to a file sink on /dev/null "
+        "(encoding included, disk excluded).",
         "",
     ]
-    lines += peer_rows(results, "req/s", (("none", "no agent"), ("vigild", "vigild observing (26 programs)"),
-                                          ("bpftrace", "bpftrace counting the same 26 tracepoints")))
+    probes = ("the same 26 tracepoints and 6 libssl uprobes (SSL_read/_ex entry and return, SSL_write/_ex)"
+              if tls else "the same 26 tracepoints")
+    lines += peer_rows(results, "req/s", (("none", "no agent"), ("vigild", "vigild observing"),
+                                          ("bpftrace", f"bpftrace counting {probes}")))
     lines += [
         "",
         f"vigild vs bpftrace (same probes): {med['vigild'] / med['bpftrace']:.3f} of its throughput.",
@@ -226,6 +250,11 @@ def http_section(results, agent_stats):
     for i, s in enumerate(agent_stats):
         lines.append(f"| {i + 1} | {s['requests']} | {s['api_calls']} | {s['api_calls'] / (2 * s['requests']):.4f} | "
                      f"{s['cpu_pct']:.1f} | {s['rss_kib'] / 1024:.1f} | {s['lost'] or 'none'} |")
+    if tls:
+        lines += ["", "uprobe hits per request (both sides together, counted by the bpftrace peer): " +
+                  ", ".join(f"{h:.2f}" for h in hits_per_request) +
+                  ". Per side: SSL_write (no return probe: the socket write inside it confirms it) and "
+                  "SSL_read entry + return; nginx's extra SSL_read that finds no data ends in EAGAIN."]
     return lines
 
 
@@ -447,7 +476,9 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench: run as root (loads BPF programs)")
     only = os.environ.get("VIGIL_BENCH_ONLY", "")
-    http_lines = http_section(*bench_http()) if only in ("", "http") else []
+    http_lines = http_section(*bench_http()[:2]) if only in ("", "http") else []
+    if only in ("", "tls"):
+        http_lines += http_section(*bench_http(tls=True))
     results, agent_stats = (bench_connect() if only in ("", "connect")
                             else ({"none": [1], "vigild": [1], "bpftrace": [1]}, []))
     med = {k: statistics.median(v) for k, v in results.items()}

@@ -539,8 +539,10 @@ static __always_inline bool tls__on_socket_io(__u32 pid, __s32 fd, __u32 directi
 		return false;
 	if (t->fd != fd) {
 		struct vigil_ssl_key k = { .pid = pid, .ssl = t->ssl };
+		__s32 *known = bpf_map_lookup_elem(&ssl_fds, &k);
 		t->fd = fd;
-		bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
+		if (!known || *known != fd) /* an LRU update costs more than this lookup */
+			bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
 	}
 	if (t->op == VIGIL_TLS_WRITE && !t->emitted && direction == VIGIL_DIR_EGRESS) {
 		slot = bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0,
