@@ -137,6 +137,7 @@ void Agent::report_lost() {
   const HttpStats http = mapper_->http_stats();
   totals["http_unpaired_requests"] = http.unpaired_requests;
   totals["http_unpaired_responses"] = http.unpaired_responses;
+  totals["http2_partial_streams"] = http.partial_streams;
   totals["connection_close_missed"] = http.missed_closes;
   totals["malformed_kernel_event"] = observer_->malformed_events();
   auto egress = policies_->lost_counters();

@@ -147,7 +147,7 @@ ApiCallEvent make_api_call(const http1::Exchange& x, const ConnRef& conn,
   ApiCallEvent a;
   a.conn = conn;
   a.role = conn.role;
-  a.protocol = x.request.version_minor == 0 ? "http/1.0" : "http/1.1";
+  a.protocol = x.request.version_major == 2 ? "http/2" : x.request.version_minor == 0 ? "http/1.0" : "http/1.1";
   a.request.method = x.request.method;
   std::string_view target = x.request.target;
   std::string host(x.request.header("host"));
@@ -166,6 +166,19 @@ ApiCallEvent make_api_call(const http1::Exchange& x, const ConnRef& conn,
   a.response.status = x.response.status;
   a.response.headers = redact_headers(x.response.headers);
   a.endpoint = endpoint_template(a.request.path);
+  if (x.request.version_major == 2 && x.request.header("content-type").starts_with("application/grpc")) {
+    // gRPC: "/package.Service/Method"; the status is the grpc-status trailer.
+    a.protocol = "grpc";
+    ApiCallEvent::Grpc g;
+    std::string_view p = a.request.path;
+    if (p.starts_with("/")) p.remove_prefix(1);
+    size_t slash = p.find('/');
+    g.service = std::string(p.substr(0, slash));
+    g.method = slash == std::string_view::npos ? "" : std::string(p.substr(slash + 1));
+    std::string_view st = x.response.header("grpc-status");
+    g.status = st.empty() ? -1 : std::atoi(std::string(st).c_str());
+    a.grpc = std::move(g);
+  }
   a.latency_ns = x.response.first_ts > x.request.first_ts ? x.response.first_ts - x.request.first_ts : 0;
   a.req_bytes = x.request.head_bytes + x.request.body_bytes;
   a.resp_bytes = x.response.head_bytes + x.response.body_bytes;

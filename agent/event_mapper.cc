@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "net.h"
+#include "protocols/http2/tracker.h"
 #include "system.h"
 
 namespace vigil {
@@ -88,7 +89,7 @@ void EventMapper::handle_conn(const vigil_conn_event& e, const Emit& emit) {
     body.bytes_recv = e.bytes_recv;
     if (auto it = http_.find(e.conn_id); it != http_.end()) {
       // Calls finished by the close (bodies delimited by it) go out before it.
-      it->second.tracker.on_close(e.hdr.ts_ns);
+      it->second.tracker->on_close(e.hdr.ts_ns);
       emit_exchanges(e.conn_id, it->second, emit);
       retire(it->second);
       http_.erase(it);
@@ -106,21 +107,23 @@ uint8_t EventMapper::guess_role(const vigil_conn_event& e) const {
 }
 
 void EventMapper::handle_data(const vigil_data_event& e, const Emit& emit) {
-  if (e.l7 != VIGIL_L7_HTTP1) return;  // h2c and others: not parsed here (yet)
+  if (e.l7 != VIGIL_L7_HTTP1 && e.l7 != VIGIL_L7_HTTP2) return;
   auto it = http_.find(e.conn_id);
   if (it == http_.end()) {
     uint8_t role = e.role;
     if (role == 0) {  // tracked mid-stream: the open event's guess
       const ConnectionRecord* r = conns_.find(e.conn_id);
-      role = r ? r->tuple.role : VIGIL_ROLE_CLIENT;
+      role = r ? r->tuple.role : static_cast<uint8_t>(VIGIL_ROLE_CLIENT);
     }
-    it = http_.emplace(e.conn_id, HttpConn{http1::Tracker(role == VIGIL_ROLE_CLIENT, limits_), e.hdr, role, {}})
-             .first;
+    std::unique_ptr<ExchangeTracker> tracker;
+    if (e.l7 == VIGIL_L7_HTTP2) tracker = std::make_unique<http2::Tracker>(role == VIGIL_ROLE_CLIENT, limits_);
+    else tracker = std::make_unique<http1::Tracker>(role == VIGIL_ROLE_CLIENT, limits_);
+    it = http_.emplace(e.conn_id, HttpConn{std::move(tracker), e.hdr, role, {}}).first;
   }
   HttpConn& c = it->second;
   c.last_hdr = e.hdr;
   if (e.tls) c.tls = e.tls;
-  c.tracker.on_data(e.direction == VIGIL_DIR_EGRESS, e.offset, e.length, payload(e), e.hdr.ts_ns);
+  c.tracker->on_data(e.direction == VIGIL_DIR_EGRESS, e.offset, e.length, payload(e), e.hdr.ts_ns);
   emit_exchanges(e.conn_id, c, emit);
 }
 
@@ -130,7 +133,7 @@ void EventMapper::forget_process(const vigil_exit_event& e, const Emit& emit) {
   for (uint64_t id : conns_.drop_process(e.hdr.pid)) {
     ++missed_closes_;
     if (auto it = http_.find(id); it != http_.end()) {
-      it->second.tracker.on_close(e.hdr.ts_ns);
+      it->second.tracker->on_close(e.hdr.ts_ns);
       emit_exchanges(id, it->second, emit);
       retire(it->second);
       http_.erase(it);
@@ -140,13 +143,13 @@ void EventMapper::forget_process(const vigil_exit_event& e, const Emit& emit) {
 
 void EventMapper::tick(uint64_t now_boot_ns, const Emit& emit) {
   for (auto& [id, c] : http_) {
-    c.tracker.tick(now_boot_ns);
+    c.tracker->tick(now_boot_ns);
     emit_exchanges(id, c, emit);
   }
 }
 
 void EventMapper::emit_exchanges(uint64_t conn_id, HttpConn& c, const Emit& emit) {
-  auto& ready = c.tracker.exchanges();
+  auto& ready = c.tracker->exchanges();
   if (ready.empty()) return;
   if (!c.conn) {
     if (const ConnectionRecord* r = conns_.find(conn_id)) {
@@ -177,18 +180,20 @@ void EventMapper::emit_exchanges(uint64_t conn_id, HttpConn& c, const Emit& emit
 }
 
 void EventMapper::retire(HttpConn& c) {
-  const auto& s = c.tracker.stats();
+  const auto& s = c.tracker->stats();
   retired_.unpaired_requests += s.unpaired_requests;
   retired_.unpaired_responses += s.unpaired_responses;
+  retired_.partial_streams += s.partial_streams;
   retired_.gap_bytes += s.gap_bytes;
 }
 
 HttpStats EventMapper::http_stats() const {
   HttpStats s = retired_;
   for (const auto& [_, c] : http_) {
-    s.unpaired_requests += c.tracker.stats().unpaired_requests;
-    s.unpaired_responses += c.tracker.stats().unpaired_responses;
-    s.gap_bytes += c.tracker.stats().gap_bytes;
+    s.unpaired_requests += c.tracker->stats().unpaired_requests;
+    s.unpaired_responses += c.tracker->stats().unpaired_responses;
+    s.partial_streams += c.tracker->stats().partial_streams;
+    s.gap_bytes += c.tracker->stats().gap_bytes;
   }
   s.trackers = http_.size();
   s.missed_closes = missed_closes_;

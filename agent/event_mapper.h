@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -33,6 +34,7 @@ struct HttpStats {
   uint64_t api_calls = 0;
   uint64_t unpaired_requests = 0;
   uint64_t unpaired_responses = 0;
+  uint64_t partial_streams = 0;  // HTTP/2 streams whose headers could not be decoded (joined mid-connection)
   uint64_t gap_bytes = 0;
   uint64_t trackers = 0;  // connections with HTTP state now
   uint64_t missed_closes = 0;  // connections forgotten at their process's exit
@@ -61,7 +63,7 @@ class EventMapper {
 
  private:
   struct HttpConn {
-    http1::Tracker tracker;
+    std::unique_ptr<ExchangeTracker> tracker;  // HTTP/1.x or HTTP/2, chosen by the first bytes
     vigil_event_header last_hdr;  // the process of the most recent record
     uint8_t role;
     std::optional<ConnRef> conn;  // formatted once, at the first call

@@ -640,10 +640,14 @@ static __always_inline __u32 io__copy_iov(struct vigil_data_event *e, __u64 iov_
 }
 
 /* First payload bytes of a connection: worth copying (HTTP/1.x, h2c) or not. */
-static __always_inline __u32 l7__classify(const char *d)
+static __always_inline __u32 l7__classify(const char *d, __u32 len)
 {
 	if (!infer_l7)
 		return VIGIL_L7_HTTP1;
+	/* An HTTP/2 server speaks first: its SETTINGS frame (type 4 on stream 0). */
+	if (len >= 9 && d[0] == 0 && d[3] == 4 && (d[4] & ~1) == 0 && d[5] == 0 && d[6] == 0 && d[7] == 0 &&
+	    d[8] == 0)
+		return VIGIL_L7_HTTP2;
 	if (d[0] == 'H' && d[1] == 'T' && d[2] == 'T' && d[3] == 'P')
 		return VIGIL_L7_HTTP1;
 	if (d[0] == 'P' && d[1] == 'R' && d[2] == 'I' && d[3] == ' ')
@@ -681,7 +685,7 @@ static __always_inline void io__emit_small(struct vigil_conn_value *val, struct 
 	if (val->l7 == VIGIL_L7_UNKNOWN) {
 		if (want < 4)
 			goto discard;
-		val->l7 = l7__classify(e->data);
+		val->l7 = l7__classify(e->data, want);
 		if (val->l7 == VIGIL_L7_OTHER)
 			goto discard;
 	}
@@ -734,7 +738,7 @@ static __always_inline void tls__emit(struct vigil_conn_value *val, __s32 fd, __
 	if (val->tls_l7 == VIGIL_L7_UNKNOWN) {
 		if (want < 4)
 			return;
-		val->tls_l7 = l7__classify(e->data);
+		val->tls_l7 = l7__classify(e->data, want);
 		if (val->tls_l7 == VIGIL_L7_OTHER)
 			return;
 	}
@@ -940,7 +944,7 @@ static __always_inline void io__exit(long ret)
 	if (val->l7 == VIGIL_L7_UNKNOWN) {
 		if (captured < 4)
 			return;
-		val->l7 = l7__classify(e->data);
+		val->l7 = l7__classify(e->data, captured);
 		if (val->l7 == VIGIL_L7_OTHER)
 			return;
 	}

@@ -169,7 +169,7 @@ def http_server(port, bind="127.0.0.1"):
 class Nginx:
     """nginx on a free loopback port with its own config, one process (no master)."""
 
-    def __init__(self, port=None, tls=False):
+    def __init__(self, port=None, tls=False, http2=False):
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="vigil-nginx-")
         listen = f"127.0.0.1:{self.port}"
@@ -179,7 +179,7 @@ class Nginx:
             subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                             "-subj", "/CN=localhost", "-keyout", os.path.join(self.dir, "key.pem"),
                             "-out", os.path.join(self.dir, "cert.pem")], check=True, capture_output=True)
-            listen += " ssl"
+            listen += " ssl http2" if http2 else " ssl"
             tls_conf = (f"    ssl_certificate {self.dir}/cert.pem;\n"
                         f"    ssl_certificate_key {self.dir}/key.pem;\n")
         www = os.path.join(self.dir, "www")

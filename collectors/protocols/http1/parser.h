@@ -30,6 +30,7 @@ struct Message {
   std::string target;  // requests: origin-form "/path?query", or absolute/authority form
   int status = 0;      // responses
   int version_minor = 1;
+  int version_major = 1;  // 2: an HTTP/2 stream (headers decoded from HPACK)
   Headers headers;
   uint64_t head_bytes = 0;
   uint64_t body_bytes = 0;  // true body length as framed on the wire (chunk framing excluded)
@@ -75,6 +76,12 @@ class StreamParser {
   void push_request_method(std::string method) { methods_.push_back(std::move(method)); }
 
   std::deque<Message>& messages() { return done_; }
+  // The message whose head is parsed and whose body is still arriving, if any.
+  const Message* body_in_progress() const {
+    bool body = state_ == State::kBodyFixed || state_ == State::kChunkSize || state_ == State::kChunkData ||
+                state_ == State::kChunkDataEnd || state_ == State::kTrailers;
+    return body ? &cur_ : nullptr;
+  }
   bool ignored() const { return state_ == State::kIgnored; }
   uint64_t invalid_count() const { return invalid_; }
 

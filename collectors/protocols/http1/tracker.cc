@@ -22,6 +22,8 @@ void Tracker::on_close(uint64_t ts) {
   after_input(ts);
   stats_.unpaired_requests += pending_.size();
   pending_.clear();
+  stats_.unpaired_responses += early_.size();
+  early_.clear();
 }
 
 void Tracker::tick(uint64_t now, uint64_t hold_ns) {
@@ -39,6 +41,8 @@ void Tracker::drop_pending_before(uint64_t ts) {
     pending_.pop_front();
     ++stats_.unpaired_requests;
   }
+  stats_.unpaired_responses += early_.size();  // its request may be the one lost
+  early_.clear();
 }
 
 void Tracker::after_input(uint64_t ts) {
@@ -51,11 +55,24 @@ void Tracker::after_input(uint64_t ts) {
     drop_pending_before(ts);
   }
   for (Message& req : requests_.parser.messages()) {
+    if (!early_.empty()) {  // its response came while its body was still arriving
+      ready_.push_back(Exchange{std::move(req), std::move(early_.front())});
+      early_.pop_front();
+      ++stats_.exchanges;
+      continue;
+    }
     responses_.parser.push_request_method(req.method);
     pending_.push_back(std::move(req));
   }
   requests_.parser.messages().clear();
   for (Message& resp : responses_.parser.messages()) {
+    if (pending_.empty()) {
+      const Message* cur = requests_.parser.body_in_progress();
+      if (cur && early_.empty() && cur->first_ts <= resp.first_ts) {
+        early_.push_back(std::move(resp));
+        continue;
+      }
+    }
     // A response cannot answer a request that started after it.
     if (pending_.empty() || pending_.front().first_ts > resp.first_ts) {
       ++stats_.unpaired_responses;

@@ -9,39 +9,30 @@
 #include <string_view>
 #include <vector>
 
+#include "protocols/exchange_tracker.h"
 #include "protocols/http1/parser.h"
 #include "stream/reassembler.h"
 
 namespace vigil::http1 {
 
-struct Exchange {
-  Message request;
-  Message response;
-};
+using vigil::TrackerStats;
 
-struct TrackerStats {
-  uint64_t exchanges = 0;
-  uint64_t unpaired_requests = 0;   // no response seen (or dropped after a desync)
-  uint64_t unpaired_responses = 0;  // no request to pair with
-  uint64_t gap_bytes = 0;
-};
-
-class Tracker {
+class Tracker : public ExchangeTracker {
  public:
   // client: requests are written (egress); server: requests are read (ingress).
   Tracker(bool client_role, Limits limits = {});
 
   // One data record of this connection. egress: written by the observed process.
   void on_data(bool egress, uint64_t offset, uint64_t length, std::string_view captured,
-               uint64_t ts);
+               uint64_t ts) override;
   // The connection closed: finishes what can be finished.
-  void on_close(uint64_t ts);
+  void on_close(uint64_t ts) override;
   // Periodic: bytes held back for a missing earlier record since before
   // `now - hold_ns` are delivered, the record taken as lost.
-  void tick(uint64_t now, uint64_t hold_ns = 50'000'000);
+  void tick(uint64_t now, uint64_t hold_ns = 50'000'000) override;
 
-  std::vector<Exchange>& exchanges() { return ready_; }
-  const TrackerStats& stats() const { return stats_; }
+  std::vector<Exchange>& exchanges() override { return ready_; }
+  const TrackerStats& stats() const override { return stats_; }
   bool ignored() const { return requests_.parser.ignored() && responses_.parser.ignored(); }
 
  private:
@@ -60,6 +51,9 @@ class Tracker {
   Direction requests_;
   Direction responses_;
   std::deque<Message> pending_;  // requests waiting for their response
+  // Responses sent before their request's body was read (a server may answer
+  // after the head, e.g. nginx `return`, and read or discard the body later).
+  std::deque<Message> early_;
   std::vector<Exchange> ready_;
   TrackerStats stats_;
 };

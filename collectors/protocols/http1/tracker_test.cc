@@ -43,6 +43,25 @@ TEST(Tracker, ServerSideReadsRequestsAndWritesResponses) {
   EXPECT_EQ(s.t.exchanges()[0].response.status, 401);
 }
 
+TEST(Tracker, ServerAnswersBeforeReadingTheBody) {
+  // nginx `return 200` answers after the head and reads the body afterwards.
+  Conn s(false);
+  s.recv("POST /upload HTTP/1.1\r\nContent-Length: 6\r\n\r\n", 1);
+  s.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 2);
+  EXPECT_TRUE(s.t.exchanges().empty());
+  s.recv("abcdef", 3);
+  s.recv("GET /next HTTP/1.1\r\n\r\n", 4);
+  s.send("HTTP/1.1 204 No Content\r\n\r\n", 5);
+  ASSERT_EQ(s.t.exchanges().size(), 2u);
+  EXPECT_EQ(s.t.exchanges()[0].request.target, "/upload");
+  EXPECT_EQ(s.t.exchanges()[0].request.body_bytes, 6u);
+  EXPECT_EQ(s.t.exchanges()[0].response.status, 200);
+  EXPECT_EQ(s.t.exchanges()[1].request.target, "/next");
+  EXPECT_EQ(s.t.exchanges()[1].response.status, 204);
+  s.t.on_close(6);
+  EXPECT_EQ(s.t.stats().unpaired_requests + s.t.stats().unpaired_responses, 0u);
+}
+
 TEST(Tracker, PipelinedRequestsPairInOrder) {
   Conn c(true);
   c.send("GET /a HTTP/1.1\r\n\r\nHEAD /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n", 1);

@@ -1,0 +1,86 @@
+// HTTP/2 on one connection (h2 over TLS, or h2c): reassembles both
+// directions, parses frames, decodes header blocks with libnghttp2's HPACK
+// inflater (one per direction, as the protocol keeps one table per direction),
+// and pairs each stream's request with its response and trailers.
+//
+// A connection joined mid-stream has an unknown HPACK dynamic table: its header
+// blocks cannot be trusted, so its streams are counted as partial, never
+// reported with guessed headers. A gap that cuts a frame header or a header
+// block does the same from that point; a gap inside a DATA payload only marks
+// that message truncated.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocols/exchange_tracker.h"
+#include "stream/reassembler.h"
+
+struct nghttp2_hd_inflater;
+
+namespace vigil::http2 {
+
+class Tracker : public ExchangeTracker {
+ public:
+  // client: the observed process sends the requests (egress = client to server).
+  Tracker(bool client_role, http1::Limits limits = {});
+  ~Tracker() override;
+  Tracker(const Tracker&) = delete;
+  Tracker& operator=(const Tracker&) = delete;
+
+  void on_data(bool egress, uint64_t offset, uint64_t length, std::string_view captured, uint64_t ts) override;
+  void on_close(uint64_t ts) override;
+  void tick(uint64_t now, uint64_t hold_ns = 50'000'000) override;
+  std::vector<http1::Exchange>& exchanges() override { return ready_; }
+  const TrackerStats& stats() const override { return stats_; }
+
+ private:
+  struct Stream {
+    http1::Message request, response;
+    bool request_seen = false;   // its HEADERS were decoded
+    bool response_seen = false;
+    bool partial = false;
+  };
+  struct Direction : Reassembler::Sink {
+    Direction(Tracker& t, bool from_client);
+    ~Direction() override;
+    void data(std::string_view b, uint64_t ts) override;
+    void gap(uint64_t n, uint64_t ts) override;
+    void parse(uint64_t ts);
+    void frame(uint8_t type, uint8_t flags, uint32_t sid, std::string_view payload, uint64_t ts);
+    void headers_done(uint32_t sid, bool end_stream, uint64_t ts);
+
+    Tracker& t;
+    bool from_client;
+    Reassembler reasm;
+    nghttp2_hd_inflater* inflater = nullptr;
+    std::string buf;            // bytes of the frame being assembled
+    size_t preface_left = 0;    // client direction: connection preface still expected
+    bool broken = false;        // lost sync: frames and header blocks no longer trusted
+    uint64_t data_left = 0;     // payload bytes of the DATA frame being streamed
+    uint32_t data_sid = 0;
+    bool data_end = false;
+    std::string block;          // a header block split over CONTINUATION frames
+    uint32_t block_sid = 0;
+    bool block_end_stream = false;
+    uint64_t block_bytes = 0;
+  };
+  Stream& stream(uint32_t sid);
+  void finish(uint32_t sid, uint64_t ts);
+  // A side ended stream `sid`: the server's end completes the exchange.
+  void finish_if_done(uint32_t sid, bool from_client, uint64_t ts);
+  http1::Message& message(uint32_t sid, bool from_client);
+
+  bool client_;
+  http1::Limits limits_;
+  std::unique_ptr<Direction> c2s_, s2c_;
+  std::map<uint32_t, Stream> streams_;
+  std::vector<http1::Exchange> ready_;
+  TrackerStats stats_;
+};
+
+}  // namespace vigil::http2
