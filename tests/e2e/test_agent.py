@@ -7,7 +7,7 @@ import subprocess
 import time
 import unittest
 
-from vigil_e2e import (VIGIL, VIGILD, Agent, Process, bpf_prog_ids, free_port, http_server, require_root,
+from vigil_e2e import (VIGIL, VIGILD, Agent, AgentCase, Process, bpf_prog_ids, free_port, http_server, require_root,
                        wait_until)
 
 
@@ -27,22 +27,7 @@ def conn_events(events, **match):
     return out
 
 
-class AgentE2E(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.agent = None
-        if os.geteuid() != 0:
-            return
-        cls.agent = Agent().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.agent:
-            cls.agent.cleanup()
-
-    def setUp(self):
-        require_root(self)
-
+class AgentE2E(AgentCase):
     def curl(self, url, *extra):
         p = subprocess.run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{local_port}",
                             *extra, url], capture_output=True, text=True, timeout=20)

@@ -10,7 +10,7 @@ import shutil
 import textwrap
 import unittest
 
-from vigil_e2e import CURL, Agent, Nginx, Process, free_port, listening, require_root, wait_until
+from vigil_e2e import CURL, AgentCase, Nginx, Process, free_port, listening, wait_until
 
 NODE = "/usr/bin/node"
 
@@ -29,24 +29,7 @@ GRPC_SERVER = textwrap.dedent("""
 """)
 
 
-class Http2Capture(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.agent = None
-        if os.geteuid() != 0:
-            return
-        cls.agent = Agent().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.agent:
-            cls.agent.cleanup()
-
-    def setUp(self):
-        require_root(self)
-
-    def calls(self, prefix):
-        return [e for e in self.agent.events() if e["kind"] == "api_call" and e["request"]["path"].startswith(prefix)]
+class Http2Capture(AgentCase):
 
     def test_curl_http2_against_nginx_tls(self):
         nginx = Nginx(tls=True, http2=True)

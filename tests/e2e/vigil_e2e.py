@@ -236,25 +236,42 @@ CURL = "/usr/bin/curl"
 PY = "/usr/bin/python3"
 
 
-class AgentAndNginx(unittest.TestCase):
-    """One vigild started first, then one nginx (TLS when NGINX_TLS), for a whole test class."""
+class AgentCase(unittest.TestCase):
+    """One vigild for a whole test class; every test needs root."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.agent = None
+        if os.geteuid() != 0:
+            return
+        cls.agent = Agent().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.agent:
+            cls.agent.cleanup()
+
+    def setUp(self):
+        require_root(self)
+
+    def calls(self, path_prefix):
+        return [e for e in self.agent.events()
+                if e["kind"] == "api_call" and e["request"]["path"].startswith(path_prefix)]
+
+
+class AgentAndNginx(AgentCase):
+    """vigild started first, then one nginx (TLS when NGINX_TLS), for a whole test class."""
     NGINX_TLS = False
 
     @classmethod
     def setUpClass(cls):
-        cls.agent = cls.nginx = None
-        if os.geteuid() != 0:
-            return
-        cls.agent = Agent().start()
-        cls.nginx = Nginx(tls=cls.NGINX_TLS)
+        super().setUpClass()
+        cls.nginx = None
+        if cls.agent:
+            cls.nginx = Nginx(tls=cls.NGINX_TLS)
 
     @classmethod
     def tearDownClass(cls):
         if cls.nginx:
             cls.nginx.stop()
-        if cls.agent:
-            cls.agent.cleanup()
-
-    def calls(self, path_prefix):
-        return [e for e in self.agent.events()
-                if e["kind"] == "api_call" and e["request"]["path"].startswith(path_prefix)]
+        super().tearDownClass()
