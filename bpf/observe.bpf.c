@@ -535,8 +535,13 @@ static __always_inline bool tls__on_socket_io(__u32 pid, __s32 fd, __u32 directi
 	struct vigil_io_args *slot;
 
 	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
-	if (!t || t->op == VIGIL_TLS_NONE)
+	if (!t)
 		return false;
+	if (t->op == VIGIL_TLS_NONE) {
+		if (direction == VIGIL_DIR_INGRESS)
+			t->last_read_fd1 = fd + 1;
+		return false;
+	}
 	if (t->fd != fd) {
 		struct vigil_ssl_key k = { .pid = pid, .ssl = t->ssl };
 		__s32 *known = bpf_map_lookup_elem(&ssl_fds, &k);
@@ -794,6 +799,64 @@ static __always_inline int tls__enter(struct pt_regs *ctx, __u8 op, __u64 ssl, _
 	return 0;
 }
 
+/* The fd of a TLS call that made no socket syscall: the one its SSL * was last
+ * seen using; else (memory BIOs) the socket this thread last read, which is
+ * then remembered for the SSL *. -1 when unknown. */
+static __always_inline __s32 tls__fd_of(struct vigil_tls_args *t, __u32 pid)
+{
+	struct vigil_ssl_key k = { .pid = pid, .ssl = t->ssl };
+	__s32 *known = bpf_map_lookup_elem(&ssl_fds, &k);
+	__s32 fd;
+
+	if (known)
+		return *known;
+	if (t->last_read_fd1 <= 0)
+		return -1;
+	fd = t->last_read_fd1 - 1;
+	bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
+	return fd;
+}
+
+/* SSL_write returned (return probes are attached only to static copies such as
+ * Node.js's, whose memory BIOs do no socket I/O inside the call): the
+ * plaintext was accepted, so it is reported now. */
+static __always_inline int tls__write_returned(long n, bool ex)
+{
+	struct vigil_tls_args *t;
+	struct vigil_conn_value *val;
+	struct vigil_conn_key key;
+	__u64 got = 0;
+
+	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
+	if (!t || t->op != VIGIL_TLS_WRITE)
+		return 0;
+	t->op = VIGIL_TLS_NONE;
+	if (t->emitted)
+		return 0; /* a socket write inside the call already reported it */
+	if (ex) {
+		if (n != 1 || !t->out_len || bpf_probe_read_user(&got, sizeof(got), (void *)t->out_len) != 0)
+			return 0;
+	} else {
+		if (n <= 0)
+			return 0; /* WANT_READ/WANT_WRITE: the caller retries with the same bytes */
+		got = n;
+	}
+	key.pid = bpf_get_current_pid_tgid() >> 32;
+	key.fd = t->fd >= 0 ? t->fd : tls__fd_of(t, key.pid);
+	if (key.fd < 0) {
+		lost__inc(VIGIL_LOST_TLS_NO_SOCKET);
+		return 0;
+	}
+	val = bpf_map_lookup_elem(&conns, &key);
+	if (!val) {
+		lost__inc(VIGIL_LOST_TLS_NO_SOCKET);
+		return 0;
+	}
+	t->emitted = 1;
+	tls__emit(val, key.fd, t->buf, got > 0xffffffffu ? 0xffffffffu : (__u32)got, VIGIL_DIR_EGRESS, t->lib);
+	return 0;
+}
+
 /* SSL_read returned `n` plaintext bytes (n <= 0: nothing). */
 static __always_inline int tls__read_done(long n, bool ex)
 {
@@ -818,15 +881,11 @@ static __always_inline int tls__read_done(long n, bool ex)
 		return 0;
 	key.pid = bpf_get_current_pid_tgid() >> 32;
 	key.fd = t->fd;
+	if (key.fd < 0)
+		key.fd = tls__fd_of(t, key.pid);
 	if (key.fd < 0) {
-		/* Served from the library's buffer: no syscall named the fd this time. */
-		struct vigil_ssl_key k = { .pid = key.pid, .ssl = t->ssl };
-		__s32 *fd = bpf_map_lookup_elem(&ssl_fds, &k);
-		if (!fd) {
-			lost__inc(VIGIL_LOST_TLS_NO_SOCKET);
-			return 0;
-		}
-		key.fd = *fd;
+		lost__inc(VIGIL_LOST_TLS_NO_SOCKET);
+		return 0;
 	}
 	val = bpf_map_lookup_elem(&conns, &key);
 	if (!val) {
@@ -863,6 +922,18 @@ SEC("uprobe")
 int BPF_KPROBE(uprobe__ssl_read_ex, void *ssl, void *buf, __u64 num, __u64 *readbytes)
 {
 	return tls__enter(ctx, VIGIL_TLS_READ, (__u64)ssl, (__u64)buf, num, (__u64)readbytes);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe__ssl_write, int ret)
+{
+	return tls__write_returned(ret, false);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe__ssl_write_ex, int ret)
+{
+	return tls__write_returned(ret, true);
 }
 
 SEC("uretprobe")

@@ -33,6 +33,10 @@ constexpr Probe kReadExProbes[] = {{"uprobe__ssl_read_ex", "SSL_read_ex"},
                                    {"uretprobe__ssl_read_ex", "SSL_read_ex"}};
 constexpr Probe kWriteProbe = {"uprobe__ssl_write", "SSL_write"};
 constexpr Probe kWriteExProbe = {"uprobe__ssl_write_ex", "SSL_write_ex"};
+// Copies linked into an executable (Node.js) run TLS over memory BIOs: no socket
+// write inside SSL_write confirms it, so its return is probed instead.
+constexpr Probe kWriteRetProbe = {"uretprobe__ssl_write", "SSL_write"};
+constexpr Probe kWriteExRetProbe = {"uretprobe__ssl_write_ex", "SSL_write_ex"};
 
 // A file worth opening: a libssl, or a process's executable (static copies).
 bool candidate(const std::string& path, const std::string& exe) {
@@ -96,10 +100,12 @@ TlsManager::~TlsManager() {
   for (auto& [_, lib] : libs_) detach(lib);
 }
 
-void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity& id) {
+void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable) {
   std::vector<Probe> probes;
   if (id.write) probes.push_back(kWriteProbe);
   if (id.write_ex) probes.push_back(kWriteExProbe);
+  if (in_executable && id.write) probes.push_back(kWriteRetProbe);
+  if (in_executable && id.write_ex) probes.push_back(kWriteExRetProbe);
   if (id.read) probes.insert(probes.end(), std::begin(kReadProbes), std::end(kReadProbes));
   if (id.read_ex) probes.insert(probes.end(), std::begin(kReadExProbes), std::end(kReadExProbes));
   for (const Probe& p : probes) {
@@ -143,12 +149,13 @@ void TlsManager::scan_pid(uint32_t pid, std::set<Inode>* seen) {
     Inode key{(static_cast<uint64_t>(maj) << 32) | min, std::strtoull(inode_s.c_str(), nullptr, 10)};
     if (!here.insert(key).second || rejected_.count(key)) continue;
     // Through the process's root: the library may live in another mount namespace.
-    if (Library* lib = add(key, path, (dir / "root").string() + path)) lib->pids.insert(pid);
+    if (Library* lib = add(key, path, (dir / "root").string() + path, path == exe)) lib->pids.insert(pid);
   }
   if (seen) seen->insert(here.begin(), here.end());
 }
 
-TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, const std::string& open_path) {
+TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, const std::string& open_path,
+                                     bool in_executable) {
   if (auto it = libs_.find(key); it != libs_.end()) return &it->second;
   if (rejected_.count(key)) return nullptr;
   auto id = identify_tls_library(open_path);
@@ -163,7 +170,7 @@ TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, 
   lib.st.kind = id->kind;
   names_[lib.st.id] = id->kind;
   Library& added = libs_.emplace(key, std::move(lib)).first->second;
-  attach(added, open_path, *id);
+  attach(added, open_path, *id, in_executable);
   return &added;
 }
 
@@ -182,7 +189,7 @@ void TlsManager::attach_host_libraries(const std::vector<std::string>& globs) {
         if (stat(gl.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode)) continue;
         // The same (dev, ino) key /proc/PID/maps would show for it.
         Inode key{(static_cast<uint64_t>(major(st.st_dev)) << 32) | minor(st.st_dev), st.st_ino};
-        if (Library* lib = add(key, gl.gl_pathv[i], gl.gl_pathv[i])) lib->host = true;
+        if (Library* lib = add(key, gl.gl_pathv[i], gl.gl_pathv[i], false)) lib->host = true;
       }
     }
     globfree(&gl);

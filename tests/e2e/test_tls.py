@@ -85,6 +85,28 @@ class TlsCapture(AgentAndNginx):
         calls = self.wait_calls("/api/tls/boring/", 6)
         self.check_sides(calls, p.pid, "vigil_boringssl", 3, client_lib="boringssl")
 
+    def test_node_https_static_openssl(self):
+        # Node.js links OpenSSL into its executable and runs TLS over memory BIOs.
+        js = textwrap.dedent(f"""
+            const https = require('https');
+            const agent = new https.Agent({{keepAlive: true, maxSockets: 1}});
+            let i = 0;
+            function one() {{
+              https.get({{host: '127.0.0.1', port: {self.nginx.port}, path: '/api/tls/node/' + i,
+                          rejectUnauthorized: false, agent}}, r => {{
+                r.resume();
+                r.on('end', () => {{ if (++i < 3) one(); else agent.destroy(); }});
+              }});
+            }}
+            setTimeout(one, 1500);  // the executable's probes attach at its exec scan
+        """)
+        p = subprocess.Popen(["/usr/bin/node", "-e", js])
+        self.assertEqual(p.wait(30), 0)
+        calls = self.wait_calls("/api/tls/node/", 6)
+        self.check_sides(calls, p.pid, "node", 3)
+        libs = {l["path"]: l for l in self.agent.status()["tls"]}
+        self.assertIn("SSL_write (return)", libs["/usr/bin/node"]["probes"])
+
     def test_library_copy_at_a_new_path_is_discovered(self):
         # A private copy of libssl (another inode) loaded by a new process: found
         # by the scan that follows its exec, before it starts talking.

@@ -199,7 +199,9 @@ struct vigil_tls_args {
 	__u8 op;       /* enum vigil_tls_op */
 	__u8 lib;      /* the agent's number for the library (attach cookie) */
 	__u8 emitted;
-	__u8 _pad[5];
+	__u8 _pad;
+	__s32 last_read_fd1; /* fd + 1 of the last tracked socket this thread read outside a TLS
+			      * call (memory BIOs, e.g. Node.js: the read comes before SSL_read) */
 };
 
 /* ssl_fds map: which fd an SSL * was last seen using. */
