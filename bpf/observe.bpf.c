@@ -817,10 +817,10 @@ static __always_inline __s32 tls__fd_of(struct vigil_tls_args *t, __u32 pid)
 	return fd;
 }
 
-/* SSL_write returned (return probes are attached only to static copies such as
- * Node.js's, whose memory BIOs do no socket I/O inside the call): the
- * plaintext was accepted, so it is reported now. */
-static __always_inline int tls__write_returned(long n, bool ex)
+/* A TLS call of kind `op` returned `n` (SSL_read/SSL_write: a byte count;
+ * the _ex forms: 1 and the count in *out_len). Reports its plaintext, tied to
+ * the call's socket. */
+static __always_inline int tls__returned(long n, bool ex, __u8 op)
 {
 	struct vigil_tls_args *t;
 	struct vigil_conn_value *val;
@@ -828,7 +828,7 @@ static __always_inline int tls__write_returned(long n, bool ex)
 	__u64 got = 0;
 
 	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
-	if (!t || t->op != VIGIL_TLS_WRITE)
+	if (!t || t->op != op)
 		return 0;
 	t->op = VIGIL_TLS_NONE;
 	if (t->emitted)
@@ -841,58 +841,18 @@ static __always_inline int tls__write_returned(long n, bool ex)
 			return 0; /* WANT_READ/WANT_WRITE: the caller retries with the same bytes */
 		got = n;
 	}
+	if (got == 0)
+		return 0;
 	key.pid = bpf_get_current_pid_tgid() >> 32;
 	key.fd = t->fd >= 0 ? t->fd : tls__fd_of(t, key.pid);
-	if (key.fd < 0) {
-		lost__inc(VIGIL_LOST_TLS_NO_SOCKET);
-		return 0;
-	}
-	val = bpf_map_lookup_elem(&conns, &key);
+	val = key.fd >= 0 ? bpf_map_lookup_elem(&conns, &key) : NULL;
 	if (!val) {
 		lost__inc(VIGIL_LOST_TLS_NO_SOCKET);
 		return 0;
 	}
 	t->emitted = 1;
-	tls__emit(val, key.fd, t->buf, got > 0xffffffffu ? 0xffffffffu : (__u32)got, VIGIL_DIR_EGRESS, t->lib);
-	return 0;
-}
-
-/* SSL_read returned `n` plaintext bytes (n <= 0: nothing). */
-static __always_inline int tls__read_done(long n, bool ex)
-{
-	struct vigil_tls_args *t;
-	struct vigil_conn_value *val;
-	struct vigil_conn_key key;
-	__u64 got = 0;
-
-	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
-	if (!t || t->op != VIGIL_TLS_READ)
-		return 0;
-	t->op = VIGIL_TLS_NONE;
-	if (ex) {
-		if (n != 1 || !t->out_len || bpf_probe_read_user(&got, sizeof(got), (void *)t->out_len) != 0)
-			return 0;
-	} else {
-		if (n <= 0)
-			return 0;
-		got = n;
-	}
-	if (got == 0)
-		return 0;
-	key.pid = bpf_get_current_pid_tgid() >> 32;
-	key.fd = t->fd;
-	if (key.fd < 0)
-		key.fd = tls__fd_of(t, key.pid);
-	if (key.fd < 0) {
-		lost__inc(VIGIL_LOST_TLS_NO_SOCKET);
-		return 0;
-	}
-	val = bpf_map_lookup_elem(&conns, &key);
-	if (!val) {
-		lost__inc(VIGIL_LOST_TLS_NO_SOCKET);
-		return 0;
-	}
-	tls__emit(val, key.fd, t->buf, got > 0xffffffffu ? 0xffffffffu : (__u32)got, VIGIL_DIR_INGRESS, t->lib);
+	tls__emit(val, key.fd, t->buf, got > 0xffffffffu ? 0xffffffffu : (__u32)got,
+		  op == VIGIL_TLS_WRITE ? VIGIL_DIR_EGRESS : VIGIL_DIR_INGRESS, t->lib);
 	return 0;
 }
 
@@ -927,25 +887,25 @@ int BPF_KPROBE(uprobe__ssl_read_ex, void *ssl, void *buf, __u64 num, __u64 *read
 SEC("uretprobe")
 int BPF_KRETPROBE(uretprobe__ssl_write, int ret)
 {
-	return tls__write_returned(ret, false);
+	return tls__returned(ret, false, VIGIL_TLS_WRITE); /* static copies only (memory BIOs) */
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(uretprobe__ssl_write_ex, int ret)
 {
-	return tls__write_returned(ret, true);
+	return tls__returned(ret, true, VIGIL_TLS_WRITE);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(uretprobe__ssl_read, int ret)
 {
-	return tls__read_done(ret, false);
+	return tls__returned(ret, false, VIGIL_TLS_READ);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(uretprobe__ssl_read_ex, int ret)
 {
-	return tls__read_done(ret, true);
+	return tls__returned(ret, true, VIGIL_TLS_READ);
 }
 
 static __always_inline void io__exit(long ret)
