@@ -125,6 +125,10 @@ std::string human_line(const json& e) {
                        target, e["response"].value("status", 0),
                        e.value("latency_ns", 0) / 1e6, e.value("req_bytes", 0),
                        e.value("resp_bytes", 0), e.value("truncated", false) ? ", truncated" : "");
+    if (e.value("tls", false)) what += fmt::format(" tls={}", e.value("tls_lib", "?"));
+    if (e.contains("grpc"))
+      what += fmt::format(" grpc={}/{} status={}", e["grpc"].value("service", ""), e["grpc"].value("method", ""),
+                          e["grpc"].value("status", -1));
   } else if (kind == "egress") {
     const auto& d = e["dst"];
     what = fmt::format("{:<10} {} {}{} policy {} ({}){}", e.value("verdict", "?"), e.value("proto", "?"),
