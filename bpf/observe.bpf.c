@@ -60,6 +60,12 @@ struct {
 	__type(value, __s32);
 } pending_connect SEC(".maps");
 
+/* Socket bytes not worth copying: not HTTP, or TLS records (see tls__emit). */
+static __always_inline bool l7__skip(__u32 l7)
+{
+	return l7 == VIGIL_L7_OTHER || l7 == VIGIL_L7_TLS;
+}
+
 static __always_inline void lost__inc(__u32 slot)
 {
 	__u64 *count = bpf_map_lookup_elem(&lost, &slot);
@@ -537,6 +543,10 @@ static __always_inline bool tls__on_socket_io(__u32 pid, __s32 fd, __u32 directi
 	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
 	if (!t)
 		return false;
+	/* An SSL_write whose record already went out is over: without a return
+	 * probe its slot lingers, and must not claim another socket's I/O. */
+	if (t->op == VIGIL_TLS_WRITE && t->emitted)
+		t->op = VIGIL_TLS_NONE;
 	if (t->op == VIGIL_TLS_NONE) {
 		if (direction == VIGIL_DIR_INGRESS)
 			t->last_read_fd1 = fd + 1;
@@ -587,11 +597,12 @@ static __always_inline void io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 d
 		if (!val)
 			return;
 	}
-	if (tls_enabled && tls__on_socket_io(key.pid, fd, direction))
+	/* Connections known to carry neither HTTP nor TLS skip the TLS slot lookup. */
+	if (tls_enabled && val->l7 != VIGIL_L7_OTHER && tls__on_socket_io(key.pid, fd, direction))
 		return; /* the records of a TLS call: its plaintext is what we report */
 	/* TCP byte counts come from tcp_sock: nothing left to do once the payload
 	 * is known not to interest us. UDP keeps counting here. */
-	if (val->l7 == VIGIL_L7_OTHER && val->tuple.proto == VIGIL_PROTO_TCP)
+	if (l7__skip(val->l7) && val->tuple.proto == VIGIL_PROTO_TCP)
 		return;
 	slot = bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0,
 				    BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -653,6 +664,8 @@ static __always_inline __u32 l7__classify(const char *d, __u32 len)
 	if (len >= 9 && d[0] == 0 && d[3] == 4 && (d[4] & ~1) == 0 && d[5] == 0 && d[6] == 0 && d[7] == 0 &&
 	    d[8] == 0)
 		return VIGIL_L7_HTTP2;
+	if (d[0] == 0x16 && d[1] == 0x03 && d[2] <= 0x04) /* a TLS handshake record */
+		return VIGIL_L7_TLS;
 	if (d[0] == 'H' && d[1] == 'T' && d[2] == 'T' && d[3] == 'P')
 		return VIGIL_L7_HTTP1;
 	if (d[0] == 'P' && d[1] == 'R' && d[2] == 'I' && d[3] == ' ')
@@ -691,7 +704,7 @@ static __always_inline void io__emit_small(struct vigil_conn_value *val, struct 
 		if (want < 4)
 			goto discard;
 		val->l7 = l7__classify(e->data, want);
-		if (val->l7 == VIGIL_L7_OTHER)
+		if (l7__skip(val->l7))
 			goto discard;
 	}
 	event__fill_header_lite(&e->hdr, VIGIL_EV_DATA);
@@ -744,8 +757,10 @@ static __always_inline void tls__emit(struct vigil_conn_value *val, __s32 fd, __
 		if (want < 4)
 			return;
 		val->tls_l7 = l7__classify(e->data, want);
-		if (val->tls_l7 == VIGIL_L7_OTHER)
+		if (l7__skip(val->tls_l7)) {
+			val->tls_l7 = VIGIL_L7_OTHER;
 			return;
+		}
 	}
 	event__fill_header_lite(&e->hdr, VIGIL_EV_DATA);
 	e->conn_id = val->conn_id;
@@ -936,7 +951,7 @@ static __always_inline void io__exit(long ret)
 	}
 	offset = __sync_fetch_and_add(args.direction == VIGIL_DIR_EGRESS ? &val->tx_bytes : &val->rx_bytes,
 				      (__u64)ret);
-	if (val->l7 == VIGIL_L7_OTHER)
+	if (l7__skip(val->l7))
 		return;
 	/* The agent is behind: drop here, before paying for the copy. The offset
 	 * above already moved, so user space sees a gap, never spliced streams. */
@@ -976,7 +991,7 @@ static __always_inline void io__exit(long ret)
 		if (captured < 4)
 			return;
 		val->l7 = l7__classify(e->data, captured);
-		if (val->l7 == VIGIL_L7_OTHER)
+		if (l7__skip(val->l7))
 			return;
 	}
 

@@ -37,6 +37,7 @@ enum vigil_l7 {
 	VIGIL_L7_HTTP1 = 1,
 	VIGIL_L7_HTTP2 = 2, /* cleartext h2 preface */
 	VIGIL_L7_OTHER = 3, /* payload is no longer copied */
+	VIGIL_L7_TLS = 4,   /* TLS records: not copied; the library's plaintext may be */
 };
 
 /* TLS library calls the uprobes see (vigil_tls_args.op). */
