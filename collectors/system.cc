@@ -33,9 +33,19 @@ Status mount_if_missing(const char* target, const char* fstype, long magic) {
 
 int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
   if (level == LIBBPF_DEBUG && !g_libbpf_verbose) return 0;
-  char buf[1024];
-  int n = std::vsnprintf(buf, sizeof(buf), format, args);
-  std::string_view msg(buf, n < 0 ? 0 : std::min<size_t>(n, sizeof(buf) - 1));
+  // Verifier logs arrive as one message of many KiB: never cut them.
+  char small[1024];
+  va_list again;
+  va_copy(again, args);
+  int n = std::vsnprintf(small, sizeof(small), format, args);
+  std::string big;
+  std::string_view msg(small, n < 0 ? 0 : std::min<size_t>(n, sizeof(small) - 1));
+  if (n >= static_cast<int>(sizeof(small))) {
+    big.resize(static_cast<size_t>(n) + 1);
+    std::vsnprintf(big.data(), big.size(), format, again);
+    msg = std::string_view(big.data(), static_cast<size_t>(n));
+  }
+  va_end(again);
   while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
   if (level == LIBBPF_WARN)
     log::warn("libbpf: {}", msg);
