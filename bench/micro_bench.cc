@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "api_call.h"
-#include "events.h"
-#include "protocols/http1/parser.h"
-#include "protocols/http1/tracker.h"
+#include "agent/events/api_call.h"
+#include "agent/events/events.h"
+#include "collectors/protocols/http1/parser.h"
+#include "collectors/protocols/http1/tracker.h"
 
 namespace {
 

@@ -1,6 +1,7 @@
 # bpf_object(NAME SOURCE): compiles a BPF C source with clang into NAME.bpf.o,
-# generates NAME.skel.h with bpftool, and defines the INTERFACE target NAME_skel
-# that user-space code links to include the skeleton (and libbpf).
+# generates build/gen/bpf/NAME.skel.h with bpftool (#include "bpf/NAME.skel.h"),
+# and defines the INTERFACE target NAME_skel that user-space code links to
+# include the skeleton (and libbpf).
 find_program(BPF_CLANG NAMES clang-19 clang REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
 
@@ -8,7 +9,7 @@ set(VIGIL_VMLINUX_DIR ${PROJECT_SOURCE_DIR}/bpf/vmlinux/x86)
 
 function(bpf_object name src)
   set(obj ${CMAKE_BINARY_DIR}/bpf/${name}.bpf.o)
-  set(skel ${CMAKE_BINARY_DIR}/bpf/${name}.skel.h)
+  set(skel ${CMAKE_BINARY_DIR}/gen/bpf/${name}.skel.h)
   file(GLOB_RECURSE bpf_headers CONFIGURE_DEPENDS
        ${PROJECT_SOURCE_DIR}/bpf/*.h)
   add_custom_command(
@@ -24,6 +25,7 @@ function(bpf_object name src)
     VERBATIM)
   add_custom_command(
     OUTPUT ${skel}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/gen/bpf
     COMMAND sh -c "${BPFTOOL} gen skeleton ${obj} name ${name}_bpf > ${skel}.tmp && mv ${skel}.tmp ${skel}"
     DEPENDS ${obj}
     COMMENT "skeleton ${name}.skel.h"
@@ -31,6 +33,5 @@ function(bpf_object name src)
   add_custom_target(${name}_skel_gen DEPENDS ${skel})
   add_library(${name}_skel INTERFACE)
   add_dependencies(${name}_skel ${name}_skel_gen)
-  target_include_directories(${name}_skel INTERFACE ${CMAKE_BINARY_DIR}/bpf)
-  target_link_libraries(${name}_skel INTERFACE PkgConfig::LIBBPF)
+  target_link_libraries(${name}_skel INTERFACE vigil_root PkgConfig::LIBBPF)
 endfunction()

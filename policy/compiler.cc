@@ -1,7 +1,6 @@
-#include "compiler.h"
+#include "policy/compiler.h"
 
 #include <arpa/inet.h>
-#include <fnmatch.h>
 
 #include <algorithm>
 #include <cstring>
@@ -136,11 +135,6 @@ std::string rule_name(int rule) {
   return rule == VIGIL_EG_RULE_LOOPBACK ? "loopback" : fmt::format("egress[{}]", rule);
 }
 
-bool glob_any(const std::vector<std::string>& globs, const std::string& value) {
-  return std::any_of(globs.begin(), globs.end(),
-                     [&](const std::string& g) { return fnmatch(g.c_str(), value.c_str(), FNM_PATHNAME) == 0; });
-}
-
 }  // namespace
 
 uint64_t name_hash(std::string_view name) {
@@ -229,15 +223,8 @@ std::string_view Tables::pattern_of(uint64_t hash) const {
 
 uint64_t Tables::selecting(const Subject& who) const {
   uint64_t m = 0;
-  for (size_t i = 0; i < policies.size(); ++i) {
-    const Selector& s = policies[i].selector;
-    bool bin = s.binaries.empty() || glob_any(s.binaries, who.exe);
-    bool cg = s.cgroups.empty() || std::any_of(s.cgroups.begin(), s.cgroups.end(), [&](const std::string& g) {
-                return cgroup_glob_matches(g, who.cgroup);
-              });
-    bool uid = s.uids.empty() || std::find(s.uids.begin(), s.uids.end(), who.uid) != s.uids.end();
-    if (bin && cg && uid) m |= 1ull << i;
-  }
+  for (size_t i = 0; i < policies.size(); ++i)
+    if (fields_match(policies[i].selector, who)) m |= 1ull << i;
   return m;
 }
 

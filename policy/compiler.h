@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "base/result.h"
-#include "evaluator.h"
-#include "model.h"
-#include "vigil/egress_abi.h"
+#include "policy/evaluator.h"
+#include "policy/model.h"
+#include "bpf/include/vigil/egress_abi.h"
 
 namespace vigil::policy {
 

@@ -1,7 +1,6 @@
-#include "evaluator.h"
+#include "policy/evaluator.h"
 
 #include <arpa/inet.h>
-#include <fnmatch.h>
 
 #include <algorithm>
 #include <charconv>
@@ -11,12 +10,6 @@
 
 namespace vigil::policy {
 namespace {
-
-bool glob_any(const std::vector<std::string>& globs, const std::string& value) {
-  return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) {
-    return fnmatch(g.c_str(), value.c_str(), FNM_PATHNAME) == 0;
-  });
-}
 
 bool is_loopback(const std::array<uint8_t, 16>& a) {
   static constexpr std::array<uint8_t, 16> kV6Loopback = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
@@ -55,26 +48,6 @@ bool fqdn_matches(std::string_view pattern, std::string_view name) {
     return name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
   }
   return pattern == name;
-}
-
-bool cgroup_glob_matches(const std::string& glob, const std::string& path) {
-  std::string p = path.empty() ? "/" : path;
-  while (true) {
-    if (fnmatch(glob.c_str(), p.c_str(), FNM_PATHNAME) == 0) return true;
-    size_t slash = p.rfind('/');
-    if (slash == std::string::npos || p == "/") return false;
-    p = slash == 0 ? "/" : p.substr(0, slash);
-  }
-}
-
-bool selects(const Selector& s, const Subject& who) {
-  if (!s.binaries.empty() && !glob_any(s.binaries, who.exe)) return false;
-  if (!s.cgroups.empty() && std::none_of(s.cgroups.begin(), s.cgroups.end(), [&](const std::string& g) {
-        return cgroup_glob_matches(g, who.cgroup);
-      }))
-    return false;
-  if (!s.uids.empty() && std::find(s.uids.begin(), s.uids.end(), who.uid) == s.uids.end()) return false;
-  return !(s.binaries.empty() && s.cgroups.empty() && s.uids.empty());
 }
 
 Result<Destination> parse_destination(std::string_view text, Proto proto) {

@@ -9,15 +9,10 @@
 #include <vector>
 
 #include "base/result.h"
-#include "model.h"
+#include "policy/model.h"
+#include "policy/selector.h"
 
 namespace vigil::policy {
-
-struct Subject {
-  std::string exe;
-  uint32_t uid = 0;
-  std::string cgroup;
-};
 
 struct Destination {
   std::array<uint8_t, 16> addr{};  // IPv6, or IPv4-mapped IPv6 for IPv4
@@ -48,10 +43,6 @@ class Evaluator {
   std::vector<EgressPolicy> policies_;
 };
 
-bool selects(const Selector& s, const Subject& who);
 bool fqdn_matches(std::string_view pattern, std::string_view name);
-// True when `glob` names `path` or one of its ancestors: a cgroup selector
-// covers the cgroup it names and every cgroup below it.
-bool cgroup_glob_matches(const std::string& glob, const std::string& path);
 
 }  // namespace vigil::policy

@@ -1,4 +1,4 @@
-#include "loader.h"
+#include "policy/loader.h"
 
 #include <arpa/inet.h>
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "model.h"
+#include "policy/model.h"
 
 namespace vigil::policy {
 

@@ -11,6 +11,7 @@
 namespace vigil::policy {
 
 enum class Mode { kAudit, kEnforce };
+inline const char* mode_name(Mode m) { return m == Mode::kEnforce ? "enforce" : "audit"; }
 enum class Proto { kAny, kTcp, kUdp };
 
 // An IPv4 or IPv6 prefix. IPv4 is held as IPv4-mapped IPv6 (::ffff:a.b.c.d/96+len)

@@ -1,4 +1,4 @@
-#include "stream/reassembler.h"
+#include "collectors/stream/reassembler.h"
 
 #include <gtest/gtest.h>
 

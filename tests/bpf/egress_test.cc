@@ -12,13 +12,15 @@
 #include <fstream>
 #include <thread>
 
-#include "bpf_test_util.h"
-#include "cgroup.h"
-#include "compiler.h"
-#include "egress.h"
-#include "loader.h"
-#include "policy_manager.h"
-#include "system.h"
+#include "base/file.h"
+#include "collectors/host/cgroup.h"
+#include "collectors/kernel/egress_enforcer.h"
+#include "collectors/kernel/system.h"
+#include "policy/compiler.h"
+#include "policy/loader.h"
+#include "policy/pins.h"
+#include "policy/resolve.h"
+#include "tests/bpf/bpf_test_util.h"
 
 namespace vigil {
 namespace {
@@ -51,14 +53,14 @@ class EgressTest : public ::testing::Test {
       EXPECT_TRUE(enforcer_->disable());
     }
     enforcer_.reset();
-    (void)Enforcer::remove_pinned_state(pin_root_);
+    (void)policy::EgressPins(pin_root_, "").remove();
     rmdir(pin_root_.c_str());
     if (!cgroup_rel_.empty()) rmdir((cgroup_root_ + cgroup_rel_).c_str());
   }
 
-  Result<std::unique_ptr<Enforcer>> open_enforcer() {
+  Result<std::unique_ptr<EgressEnforcer>> open_enforcer() {
     EgressOptions o{pin_root_, cgroup_root_, {53}, 1};
-    return Enforcer::open(o, [this](const vigil_eg_event& ev) { events_.push_back(ev); });
+    return EgressEnforcer::open(o, [this](const vigil_eg_event& ev) { events_.push_back(ev); });
   }
 
   // Applies policy YAML; "CGROUP" in it stands for this test's cgroup.
@@ -69,7 +71,7 @@ class EgressTest : public ::testing::Test {
     auto t = policy::compile(*ps);
     ASSERT_TRUE(t) << t.error().message;
     tables_ = *t;
-    ASSERT_TRUE(enforcer_->apply(kernel_tables(tables_, resolve_selectors(tables_, cgroup_root_))));
+    ASSERT_TRUE(enforcer_->apply(policy::kernel_tables(tables_, policy::resolve_selectors(tables_, cgroup_root_))));
   }
 
   int probe(const std::string& mode, const std::string& addr, int port, std::vector<std::string> extra = {},
@@ -89,7 +91,7 @@ class EgressTest : public ::testing::Test {
   }
 
   std::string cgroup_root_, cgroup_rel_, pin_root_;
-  std::unique_ptr<Enforcer> enforcer_;
+  std::unique_ptr<EgressEnforcer> enforcer_;
   policy::Tables tables_;
   std::vector<vigil_eg_event> events_;
 };
@@ -123,7 +125,20 @@ TEST_F(EgressTest, AllowedAndDeniedLoopbackAddressesWithEvents) {
   EXPECT_EQ(ev[1].rule, VIGIL_EG_RULE_NONE);
   EXPECT_EQ(ev[1].addr[15], 3);
   EXPECT_EQ(ev[1].proto, 6);
-  EXPECT_EQ(std::string(ev[1].comm), "vigil_egress_pr");
+  EXPECT_EQ(std::string(ev[1].hdr.comm), "vigil_egress_pr");
+  // The common process header: who connected, from where, when.
+  struct stat cg {};
+  ASSERT_EQ(stat((cgroup_root_ + cgroup_rel_).c_str(), &cg), 0);
+  for (const auto& e : ev) {
+    EXPECT_EQ(e.hdr.type, VIGIL_EV_EGRESS);
+    EXPECT_GT(e.hdr.ts_ns, 0u);
+    EXPECT_EQ(e.hdr.cgroup_id, cg.st_ino) << "the probe runs in the test's cgroup";
+    EXPECT_EQ(e.hdr.ppid, static_cast<uint32_t>(getpid())) << "the probe is this test's child";
+    EXPECT_EQ(e.hdr.tid, e.hdr.pid) << "the probe connects from its main thread";
+    EXPECT_EQ(e.hdr.uid, geteuid());
+    EXPECT_EQ(e.hdr.gid, getegid());
+  }
+  EXPECT_NE(ev[0].hdr.pid, ev[1].hdr.pid) << "one probe process per connect";
 }
 
 TEST_F(EgressTest, ProcessesOutsideTheSelectorAreUnrestricted) {

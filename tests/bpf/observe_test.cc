@@ -18,10 +18,12 @@
 #include <filesystem>
 #include <thread>
 
+#include "agent/events/event_mapper.h"
+#include "base/file.h"
 #include "base/log.h"
-#include "bpf_test_util.h"
-#include "event_mapper.h"
-#include "system.h"
+#include "collectors/kernel/observer.h"
+#include "collectors/kernel/system.h"
+#include "tests/bpf/bpf_test_util.h"
 
 namespace vigil {
 namespace {
@@ -165,7 +167,8 @@ class ObserveTest : public ::testing::Test {
     clock_ = new BootClock();
     mapper_ = new EventMapper(*procs_, *conns_, *clock_, "test-node");
     auto obs = Observer::create(ObserverOptions{}, [](const KernelEvent& ev) {
-      mapper_->handle(ev, [](Event&& e) { events_.push_back(std::move(e)); });
+      auto emit = [](Event&& e) { events_.push_back(std::move(e)); };
+      std::visit([&](const auto* record) { mapper_->handle(*record, emit); }, ev);
     });
     if (!obs) {
       setup_error_ = obs.error().message;

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "config.h"
+#include "agent/config/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto c = vigil::parse_config(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz.yaml");

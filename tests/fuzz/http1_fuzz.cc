@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "protocols/http1/parser.h"
-#include "stream/reassembler.h"
+#include "collectors/protocols/http1/parser.h"
+#include "collectors/stream/reassembler.h"
 
 namespace {
 struct ToParser : vigil::Reassembler::Sink {

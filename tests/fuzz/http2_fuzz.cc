@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "protocols/http2/tracker.h"
+#include "collectors/protocols/http2/tracker.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;

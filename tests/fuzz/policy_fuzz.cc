@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <string_view>
 
-#include "compiler.h"
-#include "evaluator.h"
-#include "loader.h"
+#include "policy/compiler.h"
+#include "policy/evaluator.h"
+#include "policy/loader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto ps = vigil::policy::load_policies(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz.yaml");

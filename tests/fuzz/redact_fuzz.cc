@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "api_call.h"
+#include "agent/events/api_call.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "control.h"
+#include "agent/control/protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto j = nlohmann::json::parse(data, data + size, nullptr, false);

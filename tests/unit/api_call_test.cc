@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "api_call.h"
+#include "agent/events/api_call.h"
 
 namespace vigil {
 namespace {
@@ -51,8 +51,8 @@ TEST(Endpoint, TemplatesIds) {
   EXPECT_EQ(endpoint_template("/a/"), "/a/");
 }
 
-http1::Exchange exchange(std::string target) {
-  http1::Exchange x;
+protocols::Exchange exchange(std::string target) {
+  protocols::Exchange x;
   x.request.method = "POST";
   x.request.target = std::move(target);
   x.request.headers = {{"host", "api.test"}, {"authorization", "Bearer s3cr3t"}};

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "cgroup.h"
+#include "collectors/host/cgroup.h"
 
 namespace vigil {
 namespace {

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "config.h"
+#include "agent/config/config.h"
 
 namespace vigil {
 namespace {

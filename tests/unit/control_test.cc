@@ -8,7 +8,7 @@
 
 #include <filesystem>
 
-#include "control.h"
+#include "agent/control/server.h"
 
 namespace vigil {
 namespace {

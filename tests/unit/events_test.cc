@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "events.h"
+#include "agent/events/events.h"
 
 namespace vigil {
 namespace {

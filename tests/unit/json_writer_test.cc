@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "json_writer.h"
+#include "agent/events/json_writer.h"
 
 namespace vigil {
 namespace {

@@ -3,7 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
-#include "net.h"
+#include "collectors/host/net.h"
 
 namespace vigil {
 namespace {

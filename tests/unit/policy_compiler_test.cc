@@ -7,10 +7,11 @@
 #include <fstream>
 #include <random>
 
-#include "compiler.h"
-#include "evaluator.h"
-#include "loader.h"
-#include "policy_manager.h"
+#include "policy/compiler.h"
+#include "policy/evaluator.h"
+#include "policy/loader.h"
+#include "policy/kernel_tables.h"
+#include "policy/resolve.h"
 
 namespace vigil::policy {
 namespace {

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "evaluator.h"
-#include "loader.h"
+#include "policy/evaluator.h"
+#include "policy/loader.h"
 
 namespace vigil::policy {
 namespace {

@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "control.h"
-#include "event_mapper.h"
-#include "observer.h"
+#include "agent/control/server.h"
+#include "agent/events/event_mapper.h"
+#include "collectors/kernel/observer.h"
 
 namespace vigil {
 namespace {
@@ -144,12 +144,12 @@ TEST_F(FakeProc, MapperTurnsConnEventsIntoConnectionEvents) {
   auto emit = [&](Event&& e) { out.push_back(std::move(e)); };
 
   auto open = conn_event(VIGIL_EV_CONN_OPEN, 9, 100);
-  mapper.handle(KernelEvent{&open}, emit);
+  mapper.handle(open, emit);
   EXPECT_EQ(conns.size(), 1u);
   auto close = conn_event(VIGIL_EV_CONN_CLOSE, 9, 100);
   close.bytes_sent = 10;
   close.bytes_recv = 20;
-  mapper.handle(KernelEvent{&close}, emit);
+  mapper.handle(close, emit);
   EXPECT_EQ(conns.size(), 0u);
 
   ASSERT_EQ(out.size(), 2u);
@@ -183,12 +183,12 @@ TEST_F(FakeProc, ExitForgetsConnectionsWhoseCloseWasLost) {
   std::vector<Event> out;
   auto emit = [&](Event&& e) { out.push_back(std::move(e)); };
   auto open = conn_event(VIGIL_EV_CONN_OPEN, 5, 100);
-  mapper.handle(KernelEvent{&open}, emit);
+  mapper.handle(open, emit);
   auto other = conn_event(VIGIL_EV_CONN_OPEN, 6, 200);
-  mapper.handle(KernelEvent{&other}, emit);
+  mapper.handle(other, emit);
   vigil_exit_event exit{};
   exit.hdr = header(VIGIL_EV_EXIT, 100, "nginx");
-  mapper.handle(KernelEvent{&exit}, emit);
+  mapper.handle(exit, emit);
   EXPECT_EQ(conns.find(5), nullptr);
   EXPECT_NE(conns.find(6), nullptr) << "another process's connection stays";
   EXPECT_EQ(mapper.http_stats().missed_closes, 1u);

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "tls.h"
+#include "collectors/tls/tls_manager.h"
 
 namespace vigil {
 namespace {

@@ -1,30 +1,18 @@
-/* The kernel/user ABI of Vigil: every ring-buffer event and map key/value.
- * Included by BOTH the BPF programs (after vmlinux.h) and the C++ agent.
- * Plain C, fixed-width types only; the C++ side static_asserts every layout. */
+/* The observation ABI of Vigil: every ring-buffer event and map key/value of
+ * bpf/observe.bpf.c. Included by BOTH the BPF programs (after vmlinux.h) and the
+ * C++ agent. Plain C, fixed-width types only; every layout is asserted here. */
 #ifndef VIGIL_ABI_H
 #define VIGIL_ABI_H
 
-#ifndef __VMLINUX_H__
-#include <linux/types.h>
-#endif
+#include "header.h"
 
 /* Bumped on any change to a struct or enum below. The BPF object carries it in
  * rodata and the agent refuses to load an object built against another version. */
-#define VIGIL_ABI_VERSION 3
+#define VIGIL_ABI_VERSION 4
 
-#define VIGIL_COMM_LEN 16
 #define VIGIL_FILENAME_LEN 256
 /* Most payload bytes one data event carries (capture.max_capture_bytes <= this). */
 #define VIGIL_MAX_CAPTURE 16384
-
-enum vigil_event_type {
-	VIGIL_EV_EXEC = 1,
-	VIGIL_EV_FORK = 2,
-	VIGIL_EV_EXIT = 3,
-	VIGIL_EV_CONN_OPEN = 4,
-	VIGIL_EV_CONN_CLOSE = 5,
-	VIGIL_EV_DATA = 6,
-};
 
 enum vigil_direction {
 	VIGIL_DIR_EGRESS = 1,  /* written by the process */
@@ -48,6 +36,7 @@ enum vigil_tls_op {
 };
 
 enum vigil_role {
+	VIGIL_ROLE_UNKNOWN = 0, /* met mid-stream (inside a TLS call): user space decides */
 	VIGIL_ROLE_CLIENT = 1,
 	VIGIL_ROLE_SERVER = 2,
 };
@@ -71,19 +60,6 @@ enum vigil_lost_slot {
 	VIGIL_LOST_DATA_RINGBUF = 2, /* a payload record did not fit the ring buffer */
 	VIGIL_LOST_TLS_NO_SOCKET = 3, /* TLS plaintext whose socket is unknown or untracked */
 	VIGIL_LOST_SLOTS = 4,
-};
-
-/* Common header of every event; `pid` is the thread-group id (user-space pid). */
-struct vigil_event_header {
-	__u64 ts_ns;     /* bpf_ktime_get_boot_ns() */
-	__u64 cgroup_id; /* cgroup v2 id of the task */
-	__u32 type;      /* enum vigil_event_type */
-	__u32 pid;
-	__u32 tid;
-	__u32 ppid;
-	__u32 uid;
-	__u32 gid;
-	char comm[VIGIL_COMM_LEN];
 };
 
 struct vigil_exec_event {
@@ -211,5 +187,22 @@ struct vigil_ssl_key {
 	__u32 _pad;
 	__u64 ssl;
 };
+
+VIGIL_ABI_ASSERT(sizeof(struct vigil_exec_event) == 56 + 8 + VIGIL_FILENAME_LEN);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_fork_event) == 64);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_exit_event) == 64);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_conn_tuple) == 40);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_conn_tuple, lport) == 32);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_conn_tuple, family) == 36);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_conn_event) == 56 + 8 + 40 + 8 + 16);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_conn_event, tuple) == 64);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_conn_event, bytes_sent) == 112);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_data_event, data) == 56 + 8 + 8 + 4 + 4 + 4 + 4);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_conn_key) == 8);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_conn_value) == 96);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_pid_fds) == 4 * VIGIL_PID_FD_SLOTS + 8);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_io_args) == 24);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_tls_args) == 40);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_ssl_key) == 16);
 
 #endif /* VIGIL_ABI_H */

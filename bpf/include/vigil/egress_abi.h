@@ -7,11 +7,10 @@
 #ifndef VIGIL_EGRESS_ABI_H
 #define VIGIL_EGRESS_ABI_H
 
-#ifndef __VMLINUX_H__
-#include <linux/types.h>
-#endif
+#include "header.h"
 
-#define VIGIL_EGRESS_ABI_VERSION 1
+/* 2: verdict events carry the common process header. */
+#define VIGIL_EGRESS_ABI_VERSION 2
 
 #define VIGIL_EG_MAX_POLICIES 64      /* policies are bits of a __u64 */
 #define VIGIL_EG_PORT_RANGES 8        /* port ranges per (policy, destination) */
@@ -24,6 +23,13 @@
 /* Protocol bits of a port range. */
 #define VIGIL_EG_PROTO_TCP 1
 #define VIGIL_EG_PROTO_UDP 2
+
+/* Slots of the per-CPU eg_lost array. */
+enum vigil_eg_lost_slot {
+	VIGIL_EG_LOST_VERDICTS = 0, /* eg_events full: a verdict was not reported */
+	VIGIL_EG_LOST_DNS = 1,      /* a DNS answer was not learnt (eg_dns full) */
+	VIGIL_EG_LOST_SLOTS = 2,
+};
 
 enum vigil_eg_verdict {
 	VIGIL_EG_ALLOW = 1,
@@ -90,7 +96,7 @@ struct vigil_eg_ports {
 };
 
 /* An FQDN pattern of some policy: exact "api.example.com" hashes the name,
- * "*.example.com" hashes ".example.com" (see vigil_eg_name_hash). */
+ * "*.example.com" hashes ".example.com" (see VIGIL_EG_HASH_SEED below). */
 struct vigil_eg_fqdn_key {
 	__u32 gen;
 	__u32 pad;
@@ -110,14 +116,10 @@ struct vigil_eg_dns_entry {
 	__u64 expires_ns[VIGIL_EG_DNS_NAMES];
 };
 
-/* A verdict for a selected process (ring buffer `eg_events`). */
+/* A verdict for a selected process (ring buffer `eg_events`); hdr.type is VIGIL_EV_EGRESS. */
 struct vigil_eg_event {
-	__u64 ts_ns;
-	__u64 cgroup_id;
+	struct vigil_event_header hdr;
 	__u64 fqdn_hash; /* the pattern that allowed it, 0 if none */
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
 	__u8 verdict;    /* enum vigil_eg_verdict */
 	__u8 gen;
 	__u8 policy;     /* index in the generation */
@@ -125,7 +127,6 @@ struct vigil_eg_event {
 	__u16 rule;
 	__u16 port;      /* host order */
 	__u8 addr[16];
-	char comm[16];
 };
 
 /* Name hashing shared by the DNS program and the compiler: FNV-1a over the
@@ -133,5 +134,37 @@ struct vigil_eg_event {
  * every suffix falls out of one backward pass. */
 #define VIGIL_EG_HASH_SEED 0xcbf29ce484222325ULL
 #define VIGIL_EG_HASH_PRIME 0x100000001b3ULL
+
+/* Pinned layouts: a change here must bump VIGIL_EGRESS_ABI_VERSION. */
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_gen) == 40);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_state) == 16);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_state, dns_min_ttl_s) == 8);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_bin_key) == 16);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_bin_key, ino) == 8);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_cgroup_key) == 16);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_cgroup_key, cgroup_id) == 8);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_uid_key) == 8);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_uid_key, uid) == 4);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_cidr_key) == 24);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_cidr_key, gen) == 4);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_cidr_key, policy) == 5);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_cidr_key, addr) == 8);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_port_range) == 8);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_port_range, protos) == 4);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_port_range, rule) == 6);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_ports) == 8 + 8 * VIGIL_EG_PORT_RANGES);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_ports, r) == 8);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_fqdn_key) == 16);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_fqdn_key, hash) == 8);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_fqdn_ports_key) == 16);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_fqdn_ports_key, policy) == 4);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_fqdn_ports_key, hash) == 8);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_dns_entry) == 16 * VIGIL_EG_DNS_NAMES);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_dns_entry, expires_ns) == 8 * VIGIL_EG_DNS_NAMES);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_event) == 88);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_event, fqdn_hash) == 56);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_event, verdict) == 64);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_event, rule) == 68);
+VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_event, addr) == 72);
 
 #endif

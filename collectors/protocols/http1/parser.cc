@@ -1,4 +1,4 @@
-#include "protocols/http1/parser.h"
+#include "collectors/protocols/http1/parser.h"
 
 #include <algorithm>
 #include <array>
@@ -108,12 +108,6 @@ ParseState parse_status_line(std::string_view line, Message* m) {
 }
 
 }  // namespace
-
-std::string_view Message::header(std::string_view lower_name) const {
-  for (const auto& [k, v] : headers)
-    if (k == lower_name) return v;
-  return {};
-}
 
 bool looks_like_start(std::string_view buf, Kind kind) {
   if (buf.empty()) return false;

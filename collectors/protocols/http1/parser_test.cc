@@ -1,4 +1,4 @@
-#include "protocols/http1/parser.h"
+#include "collectors/protocols/http1/parser.h"
 
 #include <gtest/gtest.h>
 

@@ -9,15 +9,16 @@
 #include <string_view>
 #include <vector>
 
-#include "protocols/exchange_tracker.h"
-#include "protocols/http1/parser.h"
-#include "stream/reassembler.h"
+#include "collectors/protocols/common/tracker.h"
+#include "collectors/protocols/http1/parser.h"
+#include "collectors/stream/reassembler.h"
 
 namespace vigil::http1 {
 
-using vigil::TrackerStats;
+using protocols::Exchange;
+using protocols::TrackerStats;
 
-class Tracker : public ExchangeTracker {
+class Tracker : public protocols::ExchangeTracker {
  public:
   // client: requests are written (egress); server: requests are read (ingress).
   Tracker(bool client_role, Limits limits = {});

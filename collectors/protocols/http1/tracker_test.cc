@@ -1,4 +1,4 @@
-#include "protocols/http1/tracker.h"
+#include "collectors/protocols/http1/tracker.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "protocols/http2/tracker.h"
+#include "collectors/protocols/http2/tracker.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -31,7 +31,7 @@ Tracker::Direction::~Direction() {
   if (inflater) nghttp2_hd_inflate_del(inflater);
 }
 
-Tracker::Tracker(bool client_role, http1::Limits limits)
+Tracker::Tracker(bool client_role, protocols::Limits limits)
     : client_(client_role), limits_(limits), c2s_(new Direction(*this, true)), s2c_(new Direction(*this, false)) {}
 
 Tracker::~Tracker() = default;
@@ -69,7 +69,7 @@ Tracker::Stream& Tracker::stream(uint32_t sid) {
   return streams_[sid];
 }
 
-http1::Message& Tracker::message(uint32_t sid, bool from_client) {
+protocols::Message& Tracker::message(uint32_t sid, bool from_client) {
   Stream& s = stream(sid);
   return from_client ? s.request : s.response;
 }
@@ -118,7 +118,7 @@ void Tracker::Direction::gap(uint64_t n, uint64_t ts) {
   // Inside a DATA payload with nothing else buffered: skip it, the message is truncated.
   if (buf.empty() && data_left >= n) {
     data_left -= n;
-    http1::Message& m = t.message(data_sid, from_client);
+    protocols::Message& m = t.message(data_sid, from_client);
     m.body_bytes += n;
     m.truncated = true;
     if (data_left == 0 && data_end) t.finish_if_done(data_sid, from_client, ts);
@@ -148,7 +148,7 @@ void Tracker::Direction::parse(uint64_t ts) {
     if (data_left) {  // stream a DATA payload without buffering it
       size_t take = static_cast<size_t>(std::min<uint64_t>(data_left, buf.size() - pos));
       if (take == 0) break;
-      http1::Message& m = t.message(data_sid, from_client);
+      protocols::Message& m = t.message(data_sid, from_client);
       if (m.body.size() < t.limits_.body_keep)
         m.body.append(buf, pos, std::min(take, t.limits_.body_keep - m.body.size()));
       m.body_bytes += take;
@@ -176,7 +176,7 @@ void Tracker::Direction::parse(uint64_t ts) {
       data_sid = sid;
       data_left = len;
       data_end = flags & kEndStream;
-      http1::Message& m = t.message(sid, from_client);
+      protocols::Message& m = t.message(sid, from_client);
       if (!m.first_ts) m.first_ts = ts;
       if (len == 0 && data_end) t.finish_if_done(sid, from_client, ts);
       continue;
@@ -212,7 +212,7 @@ void Tracker::Direction::frame(uint8_t type, uint8_t flags, uint32_t sid, std::s
     block_end_stream = flags & kEndStream;
     block_bytes = 9 + payload.size();
     Stream& s = t.stream(sid);
-    http1::Message& m = from_client ? s.request : s.response;
+    protocols::Message& m = from_client ? s.request : s.response;
     if (!m.first_ts) m.first_ts = ts;
   } else {
     if (sid != block_sid) return void(broken = true);
@@ -224,12 +224,12 @@ void Tracker::Direction::frame(uint8_t type, uint8_t flags, uint32_t sid, std::s
 
 void Tracker::Direction::headers_done(uint32_t sid, bool end_stream, uint64_t ts) {
   Stream& s = t.stream(sid);
-  http1::Message& m = from_client ? s.request : s.response;
+  protocols::Message& m = from_client ? s.request : s.response;
   bool trailers = from_client ? s.request_seen : s.response_seen;
   m.head_bytes += block_bytes;
   m.version_major = 2;
   m.version_minor = 0;
-  m.kind = from_client ? http1::Kind::kRequest : http1::Kind::kResponse;
+  m.kind = from_client ? protocols::Kind::kRequest : protocols::Kind::kResponse;
   const auto* in = reinterpret_cast<const uint8_t*>(block.data());
   size_t left = block.size();
   bool ok = inflater != nullptr;

@@ -17,17 +17,17 @@
 #include <string_view>
 #include <vector>
 
-#include "protocols/exchange_tracker.h"
-#include "stream/reassembler.h"
+#include "collectors/protocols/common/tracker.h"
+#include "collectors/stream/reassembler.h"
 
 struct nghttp2_hd_inflater;
 
 namespace vigil::http2 {
 
-class Tracker : public ExchangeTracker {
+class Tracker : public protocols::ExchangeTracker {
  public:
   // client: the observed process sends the requests (egress = client to server).
-  Tracker(bool client_role, http1::Limits limits = {});
+  Tracker(bool client_role, protocols::Limits limits = {});
   ~Tracker() override;
   Tracker(const Tracker&) = delete;
   Tracker& operator=(const Tracker&) = delete;
@@ -35,12 +35,12 @@ class Tracker : public ExchangeTracker {
   void on_data(bool egress, uint64_t offset, uint64_t length, std::string_view captured, uint64_t ts) override;
   void on_close(uint64_t ts) override;
   void tick(uint64_t now, uint64_t hold_ns = 50'000'000) override;
-  std::vector<http1::Exchange>& exchanges() override { return ready_; }
-  const TrackerStats& stats() const override { return stats_; }
+  std::vector<protocols::Exchange>& exchanges() override { return ready_; }
+  const protocols::TrackerStats& stats() const override { return stats_; }
 
  private:
   struct Stream {
-    http1::Message request, response;
+    protocols::Message request, response;
     bool request_seen = false;   // its HEADERS were decoded
     bool response_seen = false;
     bool partial = false;
@@ -73,14 +73,14 @@ class Tracker : public ExchangeTracker {
   void finish(uint32_t sid, uint64_t ts);
   // A side ended stream `sid`: the server's end completes the exchange.
   void finish_if_done(uint32_t sid, bool from_client, uint64_t ts);
-  http1::Message& message(uint32_t sid, bool from_client);
+  protocols::Message& message(uint32_t sid, bool from_client);
 
   bool client_;
-  http1::Limits limits_;
+  protocols::Limits limits_;
   std::unique_ptr<Direction> c2s_, s2c_;
   std::map<uint32_t, Stream> streams_;
-  std::vector<http1::Exchange> ready_;
-  TrackerStats stats_;
+  std::vector<protocols::Exchange> ready_;
+  protocols::TrackerStats stats_;
 };
 
 }  // namespace vigil::http2

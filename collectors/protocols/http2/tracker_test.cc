@@ -1,6 +1,6 @@
 // HTTP/2 tracker: header blocks are built with nghttp2's own HPACK deflater,
 // so the tests exercise real encodings (static and dynamic table entries).
-#include "protocols/http2/tracker.h"
+#include "collectors/protocols/http2/tracker.h"
 
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>

@@ -1,0 +1,38 @@
+// vigil, the investigation CLI: what every verb shares. Each verb lives in its
+// own file and registers its subcommands with add_*(); main() runs the one parsed.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace vigil::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitCheckFailed = 1;  // e.g. policy validate found errors (a CI gate)
+inline constexpr int kExitUsage = 2;        // usage or connection error
+
+// Flags accepted before or after the verb (DESIGN.md §7).
+struct Globals {
+  std::string socket_flag;
+  std::string config_path;
+  std::string output = "table";  // table | json
+
+  bool json() const { return output == "json"; }
+  // --socket, else the control_socket of --config (or /etc/vigil/vigil.yaml), else the default.
+  std::string socket() const;
+};
+
+struct Verb {
+  CLI::App* command;
+  std::function<int()> run;
+};
+using Verbs = std::vector<Verb>;
+
+void add_status(CLI::App& app, const Globals& g, Verbs& verbs);
+void add_trace(CLI::App& app, const Globals& g, Verbs& verbs);
+void add_policy(CLI::App& app, const Globals& g, Verbs& verbs);
+
+}  // namespace vigil::cli

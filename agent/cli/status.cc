@@ -1,0 +1,58 @@
+// vigil status: the agent, its programs, counters, TLS libraries and sinks.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "agent/cli/cli.h"
+#include "agent/cli/client.h"
+#include "agent/control/protocol.h"
+
+namespace vigil::cli {
+namespace {
+
+void print_status(const nlohmann::json& status) {
+  const auto& c = status["counters"];
+  fmt::print("vigild {} on {} (pid {}), up {}s\n", status.value("version", "?"),
+             status.value("node", "?"), status.value("pid", 0), status.value("uptime_s", 0));
+  fmt::print("programs:\n  {:>6}  {:<8}  {}\n", "ID", "ATTACHED", "NAME");
+  for (const auto& p : status["programs"])
+    fmt::print("  {:>6}  {:<8}  {}\n", p.value("id", 0), p.value("attached", false) ? "yes" : "no",
+               p.value("name", "?"));
+  fmt::print("counters: {} events shipped, {} kernel events, {} processes, {} open connections, "
+             "{} trace clients\n",
+             c.value("events", 0), c.value("kernel_events", 0), c.value("processes", 0),
+             c.value("connections", 0), c.value("trace_clients", 0));
+  if (c.contains("http"))
+    fmt::print("http: {} api_calls, {} connections with HTTP in flight, {} bytes not captured (cap or loss)\n",
+               c["http"].value("api_calls", 0), c["http"].value("open_http_connections", 0),
+               c["http"].value("uncaptured_bytes", 0));
+  std::string lost;
+  for (const auto& [k, v] : c["lost"].items()) lost += fmt::format(" {}={}", k, v.get<uint64_t>());
+  fmt::print("lost:{}\n", lost.empty() ? " none" : lost);
+  if (status.contains("tls") && !status["tls"].empty()) {
+    fmt::print("tls libraries:\n  {:<12} {:>5}  {:<46} {}\n", "LIB", "PROCS", "PATH", "PROBES");
+    for (const auto& l : status["tls"]) {
+      std::vector<std::string> probes = l["probes"];
+      std::string err = l.value("error", "");
+      fmt::print("  {:<12} {:>5}  {:<46} {}\n", l.value("lib", "?"), l.value("processes", 0), l.value("path", "?"),
+                 err.empty() ? fmt::format("{}", fmt::join(probes, ", ")) : "not attached: " + err);
+    }
+  }
+  for (const auto& s : status["sinks"])
+    fmt::print("sink: {} ({} write errors)\n", s.value("name", "?"), s.value("errors", 0));
+}
+
+}  // namespace
+
+void add_status(CLI::App& app, const Globals& g, Verbs& verbs) {
+  auto* status = app.add_subcommand("status", "agent, programs and counters");
+  verbs.push_back({status, [&g] {
+                     int rc = kExitOk;
+                     auto reply = ask(g.socket(), control::request(control::kStatus), rc);
+                     if (!reply) return rc;
+                     if (g.json()) fmt::print("{}\n", reply->dump(2));
+                     else print_status(*reply);
+                     return kExitOk;
+                   }});
+}
+
+}  // namespace vigil::cli

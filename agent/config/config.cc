@@ -1,0 +1,251 @@
+#include "agent/config/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "base/suggest.h"
+#include "base/yaml_guard.h"
+
+namespace vigil {
+namespace {
+
+constexpr std::string_view kDefaultYaml = R"(# vigild embedded default configuration
+node_name: ""
+data_dir: /var/lib/vigil
+control_socket: /run/vigil/vigil.sock
+capture:
+  http: true
+  tls: true
+  max_capture_bytes: 16384
+  bodies: false
+  exclude_comms: []
+events:
+  kinds: [connection, api_call, egress, api_discovered, finding, policy, lost]
+  sinks:
+    - type: stdout
+    - type: file
+      path: /var/log/vigil/events.jsonl
+policies:
+  dir: /etc/vigil/policies.d
+  pin_dir: /sys/fs/bpf/vigil
+  dns_ports: [53]
+  dns_min_ttl: 30
+metrics:
+  listen: 127.0.0.1:9464
+apimap:
+  path_hints: []
+  declared_specs: []
+)";
+
+// Raised inside the parser only; parse_config turns it into an Error.
+struct ConfigError {
+  std::string message;
+};
+
+class Parser {
+ public:
+  explicit Parser(std::string_view source) : source_(source) {}
+
+  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& what) const {
+    if (mark.is_null()) throw ConfigError{fmt::format("{}: {}", source_, what)};
+    throw ConfigError{fmt::format("{}:{}:{}: {}", source_, mark.line + 1, mark.column + 1, what)};
+  }
+
+  // Checks that `node` is a map whose keys are all in `allowed`.
+  void expect_map(const YAML::Node& node, const std::string& path,
+                  std::initializer_list<std::string_view> allowed) const {
+    if (!node.IsMap())
+      fail(node.Mark(), fmt::format("'{}' must be a mapping", path.empty() ? "<top>" : path));
+    for (const auto& kv : node) {
+      std::string key = kv.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string where = path.empty() ? key : path + "." + key;
+        fail(kv.first.Mark(), fmt::format("unknown key '{}'{}", where, suggest_key(key, allowed)));
+      }
+    }
+  }
+
+  void read(const YAML::Node& n, const std::string& key, std::string& out) const {
+    if (!n.IsScalar()) fail(n.Mark(), fmt::format("'{}' must be a string", key));
+    out = n.Scalar();
+  }
+
+  void read(const YAML::Node& n, const std::string& key, bool& out) const {
+    static const std::set<std::string> kTrue = {"true", "True", "TRUE", "yes", "on"};
+    static const std::set<std::string> kFalse = {"false", "False", "FALSE", "no", "off"};
+    if (n.IsScalar() && kTrue.count(n.Scalar())) {
+      out = true;
+    } else if (n.IsScalar() && kFalse.count(n.Scalar())) {
+      out = false;
+    } else {
+      fail(n.Mark(), fmt::format("'{}' must be true or false", key));
+    }
+  }
+
+  void read(const YAML::Node& n, const std::string& key, uint32_t& out) const {
+    const std::string& s = n.IsScalar() ? n.Scalar() : std::string();
+    uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() ||
+        v > std::numeric_limits<uint32_t>::max())
+      fail(n.Mark(), fmt::format("'{}' must be a non-negative integer, got '{}'", key, s));
+    out = static_cast<uint32_t>(v);
+  }
+
+  void read(const YAML::Node& n, const std::string& key, std::vector<std::string>& out) const {
+    if (n.IsNull()) {
+      out.clear();
+      return;
+    }
+    if (!n.IsSequence()) fail(n.Mark(), fmt::format("'{}' must be a list of strings", key));
+    out.clear();
+    for (const auto& item : n) {
+      if (!item.IsScalar()) fail(item.Mark(), fmt::format("'{}' items must be strings", key));
+      out.push_back(item.Scalar());
+    }
+  }
+
+  // Reads map[key] into out when present.
+  template <class T>
+  void field(const YAML::Node& map, const std::string& path, const char* key, T& out) const {
+    YAML::Node n = map[key];
+    if (!n) return;
+    read(n, path.empty() ? key : path + "." + key, out);
+  }
+
+ private:
+  std::string source_;
+};
+
+void parse_sinks(const Parser& p, const YAML::Node& n, std::vector<SinkConfig>& out) {
+  if (!n.IsSequence()) p.fail(n.Mark(), "'events.sinks' must be a list");
+  out.clear();
+  for (size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node item = n[i];
+    std::string path = fmt::format("events.sinks[{}]", i);
+    p.expect_map(item, path, {"type", "path", "address", "url"});
+    SinkConfig s;
+    if (!item["type"]) p.fail(item.Mark(), fmt::format("'{}.type' is required", path));
+    p.field(item, path, "type", s.type);
+    p.field(item, path, "path", s.path);
+    p.field(item, path, "address", s.address);
+    p.field(item, path, "url", s.url);
+    static const std::set<std::string> kTypes = {"stdout", "file", "syslog", "webhook", "otlp"};
+    if (!kTypes.count(s.type))
+      p.fail(item["type"].Mark(),
+             fmt::format("'{}.type' is '{}'; expected stdout, file, syslog, webhook or otlp", path, s.type));
+    if (s.type == "file" && s.path.empty())
+      p.fail(item.Mark(), fmt::format("'{}.path' is required for a file sink", path));
+    out.push_back(std::move(s));
+  }
+}
+
+Config parse_tree(const Parser& p, const YAML::Node& root) {
+  Config c;
+  c.events.kinds = all_event_kinds();
+  c.events.sinks.resize(2);
+  c.events.sinks[0].type = "stdout";
+  c.events.sinks[1].type = "file";
+  c.events.sinks[1].path = "/var/log/vigil/events.jsonl";
+  if (!root || root.IsNull()) return c;
+  p.expect_map(root, "", {"node_name", "data_dir", "control_socket", "capture", "events",
+                          "policies", "metrics", "apimap"});
+  p.field(root, "", "node_name", c.node_name);
+  p.field(root, "", "data_dir", c.data_dir);
+  p.field(root, "", "control_socket", c.control_socket);
+  if (auto n = root["capture"]; n && !n.IsNull()) {
+    p.expect_map(n, "capture", {"http", "tls", "max_capture_bytes", "bodies", "exclude_comms"});
+    p.field(n, "capture", "http", c.capture.http);
+    p.field(n, "capture", "tls", c.capture.tls);
+    p.field(n, "capture", "max_capture_bytes", c.capture.max_capture_bytes);
+    p.field(n, "capture", "bodies", c.capture.bodies);
+    p.field(n, "capture", "exclude_comms", c.capture.exclude_comms);
+  }
+  if (auto n = root["events"]; n && !n.IsNull()) {
+    p.expect_map(n, "events", {"kinds", "sinks"});
+    p.field(n, "events", "kinds", c.events.kinds);
+    for (size_t i = 0; i < c.events.kinds.size(); ++i) {
+      const auto& kinds = all_event_kinds();
+      if (std::find(kinds.begin(), kinds.end(), c.events.kinds[i]) == kinds.end())
+        p.fail(n["kinds"][i].Mark(), fmt::format("'events.kinds' has unknown kind '{}'",
+                                                 c.events.kinds[i]));
+    }
+    if (auto s = n["sinks"]; s && !s.IsNull()) parse_sinks(p, s, c.events.sinks);
+  }
+  if (auto n = root["policies"]; n && !n.IsNull()) {
+    p.expect_map(n, "policies", {"dir", "pin_dir", "dns_ports", "dns_min_ttl"});
+    p.field(n, "policies", "dir", c.policies.dir);
+    p.field(n, "policies", "pin_dir", c.policies.pin_dir);
+    p.field(n, "policies", "dns_min_ttl", c.policies.dns_min_ttl);
+    if (auto ports = n["dns_ports"]; ports) {
+      if (!ports.IsSequence() || ports.size() == 0)
+        p.fail(ports.Mark(), "'policies.dns_ports' must be a non-empty list of ports");
+      c.policies.dns_ports.clear();
+      for (const auto& item : ports) {
+        uint32_t v = 0;
+        p.read(item, "policies.dns_ports", v);
+        if (v == 0 || v > 65535)
+          p.fail(item.Mark(), fmt::format("'policies.dns_ports' has port {}; ports are 1-65535", v));
+        c.policies.dns_ports.push_back(static_cast<uint16_t>(v));
+      }
+    }
+  }
+  if (auto n = root["metrics"]; n && !n.IsNull()) {
+    p.expect_map(n, "metrics", {"listen"});
+    p.field(n, "metrics", "listen", c.metrics.listen);
+  }
+  if (auto n = root["apimap"]; n && !n.IsNull()) {
+    p.expect_map(n, "apimap", {"path_hints", "declared_specs"});
+    p.field(n, "apimap", "path_hints", c.apimap.path_hints);
+    p.field(n, "apimap", "declared_specs", c.apimap.declared_specs);
+  }
+  if (c.capture.max_capture_bytes == 0 || c.capture.max_capture_bytes > 16384)
+    p.fail(root["capture"]["max_capture_bytes"].Mark(),
+           "'capture.max_capture_bytes' must be between 1 and 16384 (the kernel's per-syscall limit)");
+  return c;
+}
+
+}  // namespace
+
+bool Config::kind_enabled(std::string_view kind) const {
+  return std::find(events.kinds.begin(), events.kinds.end(), kind) != events.kinds.end();
+}
+
+const std::vector<std::string>& all_event_kinds() {
+  static const std::vector<std::string> kKinds = {
+      "connection", "api_call", "egress", "api_discovered", "finding", "policy", "lost"};
+  return kKinds;
+}
+
+std::string_view default_config_yaml() { return kDefaultYaml; }
+
+Result<Config> parse_config(std::string_view yaml, std::string_view source) {
+  auto docs = check_yaml(yaml, source);
+  if (!docs) return docs.error();
+  if (*docs > 1) return Error{fmt::format("{}: has {} YAML documents; a configuration is one", source, *docs)};
+  Parser parser(source);
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml));
+    return parse_tree(parser, root);
+  } catch (const ConfigError& e) {
+    return Error{e.message};
+  } catch (const YAML::Exception& e) {
+    return Error{fmt::format("{}:{}:{}: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg)};
+  }
+}
+
+Result<Config> load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return os_error(fmt::format("read config file {}", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+}  // namespace vigil

@@ -1,0 +1,58 @@
+// Kernel records -> schema events: keeps the process table current, attaches
+// who/where to every connection fact, and turns the connection tracker's
+// finished exchanges into api_call events.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+#include "agent/events/api_call.h"
+#include "agent/events/events.h"
+#include "base/clock.h"
+#include "bpf/include/vigil/abi.h"
+#include "collectors/conn_tracker.h"
+#include "collectors/host/connection_table.h"
+#include "collectors/host/process_table.h"
+
+namespace vigil {
+
+class EventMapper {
+ public:
+  using Emit = std::function<void(Event&&)>;
+
+  EventMapper(ProcessTable& procs, ConnectionTable& conns, const BootClock& clock, std::string node,
+              ApiCallOptions api = {}, size_t body_keep = 0);
+
+  // Each updates the tables and calls `emit` for each schema event the record
+  // yields (seq is left 0: the agent numbers events when it ships them).
+  void handle(const vigil_exec_event& e, const Emit& emit);
+  void handle(const vigil_fork_event& e, const Emit& emit);
+  void handle(const vigil_exit_event& e, const Emit& emit);
+  void handle(const vigil_conn_event& e, const Emit& emit);
+  void handle(const vigil_data_event& e, const Emit& emit);
+
+  ProcessRef process_ref(const vigil_event_header& hdr);
+  // Names the TLS library numbers data events carry ("openssl-3", ...).
+  void set_tls_names(std::function<std::string(uint8_t)> fn) { tls_name_ = std::move(fn); }
+  // Periodic (boot-clock ns): gives up on records held for a lost predecessor.
+  void tick(uint64_t now_boot_ns, const Emit& emit);
+  HttpStats http_stats() const { return tracker_.stats(); }
+
+ private:
+  void emit_calls(const FinishedExchanges& done, const Emit& emit);
+  ConnTracker::Sink sink(const Emit& emit);
+
+  ProcessTable& procs_;
+  const BootClock& clock_;
+  std::string node_;
+  ApiCallOptions api_;
+  ConnTracker tracker_;
+  std::function<std::string(uint8_t)> tls_name_;
+  std::unordered_map<uint64_t, ConnRef> conn_refs_;  // formatted once, at a connection's first call
+};
+
+ConnRef conn_ref(uint64_t id, const vigil_conn_tuple& t);
+
+}  // namespace vigil

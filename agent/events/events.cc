@@ -1,0 +1,139 @@
+#include "agent/events/events.h"
+
+#include <ctime>
+
+#include <fmt/format.h>
+#include "agent/events/json_writer.h"
+
+namespace vigil {
+namespace {
+
+void endpoint_json(JsonWriter& w, std::string_view key, const Endpoint& e) {
+  w.key(key).begin_object().field("addr", e.addr).field("port", e.port).end_object();
+}
+
+void conn_json(JsonWriter& w, const ConnRef& c) {
+  w.key("conn").begin_object().field("id", c.id).field("proto", c.proto).field("family", c.family)
+      .field("role", c.role);
+  endpoint_json(w, "local", c.local);
+  endpoint_json(w, "remote", c.remote);
+  w.end_object();
+}
+
+void headers_json(JsonWriter& w, const Headers& h) {
+  if (h.empty()) return;
+  w.key("headers").begin_object();
+  for (const auto& [k, v] : h) w.field(k, v);
+  w.end_object();
+}
+
+void process_json(JsonWriter& w, const ProcessRef& p) {
+  w.key("process").begin_object().field("pid", p.pid).field("tid", p.tid).field("ppid", p.ppid)
+      .field("uid", p.uid).field("comm", p.comm).field("exe", p.exe).field("cgroup", p.cgroup);
+  if (!p.container_id.empty()) w.field("container_id", p.container_id);
+  if (!p.pod_uid.empty()) w.field("pod_uid", p.pod_uid);
+  w.end_object();
+}
+
+template <class T>
+void put_opt(JsonWriter& w, std::string_view key, const std::optional<T>& v) {
+  if (v) w.field(key, *v);
+}
+
+struct BodyEncoder {
+  JsonWriter& w;
+  void operator()(const ConnectionEvent& e) const {
+    conn_json(w, e.conn);
+    w.field("state", e.state);
+    put_opt(w, "bytes_sent", e.bytes_sent);
+    put_opt(w, "bytes_recv", e.bytes_recv);
+  }
+  void operator()(const ApiCallEvent& e) const {
+    conn_json(w, e.conn);
+    w.field("role", e.role).field("tls", e.tls);
+    if (!e.tls_lib.empty()) w.field("tls_lib", e.tls_lib);
+    w.field("protocol", e.protocol);
+    w.key("request").begin_object().field("method", e.request.method).field("host", e.request.host)
+        .field("path", e.request.path);
+    put_opt(w, "query", e.request.query);
+    headers_json(w, e.request.headers);
+    put_opt(w, "body", e.request_body);
+    w.end_object();
+    w.key("response").begin_object().field("status", e.response.status);
+    headers_json(w, e.response.headers);
+    put_opt(w, "body", e.response_body);
+    w.end_object();
+    w.field("endpoint", e.endpoint).field("latency_ns", e.latency_ns).field("req_bytes", e.req_bytes)
+        .field("resp_bytes", e.resp_bytes).field("truncated", e.truncated);
+    w.key("sensitive").begin_array();
+    for (const auto& s : e.sensitive) w.value(s);
+    w.end_array();
+    if (e.grpc)
+      w.key("grpc").begin_object().field("service", e.grpc->service).field("method", e.grpc->method)
+          .field("status", e.grpc->status).end_object();
+  }
+  void operator()(const EgressEvent& e) const {
+    w.field("verdict", e.verdict).field("mode", e.mode).field("policy", e.policy).field("rule", e.rule)
+        .field("proto", e.proto);
+    w.key("dst").begin_object().field("addr", e.dst.addr).field("port", e.dst.port);
+    put_opt(w, "fqdn", e.dst.fqdn);
+    w.end_object();
+  }
+  void operator()(const ApiDiscoveredEvent& e) const {
+    w.field("service", e.service);
+    w.key("endpoint").begin_object().field("method", e.endpoint.method)
+        .field("host", e.endpoint.host).field("path", e.endpoint.path).end_object();
+    w.field("first_seen", format_rfc3339_ns(e.first_seen_ns));
+  }
+  void operator()(const FindingEvent& e) const {
+    w.key("finding").begin_object().field("id", e.id).field("severity", e.severity)
+        .field("title", e.title);
+    put_opt(w, "owasp", e.owasp);
+    put_opt(w, "service", e.service);
+    put_opt(w, "endpoint", e.endpoint);
+    w.field("evidence", e.evidence).end_object();
+  }
+  void operator()(const PolicyEvent& e) const {
+    w.key("policy").begin_object().field("name", e.name).field("action", e.action);
+    put_opt(w, "error", e.error);
+    w.end_object();
+  }
+  void operator()(const LostEvent& e) const {
+    w.key("lost").begin_object().field("source", e.source).field("count", e.count).end_object();
+  }
+};
+
+}  // namespace
+
+const char* Event::kind() const {
+  static constexpr const char* kKinds[] = {"connection",     "api_call", "egress", "api_discovered",
+                                           "finding",        "policy",   "lost"};
+  static_assert(std::variant_size_v<EventBody> == std::size(kKinds));
+  return kKinds[body.index()];
+}
+
+std::string format_rfc3339_ns(uint64_t wall_ns) {
+  time_t secs = static_cast<time_t>(wall_ns / 1'000'000'000ull);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, wall_ns % 1'000'000'000ull);
+}
+
+void encode_json(const Event& event, std::string& out) {
+  out.clear();
+  JsonWriter w(out);
+  w.begin_object().field("v", kSchemaVersion).field("time", format_rfc3339_ns(event.time_ns))
+      .field("node", event.node).field("kind", event.kind()).field("seq", event.seq);
+  if (event.process) process_json(w, *event.process);
+  std::visit(BodyEncoder{w}, event.body);
+  w.end_object();
+}
+
+std::string to_json(const Event& event) {
+  std::string out;
+  encode_json(event, out);
+  return out;
+}
+
+}  // namespace vigil

@@ -1,0 +1,257 @@
+#include "agent/vigild/agent.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "agent/control/handlers.h"
+#include "agent/vigild/version.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "collectors/kernel/egress_enforcer.h"
+#include "collectors/kernel/system.h"
+
+namespace vigil {
+
+Agent::Agent(Config config, AgentOptions options)
+    : config_(std::move(config)), options_(options) {
+  node_ = config_.node_name;
+  if (node_.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    node_ = host;
+  }
+}
+
+Agent::~Agent() {
+  flush_sinks();
+}
+
+Status Agent::start() {
+  started_ns_ = BootClock::now_wall_ns();
+  route_libbpf_logs(options_.verbose);
+  if (geteuid() != 0)
+    return Error{"vigild needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load its programs"};
+  if (auto s = ensure_kernel_mounts(); !s) return s;
+  if (auto s = raise_memlock_limit(); !s) log::debug("{}", s.error().message);
+
+  auto sinks = open_sinks(config_.events.sinks);
+  if (!sinks) return sinks.error();
+  sinks_ = std::move(*sinks);
+
+  std::string cg_mount;
+  if (auto m = find_cgroup2_mount(read_small_file("/proc/self/mountinfo")); m) {
+    cg_mount = *m;
+  } else {
+    log::warn("{}; cgroup paths will be missing from events", m.error().message);
+  }
+  cgroups_ = std::make_unique<CgroupResolver>(cg_mount, "/proc");
+  procs_ = std::make_unique<ProcessTable>("/proc", cgroups_.get());
+  mapper_ = std::make_unique<EventMapper>(
+      *procs_, conns_, clock_, node_, ApiCallOptions{.bodies = config_.capture.bodies},
+      config_.capture.bodies ? config_.capture.max_capture_bytes : 0);
+
+  ObserverOptions oo;
+  oo.self_pid = static_cast<uint32_t>(getpid());
+  oo.capture_bytes = config_.capture.http || config_.capture.tls ? config_.capture.max_capture_bytes : 0;
+  oo.tls = config_.capture.tls;
+  // Measurement switch for bench/ (does protocol inference pay?); not a config key.
+  if (const char* v = std::getenv("VIGIL_BENCH_NO_L7_INFERENCE"); v && std::string(v) == "1")
+    oo.infer_l7 = false;
+  auto obs = Observer::create(oo, [this](const KernelEvent& ev) { on_kernel_event(ev); });
+  if (!obs) return obs.error();
+  observer_ = std::move(*obs);
+  // Seed after attaching: a process started in between is then seen either way.
+  size_t n = procs_->seed();
+  if (oo.capture_bytes > 0 && config_.capture.tls) {
+    tls_ = std::make_unique<TlsManager>(*observer_);
+    mapper_->set_tls_names([this](uint8_t id) { return tls_->lib_name(id); });
+    tls_->attach_host_libraries();  // a new process's first call is seen
+    tls_->scan_all();               // processes already running are covered from here on
+  }
+
+  auto ctl = ControlServer::listen(config_.control_socket, [this] { return status(); });
+  if (!ctl) return ctl.error();
+  control_ = std::move(*ctl);
+
+  PolicyServiceOptions po{config_.policies.dir, config_.data_dir, config_.policies.pin_dir, cg_mount};
+  EgressOptions eo{config_.policies.pin_dir, cg_mount, config_.policies.dns_ports, config_.policies.dns_min_ttl};
+  policies_ = std::make_unique<PolicyService>(
+      po,
+      [eo](policy::Enforcer::Handler on_verdict) -> Result<std::unique_ptr<policy::Enforcer>> {
+        auto e = EgressEnforcer::open(eo, std::move(on_verdict));
+        if (!e) return e.error();
+        return std::unique_ptr<policy::Enforcer>(std::move(*e));
+      },
+      [this](Event&& e) { ship(std::move(e)); },
+      [this](const vigil_event_header& hdr) { return mapper_->process_ref(hdr); });
+  if (auto s = policies_->start(); !s) log::error("egress policies: {}", s.error().message);
+  serve_policy_commands(*control_, *policies_);
+
+  auto progs = observer_->programs();
+  size_t attached = std::count_if(progs.begin(), progs.end(), [](auto& p) { return p.attached; });
+  log::info("vigild {} on {}: {} programs attached, {} processes known, control socket {}",
+            VIGIL_VERSION, node_, attached, n, config_.control_socket);
+  for (const auto& s : sinks_) log::info("events go to {}", s->name());
+  return {};
+}
+
+void Agent::on_kernel_event(const KernelEvent& ev) {
+  ++kernel_events_;
+  if (tls_)
+    if (auto* exec = std::get_if<const vigil_exec_event*>(&ev))
+      tls_->on_exec((*exec)->hdr.pid, BootClock::now_wall_ns());
+  auto emit = [this](Event&& e) { ship(std::move(e)); };
+  std::visit([&](const auto* record) { mapper_->handle(*record, emit); }, ev);
+}
+
+void Agent::ship(Event&& event) {
+  if (!config_.kind_enabled(event.kind())) return;
+  if (event.process && !config_.capture.exclude_comms.empty() &&
+      std::find(config_.capture.exclude_comms.begin(), config_.capture.exclude_comms.end(),
+                event.process->comm) != config_.capture.exclude_comms.end())
+    return;
+  if (event.node.empty()) event.node = node_;
+  event.seq = ++seq_;
+  ++events_by_kind_[event.kind()];
+  encode_json(event, line_);
+  const std::string& line = line_;
+  for (auto& s : sinks_) {
+    if (auto st = s->write(line); !st) {
+      if (sink_errors_[s->name()]++ == 0) log::error("{}", st.error().message);
+    }
+  }
+  if (control_) control_->publish(event, line);
+}
+
+void Agent::report_lost() {
+  std::map<std::string, uint64_t> totals;
+  auto observed = observer_->lost_counters();
+  for (size_t i = 0; i < observed.size(); ++i) totals[kObserveLostSources[i]] = observed[i];
+  auto egress = policies_->lost_counters();
+  for (size_t i = 0; i < egress.size(); ++i) totals[policy::kEgressLostSources[i]] = egress[i];
+  const HttpStats http = mapper_->http_stats();
+  totals["http_unpaired_requests"] = http.unpaired_requests;
+  totals["http_unpaired_responses"] = http.unpaired_responses;
+  totals["http2_partial_streams"] = http.partial_streams;
+  totals["connection_close_missed"] = http.missed_closes;
+  totals["malformed_kernel_event"] = observer_->malformed_events();
+  for (const auto& s : sinks_) totals["sink_" + s->name()] = s->dropped();
+  if (control_) totals["trace_client_backlog"] = control_->dropped();
+  for (const auto& [source, total] : totals) {
+    uint64_t& seen = lost_reported_[source];
+    if (total <= seen) continue;
+    Event e;
+    e.time_ns = BootClock::now_wall_ns();
+    e.node = node_;
+    e.body = LostEvent{source, total - seen};
+    seen = total;
+    log::warn("lost {} from {}", std::get<LostEvent>(e.body).count, source);
+    ship(std::move(e));
+  }
+}
+
+void Agent::flush_sinks() {
+  for (auto& s : sinks_) {
+    if (auto st = s->flush(); !st) {
+      if (sink_errors_[s->name()]++ == 0) log::error("{}", st.error().message);
+    }
+  }
+}
+
+nlohmann::json Agent::tls_status() const {
+  nlohmann::json libs = nlohmann::json::array();
+  if (!tls_) return libs;
+  for (const auto& l : tls_->status())
+    libs.push_back({{"id", l.id}, {"path", l.path}, {"lib", l.kind}, {"probes", l.probes},
+                    {"processes", l.processes}, {"attached", !l.probes.empty()}, {"error", l.error}});
+  return libs;
+}
+
+nlohmann::json Agent::status() const {
+  const HttpStats http = mapper_->http_stats();
+  nlohmann::json progs = nlohmann::json::array();
+  for (const auto& p : observer_->programs())
+    progs.push_back({{"name", p.name}, {"id", p.id}, {"attached", p.attached}});
+  nlohmann::json lost = nlohmann::json::object();
+  for (const auto& [k, v] : lost_reported_) lost[k] = v;
+  nlohmann::json sinks = nlohmann::json::array();
+  for (const auto& s : sinks_) {
+    auto it = sink_errors_.find(s->name());
+    sinks.push_back({{"name", s->name()}, {"errors", it == sink_errors_.end() ? 0 : it->second}});
+  }
+  return {{"agent", "vigild"},
+          {"version", VIGIL_VERSION},
+          {"pid", getpid()},
+          {"node", node_},
+          {"uptime_s", (BootClock::now_wall_ns() - started_ns_) / 1'000'000'000ull},
+          {"programs", progs},
+          {"counters",
+           {{"kernel_events", kernel_events_},
+            {"events", seq_},
+            {"events_by_kind", events_by_kind_},
+            {"lost", lost},
+            {"processes", procs_->size()},
+            {"connections", conns_.size()},
+            {"http",
+             {{"api_calls", http.api_calls},
+              {"open_http_connections", http.trackers},
+              {"uncaptured_bytes", http.gap_bytes}}},
+            {"trace_clients", control_->subscribers()}}},
+          {"sinks", sinks},
+          {"egress", policies_->status()},
+          {"tls", tls_status()}};
+}
+
+int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
+  std::vector<pollfd> fds;
+  uint64_t last_tick = 0, last_http_tick = 0, last_resync = BootClock::now_wall_ns();
+  while (!stop.load()) {
+    fds.clear();
+    fds.push_back({observer_->epoll_fd(), POLLIN, 0});
+    fds.push_back({policies_->epoll_fd(), POLLIN, 0});  // -1 (ignored) until enforcing
+    fds.push_back({policies_->inotify_fd(), POLLIN, 0});
+    constexpr size_t kOwnFds = 3;
+    control_->fill_pollfds(fds);
+    // Payload records do not wake us (see event__wakeup_flags in
+    // bpf/observe/ring.bpf.h): the timeout bounds their delivery delay.
+    int rc = ::poll(fds.data(), fds.size(), 20);
+    if (rc < 0 && errno != EINTR) {
+      log::error("{}", os_error("poll").message);
+      return 1;
+    }
+    if (auto n = observer_->consume(); !n) log::warn("{}", n.error().message);
+    policies_->consume();
+    if (rc > 0 && (fds[2].revents & POLLIN)) policies_->on_inotify();
+    if (reload && reload->exchange(false)) policies_->reload(ReloadReason::kSignal);
+    if (rc > 0) control_->service(fds.data() + kOwnFds, fds.size() - kOwnFds);
+    uint64_t now = BootClock::now_wall_ns();
+    if (now - last_http_tick >= 100'000'000ull) {
+      last_http_tick = now;
+      mapper_->tick(clock_.to_boot_ns(now), [this](Event&& e) { ship(std::move(e)); });
+      policies_->tick(now);
+      if (tls_) tls_->tick(now);
+    }
+    if (now - last_tick >= 1'000'000'000ull) {
+      last_tick = now;
+      report_lost();
+    }
+    if (now - last_resync >= 60'000'000'000ull) {
+      last_resync = now;
+      clock_.resync();
+    }
+    flush_sinks();
+  }
+  // Drain what the kernel already produced before detaching.
+  (void)observer_->consume();
+  policies_->consume();
+  report_lost();
+  flush_sinks();
+  log::info("vigild stopping: {} events shipped", seq_);
+  return 0;
+}
+
+}  // namespace vigil

@@ -1,0 +1,70 @@
+// vigild's wiring: kernel events -> tables -> schema events -> sinks and the
+// control socket, in one single-threaded poll loop.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/config/config.h"
+#include "agent/control/server.h"
+#include "agent/events/event_mapper.h"
+#include "agent/policy/service.h"
+#include "agent/sinks/sinks.h"
+#include "base/clock.h"
+#include "collectors/host/cgroup.h"
+#include "collectors/host/connection_table.h"
+#include "collectors/host/process_table.h"
+#include "collectors/kernel/observer.h"
+#include "collectors/tls/tls_manager.h"
+
+namespace vigil {
+
+struct AgentOptions {
+  bool verbose = false;
+};
+
+class Agent {
+ public:
+  Agent(Config config, AgentOptions options);
+  ~Agent();
+  // Prepares the host, loads and attaches programs, opens sinks and the socket.
+  Status start();
+  // Runs until stop() or a signal flag; returns the process exit code.
+  // `reload` (SIGHUP) re-reads policies.dir when set.
+  int run(const std::atomic<bool>& stop, std::atomic<bool>* reload = nullptr);
+
+ private:
+  void on_kernel_event(const KernelEvent& ev);
+  void ship(Event&& event);
+  void report_lost();
+  void flush_sinks();
+  nlohmann::json status() const;
+  nlohmann::json tls_status() const;
+
+  Config config_;
+  AgentOptions options_;
+  std::string node_;
+  BootClock clock_;
+  std::unique_ptr<CgroupResolver> cgroups_;
+  std::unique_ptr<ProcessTable> procs_;
+  ConnectionTable conns_;
+  std::unique_ptr<EventMapper> mapper_;
+  std::unique_ptr<Observer> observer_;
+  std::vector<std::unique_ptr<Sink>> sinks_;
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<PolicyService> policies_;
+  std::unique_ptr<TlsManager> tls_;
+
+  uint64_t seq_ = 0;
+  uint64_t started_ns_ = 0;
+  std::map<std::string, uint64_t> events_by_kind_;
+  std::map<std::string, uint64_t> lost_reported_;  // by source
+  std::map<std::string, uint64_t> sink_errors_;
+  uint64_t kernel_events_ = 0;
+  std::string line_;  // reused encode buffer
+};
+
+}  // namespace vigil

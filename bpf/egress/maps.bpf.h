@@ -1,0 +1,109 @@
+/* The tables of the egress programs: the compiled policies of two generations,
+ * learnt DNS names, verdict events and lost counters. Pinned by the agent. */
+#ifndef VIGIL_EGRESS_MAPS_BPF_H
+#define VIGIL_EGRESS_MAPS_BPF_H
+
+#include "vigil/egress_abi.h"
+
+const volatile __u32 egress_abi_version = VIGIL_EGRESS_ABI_VERSION;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_eg_state);
+} eg_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct vigil_eg_gen);
+} eg_gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct vigil_eg_bin_key);
+	__type(value, __u64);
+} eg_bins SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct vigil_eg_cgroup_key);
+	__type(value, __u64);
+} eg_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vigil_eg_uid_key);
+	__type(value, __u64);
+} eg_uids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 262144);
+	__type(key, struct vigil_eg_cidr_key);
+	__type(value, struct vigil_eg_ports);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} eg_cidrs SEC(".maps");
+
+/* Pattern hash -> the policies that name it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vigil_eg_fqdn_key);
+	__type(value, __u64);
+} eg_fqdns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct vigil_eg_fqdn_ports_key);
+	__type(value, struct vigil_eg_ports);
+} eg_fqdn_ports SEC(".maps");
+
+/* Address -> pattern hashes its DNS names matched (learnt, with expiry). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u8[16]);
+	__type(value, struct vigil_eg_dns_entry);
+} eg_dns SEC(".maps");
+
+/* UDP source ports whose datagrams are DNS answers (53 by default). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u16);
+	__type(value, __u8);
+} eg_dns_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} eg_events SEC(".maps");
+
+/* enum vigil_eg_lost_slot */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_EG_LOST_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} eg_lost SEC(".maps");
+
+struct dns_scratch {
+	char name[VIGIL_EG_DNS_NAME_LEN + 64];
+	__u64 matched[VIGIL_EG_DNS_NAMES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dns_scratch);
+} eg_dns_scratch SEC(".maps");
+
+#endif

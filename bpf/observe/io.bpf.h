@@ -1,0 +1,193 @@
+/* Payload of read/write-family syscalls on tracked sockets: the arguments at
+ * entry (per thread), the bytes at exit, copied for connections whose first
+ * bytes look like HTTP. */
+#ifndef VIGIL_OBSERVE_IO_BPF_H
+#define VIGIL_OBSERVE_IO_BPF_H
+
+#include "observe/sock.bpf.h"
+#include "observe/tls.bpf.h"
+
+/* readv/writev/sendmsg/recvmsg: iovecs copied per call (verifier loop bound). */
+#define VIGIL_MAX_IOV 8
+
+static __always_inline void io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 direction)
+{
+	struct vigil_conn_key key;
+	struct vigil_conn_value *val;
+	struct vigil_io_args *slot;
+	__u64 pid_tgid;
+
+	if (capture_bytes == 0)
+		return;
+	pid_tgid = bpf_get_current_pid_tgid();
+	key.pid = pid_tgid >> 32;
+	key.fd = fd;
+	/* Files, pipes and untracked sockets stop here, after one hash lookup. */
+	val = bpf_map_lookup_elem(&conns, &key);
+	if (!val) {
+		/* A socket older than the agent, met inside a TLS call: track it from
+		 * here (user space tells client from server). */
+		if (!tls_enabled || !tls__in_call())
+			return;
+		conn__track(fd, VIGIL_ROLE_UNKNOWN);
+		val = bpf_map_lookup_elem(&conns, &key);
+		if (!val)
+			return;
+	}
+	/* Connections known to carry neither HTTP nor TLS skip the TLS slot lookup. */
+	if (tls_enabled && val->l7 != VIGIL_L7_OTHER && tls__on_socket_io(key.pid, fd, direction))
+		return; /* the records of a TLS call: its plaintext is what we report */
+	/* TCP byte counts come from tcp_sock: nothing left to do once the payload
+	 * is known not to interest us. UDP keeps counting here. */
+	if (l7__skip(val->l7) && val->tuple.proto == VIGIL_PROTO_TCP)
+		return;
+	slot = bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!slot)
+		return;
+	slot->buf = buf;
+	slot->iovcnt = iovcnt;
+	slot->fd = fd;
+	slot->direction = direction;
+	slot->tls_write = 0;
+}
+
+static __always_inline void io__enter_msg(__s32 fd, __u64 umsg, __u32 direction)
+{
+	struct user_msghdr msg;
+
+	if (capture_bytes == 0)
+		return;
+	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)umsg) != 0)
+		return;
+	io__enter(fd, (__u64)msg.msg_iov, msg.msg_iovlen ? msg.msg_iovlen : 1, direction);
+}
+
+static __always_inline __u32 io__copy_iov(struct vigil_data_event *e, __u64 iov_addr,
+					  __u64 iovcnt, __u32 want)
+{
+	struct iovec *iovp = (struct iovec *)iov_addr;
+	struct iovec iov;
+	__u32 off = 0;
+	__u64 len;
+
+	for (int i = 0; i < VIGIL_MAX_IOV; i++) {
+		if (i >= iovcnt || off >= want || off >= VIGIL_MAX_CAPTURE)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), &iovp[i]) != 0)
+			break;
+		len = iov.iov_len;
+		if (len > want - off)
+			len = want - off;
+		/* Restated for the verifier: off < cap and len <= cap keep the copy
+		 * inside data[2 * cap]. */
+		if (len > VIGIL_MAX_CAPTURE)
+			len = VIGIL_MAX_CAPTURE;
+		if (len == 0)
+			continue;
+		if (bpf_probe_read_user(&e->data[off & (VIGIL_MAX_CAPTURE - 1)], len, iov.iov_base) != 0)
+			break;
+		off += len;
+	}
+	return off;
+}
+
+/* Most API messages are small: their record is built straight in the ring. */
+static __always_inline void io__emit_small(struct vigil_conn_value *val, struct data_meta *m, __u64 buf,
+					   __u32 want)
+{
+	struct vigil_data_event *e = data__reserve_small();
+
+	if (!e)
+		return;
+	if (want > VIGIL_SMALL_PAYLOAD) /* restated for the verifier */
+		want = VIGIL_SMALL_PAYLOAD;
+	if (bpf_probe_read_user(e->data, want, (void *)buf) != 0)
+		goto discard;
+	if (val->l7 == VIGIL_L7_UNKNOWN) {
+		if (want < 4)
+			goto discard;
+		val->l7 = l7__classify(e->data, want);
+		if (l7__skip(val->l7))
+			goto discard;
+	}
+	m->l7 = val->l7;
+	data__submit(e, val, m, want, true);
+	return;
+discard:
+	bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void io__exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct vigil_io_args *pending, args;
+	struct vigil_conn_value *val;
+	struct vigil_conn_key key;
+	struct vigil_data_event *e;
+	struct data_meta m = {};
+	__u32 want, captured;
+
+	pending = bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0, 0);
+	if (!pending || pending->direction == 0)
+		return;
+	args = *pending;
+	pending->direction = 0; /* consumed */
+	if (ret <= 0)
+		return;
+	key.pid = pid_tgid >> 32;
+	key.fd = args.fd;
+	val = bpf_map_lookup_elem(&conns, &key);
+	if (!val)
+		return;
+	if (args.tls_write) {
+		tls__write_done(val, args.fd);
+		return;
+	}
+	m.offset = __sync_fetch_and_add(args.direction == VIGIL_DIR_EGRESS ? &val->tx_bytes : &val->rx_bytes,
+					(__u64)ret);
+	if (l7__skip(val->l7))
+		return;
+	/* The offset above already moved, so a drop here shows user space a gap,
+	 * never spliced streams. */
+	if (val->l7 != VIGIL_L7_UNKNOWN && data__ring_full())
+		return;
+	m.length = ret;
+	m.fd = args.fd;
+	m.direction = args.direction;
+	want = ret < capture_bytes ? ret : capture_bytes;
+	if (want > VIGIL_MAX_CAPTURE)
+		want = VIGIL_MAX_CAPTURE;
+	if (args.buf != 0 && args.iovcnt == 0 && want <= VIGIL_SMALL_PAYLOAD) {
+		io__emit_small(val, &m, args.buf, want);
+		return;
+	}
+	e = data__scratch();
+	if (!e)
+		return;
+
+	if (args.buf == 0) {
+		/* sendfile: the bytes never pass through user memory. An empty record
+		 * keeps the stream's offsets honest (user space sees an explicit gap). */
+		if (val->l7 == VIGIL_L7_UNKNOWN)
+			return;
+		captured = 0;
+	} else if (args.iovcnt == 0) {
+		if (bpf_probe_read_user(e->data, want, (void *)args.buf) != 0)
+			return;
+		captured = want;
+	} else {
+		captured = io__copy_iov(e, args.buf, args.iovcnt, want);
+	}
+	if (val->l7 == VIGIL_L7_UNKNOWN) {
+		if (captured < 4)
+			return;
+		val->l7 = l7__classify(e->data, captured);
+		if (l7__skip(val->l7))
+			return;
+	}
+	m.l7 = val->l7;
+	data__submit(e, val, &m, captured, false);
+}
+
+#endif

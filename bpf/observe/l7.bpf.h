@@ -1,0 +1,42 @@
+/* In-kernel protocol inference: from a stream's first bytes, whether its
+ * payload is worth copying to the agent at all. */
+#ifndef VIGIL_OBSERVE_L7_BPF_H
+#define VIGIL_OBSERVE_L7_BPF_H
+
+#include "observe/maps.bpf.h"
+
+/* Socket bytes not worth copying: not HTTP, or TLS records (see tls__emit). */
+static __always_inline bool l7__skip(__u32 l7)
+{
+	return l7 == VIGIL_L7_OTHER || l7 == VIGIL_L7_TLS;
+}
+
+/* First payload bytes of a connection: worth copying (HTTP/1.x, h2c) or not. */
+static __always_inline __u32 l7__classify(const char *d, __u32 len)
+{
+	if (!infer_l7)
+		return VIGIL_L7_HTTP1;
+	/* An HTTP/2 server speaks first: its SETTINGS frame (type 4 on stream 0). */
+	if (len >= 9 && d[0] == 0 && d[3] == 4 && (d[4] & ~1) == 0 && d[5] == 0 && d[6] == 0 && d[7] == 0 &&
+	    d[8] == 0)
+		return VIGIL_L7_HTTP2;
+	if (d[0] == 0x16 && d[1] == 0x03 && d[2] <= 0x04) /* a TLS handshake record */
+		return VIGIL_L7_TLS;
+	if (d[0] == 'H' && d[1] == 'T' && d[2] == 'T' && d[3] == 'P')
+		return VIGIL_L7_HTTP1;
+	if (d[0] == 'P' && d[1] == 'R' && d[2] == 'I' && d[3] == ' ')
+		return VIGIL_L7_HTTP2;
+	if ((d[0] == 'G' && d[1] == 'E' && d[2] == 'T' && d[3] == ' ') ||
+	    (d[0] == 'P' && d[1] == 'O' && d[2] == 'S' && d[3] == 'T') ||
+	    (d[0] == 'P' && d[1] == 'U' && d[2] == 'T' && d[3] == ' ') ||
+	    (d[0] == 'P' && d[1] == 'A' && d[2] == 'T' && d[3] == 'C') ||
+	    (d[0] == 'D' && d[1] == 'E' && d[2] == 'L' && d[3] == 'E') ||
+	    (d[0] == 'H' && d[1] == 'E' && d[2] == 'A' && d[3] == 'D') ||
+	    (d[0] == 'O' && d[1] == 'P' && d[2] == 'T' && d[3] == 'I') ||
+	    (d[0] == 'C' && d[1] == 'O' && d[2] == 'N' && d[3] == 'N') ||
+	    (d[0] == 'T' && d[1] == 'R' && d[2] == 'A' && d[3] == 'C'))
+		return VIGIL_L7_HTTP1;
+	return VIGIL_L7_OTHER;
+}
+
+#endif

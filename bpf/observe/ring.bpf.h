@@ -1,0 +1,117 @@
+/* Handing records to the agent: the one ring buffer, its wakeup policy, and
+ * payload records (reserved in the ring when small, else built in the per-CPU
+ * scratch and copied out). Every record the ring cannot take is counted. */
+#ifndef VIGIL_OBSERVE_RING_BPF_H
+#define VIGIL_OBSERVE_RING_BPF_H
+
+#include "lib/event.bpf.h"
+#include "observe/maps.bpf.h"
+
+static __always_inline void *event__reserve(__u64 size)
+{
+	void *e = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!e)
+		lost__inc(&lost, VIGIL_LOST_RINGBUF);
+	return e;
+}
+
+/* Waking the agent for every record costs a wakeup (and often a context
+ * switch) in the traced task; the agent polls on a 20 ms timer anyway, so
+ * wake it only when the ring buffer is filling up. */
+#define VIGIL_WAKEUP_BYTES (256 * 1024)
+static __always_inline __u64 event__wakeup_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= VIGIL_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+										: BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void event__submit(void *e)
+{
+	bpf_ringbuf_submit(e, event__wakeup_flags());
+}
+
+/* ---- payload records ---------------------------------------------------- */
+
+/* Payload records of up to VIGIL_SMALL_RECORD bytes are built in the ring. */
+#define VIGIL_SMALL_PAYLOAD (VIGIL_SMALL_RECORD - offsetof(struct vigil_data_event, data))
+
+/* What a payload record says besides its bytes. */
+struct data_meta {
+	__u64 offset; /* in this direction's stream */
+	__u32 length; /* bytes the call moved */
+	__s32 fd;
+	__u8 direction;
+	__u8 l7;
+	__u8 tls; /* the library's number for TLS plaintext, else 0 */
+};
+
+/* The agent is behind: payload is dropped before paying for its copy. */
+static __always_inline bool data__ring_full(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(struct vigil_data_event) <=
+	    bpf_ringbuf_query(&events, BPF_RB_RING_SIZE))
+		return false;
+	lost__inc(&lost, VIGIL_LOST_DATA_RINGBUF);
+	return true;
+}
+
+/* A small record straight in the ring; NULL (counted) when it is full. */
+static __always_inline struct vigil_data_event *data__reserve_small(void)
+{
+	struct vigil_data_event *e = bpf_ringbuf_reserve(&events, VIGIL_SMALL_RECORD, 0);
+
+	if (!e)
+		lost__inc(&lost, VIGIL_LOST_DATA_RINGBUF);
+	return e;
+}
+
+/* This CPU's scratch record, for payloads too large for a small record. */
+static __always_inline struct vigil_data_event *data__scratch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&data_scratch, &cpu);
+}
+
+/* Payload records carry a lite header: only what user space cannot get from
+ * the connection (the process is known from its open event and the table). */
+static __always_inline void data__fill_header(struct vigil_event_header *hdr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	__builtin_memset(hdr, 0, sizeof(*hdr));
+	hdr->ts_ns = bpf_ktime_get_boot_ns();
+	hdr->type = VIGIL_EV_DATA;
+	hdr->pid = pid_tgid >> 32;
+	hdr->tid = (__u32)pid_tgid;
+}
+
+/* Fills the record whose first `captured` payload bytes are in place and hands
+ * it to the agent: submitted when it was reserved in the ring (`in_ring`, a
+ * constant at every call), else copied out of the scratch at its real length. */
+static __always_inline void data__submit(struct vigil_data_event *e, const struct vigil_conn_value *val,
+					 const struct data_meta *m, __u32 captured, bool in_ring)
+{
+	data__fill_header(&e->hdr);
+	e->conn_id = val->conn_id;
+	e->offset = m->offset;
+	e->length = m->length;
+	e->captured = captured;
+	e->fd = m->fd;
+	e->direction = m->direction;
+	e->role = val->tuple.role;
+	e->l7 = m->l7;
+	e->tls = m->tls;
+	if (in_ring) {
+		event__submit(e);
+		return;
+	}
+	if (captured > VIGIL_MAX_CAPTURE)
+		return;
+	if (bpf_ringbuf_output(&events, e, offsetof(struct vigil_data_event, data) + captured,
+			       event__wakeup_flags()) != 0)
+		lost__inc(&lost, VIGIL_LOST_DATA_RINGBUF);
+}
+
+#endif

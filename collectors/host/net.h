@@ -1,0 +1,21 @@
+// Address formatting for the kernel's fixed 16-byte address fields.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace vigil {
+
+// family is AF_INET (first 4 bytes used) or AF_INET6; bytes in network order.
+std::string format_addr(uint16_t family, const uint8_t addr[16]);
+// An IPv6 address, IPv4-mapped ones (::ffff:a.b.c.d) shown as IPv4.
+std::string format_mapped_addr(const uint8_t addr[16]);
+// "1.2.3.4:80", "[::1]:443"
+std::string format_endpoint(uint16_t family, const uint8_t addr[16], uint16_t port);
+const char* family_name(uint16_t family);  // "ipv4" | "ipv6" | "unknown"
+
+// True when the TCP table text (/proc/PID/net/tcp or tcp6) has a listening
+// socket on `port`: a connection on that local port is then the server side.
+bool tcp_table_listens_on(const std::string& table, uint16_t port);
+
+}  // namespace vigil

@@ -1,0 +1,91 @@
+// Owns the observation programs (process and connection lifecycle): opens,
+// configures, loads and attaches the skeleton, and reads its ring buffer.
+// Destroying the Observer detaches every program; nothing is pinned.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/link.h"
+#include "base/result.h"
+#include "bpf/include/vigil/abi.h"
+
+struct observe_bpf;
+struct ring_buffer;
+
+namespace vigil {
+
+// A decoded ring-buffer record: a view of the ABI struct, valid during the callback.
+using KernelEvent = std::variant<const vigil_exec_event*, const vigil_fork_event*,
+                                 const vigil_exit_event*, const vigil_conn_event*,
+                                 const vigil_data_event*>;
+
+// Checks the type tag against the record size; never reads past `data`.
+Result<KernelEvent> decode_kernel_event(std::span<const std::byte> data);
+
+// lost{source} names of the observation lost-counter slots (enum vigil_lost_slot).
+inline constexpr const char* kObserveLostSources[] = {"kernel_ringbuf", "kernel_conn_table", "kernel_data_ringbuf",
+                                                      "tls_no_socket"};
+static_assert(std::size(kObserveLostSources) == VIGIL_LOST_SLOTS, "one name per vigil_lost_slot");
+
+struct ObserverOptions {
+  uint32_t ringbuf_bytes = 8u << 20;  // power of two, >= page size
+  uint32_t self_pid = 0;              // the agent's pid, never reported
+  uint32_t capture_bytes = 0;         // payload per syscall (<= VIGIL_MAX_CAPTURE); 0: no
+                                      // payload programs are loaded at all
+  bool infer_l7 = true;               // false: copy every connection (measurement only)
+  bool tls = true;                    // load the TLS uprobe programs (attached per library later)
+};
+
+struct ProgramStatus {
+  std::string name;
+  uint32_t id = 0;   // kernel program id, 0 when not loaded
+  bool attached = false;
+};
+
+class Observer {
+ public:
+  using Handler = std::function<void(const KernelEvent&)>;
+
+  static Result<std::unique_ptr<Observer>> create(const ObserverOptions& options, Handler handler);
+  ~Observer();
+  Observer(const Observer&) = delete;
+  Observer& operator=(const Observer&) = delete;
+
+  // Waits up to timeout_ms, then delivers every record in the ring to the
+  // handler; returns how many, or an error.
+  Result<int> poll(int timeout_ms);
+  // For an outer poll loop: readable when events wait; then call consume().
+  int epoll_fd() const;
+  Result<int> consume();
+  // Cumulative per-slot totals of enum vigil_lost_slot, summed over CPUs.
+  std::array<uint64_t, VIGIL_LOST_SLOTS> lost_counters() const;
+  std::vector<ProgramStatus> programs() const;
+  // Attaches uprobe (or uretprobe) program `program` to `func` in the ELF file
+  // at `binary`, for every process; `cookie` reaches the program. Destroying
+  // the link detaches it.
+  Result<Link> attach_uprobe(std::string_view program, const std::string& binary, const std::string& func,
+                             uint64_t cookie);
+  // Socket syscalls check for a TLS call in flight only once this is set.
+  void set_tls_enabled(bool on);
+  uint64_t malformed_events() const { return malformed_; }
+
+ private:
+  Observer() = default;
+  static int on_sample(void* ctx, void* data, size_t size);
+
+  observe_bpf* skel_ = nullptr;
+  ring_buffer* ring_ = nullptr;
+  Handler handler_;
+  uint64_t malformed_ = 0;
+};
+
+}  // namespace vigil

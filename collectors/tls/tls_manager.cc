@@ -1,0 +1,253 @@
+#include "collectors/tls/tls_manager.h"
+
+#include <fcntl.h>
+#include <glob.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "base/log.h"
+#include "collectors/kernel/observer.h"
+
+namespace vigil {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr uint64_t kFullScanNs = 5'000'000'000ull;
+
+// uprobe program, symbol, and whether the symbol must exist for the pair.
+struct Probe {
+  const char* program;
+  const char* symbol;
+};
+constexpr Probe kReadProbes[] = {{"uprobe__ssl_read", "SSL_read"}, {"uretprobe__ssl_read", "SSL_read"}};
+constexpr Probe kReadExProbes[] = {{"uprobe__ssl_read_ex", "SSL_read_ex"},
+                                   {"uretprobe__ssl_read_ex", "SSL_read_ex"}};
+constexpr Probe kWriteProbe = {"uprobe__ssl_write", "SSL_write"};
+constexpr Probe kWriteExProbe = {"uprobe__ssl_write_ex", "SSL_write_ex"};
+// Copies linked into an executable (Node.js) run TLS over memory BIOs: no socket
+// write inside SSL_write confirms it, so its return is probed instead.
+constexpr Probe kWriteRetProbe = {"uretprobe__ssl_write", "SSL_write"};
+constexpr Probe kWriteExRetProbe = {"uretprobe__ssl_write_ex", "SSL_write_ex"};
+
+// A file worth opening: a libssl, or a process's executable (static copies).
+bool candidate(const std::string& path, const std::string& exe) {
+  std::string base = fs::path(path).filename().string();
+  return base.starts_with("libssl") || path == exe;
+}
+
+}  // namespace
+
+Result<TlsIdentity> identify_tls_library(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return os_error("open " + path);
+  elf_version(EV_CURRENT);
+  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  if (!elf || elf_kind(elf) != ELF_K_ELF) {
+    if (elf) elf_end(elf);
+    ::close(fd);
+    return Error{fmt::format("{} is not an ELF file", path)};
+  }
+  std::set<std::string> found;
+  static const std::set<std::string> kWanted = {"SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex",
+                                                "SSL_CTX_set_strict_cipher_list", "SSL_get1_peer_certificate"};
+  for (Elf64_Word type : {SHT_DYNSYM, SHT_SYMTAB}) {
+    Elf_Scn* scn = nullptr;
+    while ((scn = elf_nextscn(elf, scn)) != nullptr) {
+      GElf_Shdr sh;
+      if (!gelf_getshdr(scn, &sh) || sh.sh_type != type || sh.sh_entsize == 0) continue;
+      Elf_Data* data = elf_getdata(scn, nullptr);
+      if (!data) continue;
+      size_t n = sh.sh_size / sh.sh_entsize;
+      for (size_t i = 0; i < n; ++i) {
+        GElf_Sym sym;
+        if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
+        if (sym.st_shndx == SHN_UNDEF || GELF_ST_TYPE(sym.st_info) != STT_FUNC) continue;
+        const char* name = elf_strptr(elf, sh.sh_link, sym.st_name);
+        if (name && kWanted.count(name)) found.insert(name);
+      }
+    }
+    if (found.count("SSL_read") || found.count("SSL_write")) break;  // the dynamic table said it
+  }
+  elf_end(elf);
+  ::close(fd);
+  TlsIdentity id;
+  id.read = found.count("SSL_read");
+  id.write = found.count("SSL_write");
+  id.read_ex = found.count("SSL_read_ex");
+  id.write_ex = found.count("SSL_write_ex");
+  if (!id.read && !id.write) return id;
+  // Told apart by what each line of the API added, not by file names.
+  if (found.count("SSL_CTX_set_strict_cipher_list")) id.kind = "boringssl";
+  else if (found.count("SSL_get1_peer_certificate")) id.kind = "openssl-3";
+  else if (id.read_ex) id.kind = "openssl-1.1";
+  else id.kind = "openssl";
+  return id;
+}
+
+TlsManager::TlsManager(Observer& observer, std::string proc_root)
+    : observer_(observer), proc_root_(std::move(proc_root)) {}
+
+TlsManager::~TlsManager() {
+  for (auto& [_, lib] : libs_) detach(lib);
+}
+
+void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable) {
+  std::vector<Probe> probes;
+  if (id.write) probes.push_back(kWriteProbe);
+  if (id.write_ex) probes.push_back(kWriteExProbe);
+  if (in_executable && id.write) probes.push_back(kWriteRetProbe);
+  if (in_executable && id.write_ex) probes.push_back(kWriteExRetProbe);
+  if (id.read) probes.insert(probes.end(), std::begin(kReadProbes), std::end(kReadProbes));
+  if (id.read_ex) probes.insert(probes.end(), std::begin(kReadExProbes), std::end(kReadExProbes));
+  for (const Probe& p : probes) {
+    auto link = observer_.attach_uprobe(p.program, path, p.symbol, lib.st.id);
+    if (!link) {
+      lib.st.error = link.error().message;
+      log::warn("TLS library {}: {}", path, lib.st.error);
+      detach(lib);
+      return;
+    }
+    lib.links.push_back(std::move(*link));
+    lib.st.probes.push_back(fmt::format("{}{}", p.symbol, std::string_view(p.program).starts_with("uret") ? " (return)" : ""));
+  }
+  observer_.set_tls_enabled(true);
+  log::info("TLS library {} ({}): {} probes attached", path, lib.st.kind, lib.links.size());
+}
+
+void TlsManager::detach(Library& lib) {
+  lib.links.clear();  // destroying a link detaches its probe
+  lib.st.probes.clear();
+}
+
+void TlsManager::scan_pid(uint32_t pid, std::set<Inode>* seen) {
+  fs::path dir = fs::path(proc_root_) / std::to_string(pid);
+  std::error_code ec;
+  std::string exe = fs::read_symlink(dir / "exe", ec).string();
+  std::ifstream maps(dir / "maps");
+  std::string line;
+  std::set<Inode> here;
+  while (std::getline(maps, line)) {
+    // addr perms offset dev inode path
+    std::istringstream in(line);
+    std::string addr, perms, offset, dev, inode_s, path;
+    if (!(in >> addr >> perms >> offset >> dev >> inode_s)) continue;
+    std::getline(in >> std::ws, path);
+    if (path.empty() || path[0] != '/' || perms.size() < 3 || perms[2] != 'x') continue;
+    if (!candidate(path, exe)) continue;
+    unsigned maj = 0, min = 0;
+    if (std::sscanf(dev.c_str(), "%x:%x", &maj, &min) != 2) continue;
+    Inode key{(static_cast<uint64_t>(maj) << 32) | min, std::strtoull(inode_s.c_str(), nullptr, 10)};
+    if (!here.insert(key).second || rejected_.count(key)) continue;
+    // Through the process's root: the library may live in another mount namespace.
+    if (Library* lib = add(key, path, (dir / "root").string() + path, path == exe)) lib->pids.insert(pid);
+  }
+  if (seen) seen->insert(here.begin(), here.end());
+}
+
+TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, const std::string& open_path,
+                                     bool in_executable) {
+  if (auto it = libs_.find(key); it != libs_.end()) return &it->second;
+  if (rejected_.count(key)) return nullptr;
+  auto id = identify_tls_library(open_path);
+  if (!id || id->kind.empty()) {
+    rejected_[key] = id ? "no SSL_read/SSL_write" : id.error().message;
+    return nullptr;
+  }
+  Library lib;
+  lib.st.id = next_id_;
+  next_id_ = next_id_ == 255 ? 1 : next_id_ + 1;
+  lib.st.path = path;
+  lib.st.kind = id->kind;
+  names_[lib.st.id] = id->kind;
+  Library& added = libs_.emplace(key, std::move(lib)).first->second;
+  attach(added, open_path, *id, in_executable);
+  return &added;
+}
+
+const std::vector<std::string> TlsManager::kHostLibraryGlobs = {
+    "/usr/lib/x86_64-linux-gnu/libssl.so.*", "/usr/lib/x86_64-linux-gnu/*/libssl.so.*",
+    "/lib/x86_64-linux-gnu/libssl.so.*",     "/usr/lib64/libssl.so.*",
+    "/usr/lib/libssl.so.*",                  "/usr/local/lib/libssl.so.*",
+};
+
+void TlsManager::attach_host_libraries(const std::vector<std::string>& globs) {
+  for (const auto& g : globs) {
+    glob_t gl{};
+    if (glob(g.c_str(), 0, nullptr, &gl) == 0) {
+      for (size_t i = 0; i < gl.gl_pathc; ++i) {
+        struct stat st {};
+        if (stat(gl.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        // The same (dev, ino) key /proc/PID/maps would show for it.
+        Inode key{(static_cast<uint64_t>(major(st.st_dev)) << 32) | minor(st.st_dev), st.st_ino};
+        if (Library* lib = add(key, gl.gl_pathv[i], gl.gl_pathv[i], false)) lib->host = true;
+      }
+    }
+    globfree(&gl);
+  }
+}
+
+void TlsManager::scan_all() {
+  std::set<Inode> seen;
+  for (auto& [_, lib] : libs_) lib.pids.clear();
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(proc_root_, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    scan_pid(static_cast<uint32_t>(std::stoul(name)), &seen);
+  }
+  // The last process mapping a library is gone: so are its probes.
+  for (auto it = libs_.begin(); it != libs_.end();) {
+    if (it->second.pids.empty() && !it->second.host) {
+      log::info("TLS library {} unused: probes detached", it->second.st.path);
+      detach(it->second);
+      it = libs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void TlsManager::on_exec(uint32_t pid, uint64_t now_ns) {
+  due_.emplace(now_ns + 50'000'000ull, pid);
+  due_.emplace(now_ns + 1'000'000'000ull, pid);
+}
+
+void TlsManager::tick(uint64_t now_ns) {
+  if (now_ns - last_full_ns_ >= kFullScanNs) {
+    last_full_ns_ = now_ns;
+    due_.clear();
+    scan_all();
+    return;
+  }
+  while (!due_.empty() && due_.begin()->first <= now_ns) {
+    uint32_t pid = due_.begin()->second;
+    due_.erase(due_.begin());
+    scan_pid(pid, nullptr);
+  }
+}
+
+std::string TlsManager::lib_name(uint8_t id) const {
+  auto it = names_.find(id);
+  return it == names_.end() ? std::string() : it->second;
+}
+
+std::vector<TlsLibraryStatus> TlsManager::status() const {
+  std::vector<TlsLibraryStatus> out;
+  for (const auto& [_, lib] : libs_) {
+    TlsLibraryStatus s = lib.st;
+    s.processes = lib.pids.size();
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace vigil

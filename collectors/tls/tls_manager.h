@@ -1,0 +1,91 @@
+// TLS libraries on the host: finds every mapped file that implements
+// SSL_read/SSL_write (shared libssl of OpenSSL 1.1 / 3, BoringSSL, or a copy
+// linked into an executable such as node), identifies it by its symbols, and
+// keeps the observation uprobes attached once per inode while any process maps
+// it. A uprobe on an inode covers every process mapping it, including ones
+// started later and ones running before the agent.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string_view>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/link.h"
+#include "base/result.h"
+
+namespace vigil {
+
+class Observer;
+
+// What a file's dynamic symbols say about the TLS library in it.
+struct TlsIdentity {
+  std::string kind;  // "openssl-3", "openssl-1.1", "openssl", "boringssl"
+  bool read = false, write = false, read_ex = false, write_ex = false;
+};
+
+// Parses the ELF file's dynamic (else static) symbol table. An error when it
+// is not ELF; kind empty when it has no SSL_read/SSL_write.
+Result<TlsIdentity> identify_tls_library(const std::string& path);
+
+struct TlsLibraryStatus {
+  uint8_t id = 0;  // the number data events carry (vigil_data_event.tls)
+  std::string path, kind;
+  std::vector<std::string> probes;  // attached
+  size_t processes = 0;
+  std::string error;  // why it could not be attached
+};
+
+class TlsManager {
+ public:
+  TlsManager(Observer& observer, std::string proc_root = "/proc");
+  ~TlsManager();
+  TlsManager(const TlsManager&) = delete;
+  TlsManager& operator=(const TlsManager&) = delete;
+
+  // The host's own TLS libraries (standard library directories), attached
+  // whether or not anything maps them yet, so that a process's first call is
+  // seen; they stay attached.
+  void attach_host_libraries(const std::vector<std::string>& globs = kHostLibraryGlobs);
+  static const std::vector<std::string> kHostLibraryGlobs;
+  // Walks every process's maps: attaches new libraries, detaches unused ones.
+  void scan_all();
+  // A process just exec'ed: look at it soon (and again later, for libraries
+  // it loads after start, e.g. python's `import ssl`).
+  void on_exec(uint32_t pid, uint64_t now_ns);
+  // Periodic: due per-process looks, and a full walk every few seconds.
+  void tick(uint64_t now_ns);
+
+  // "openssl-3" etc. for a data event's tls number; empty if unknown.
+  std::string lib_name(uint8_t id) const;
+  std::vector<TlsLibraryStatus> status() const;
+
+ private:
+  struct Library {
+    TlsLibraryStatus st;
+    std::vector<Link> links;
+    std::set<uint32_t> pids;
+    bool host = false;  // a host library: kept attached while unused
+  };
+  using Inode = std::pair<uint64_t, uint64_t>;  // (dev, ino) as /proc/PID/maps shows them
+
+  void scan_pid(uint32_t pid, std::set<Inode>* seen);
+  // Identifies and attaches the file at `open_path` (shown as `path`) once per inode.
+  Library* add(const Inode& key, const std::string& path, const std::string& open_path, bool in_executable);
+  void attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable);
+  void detach(Library& lib);
+
+  Observer& observer_;
+  std::string proc_root_;
+  std::map<Inode, Library> libs_;
+  std::map<Inode, std::string> rejected_;  // not TLS (or unreadable): not looked at again
+  std::map<uint8_t, std::string> names_;
+  std::multimap<uint64_t, uint32_t> due_;  // ns -> pid to look at
+  uint64_t last_full_ns_ = 0;
+  uint8_t next_id_ = 1;
+};
+
+}  // namespace vigil
