@@ -165,25 +165,13 @@ int BPF_KRETPROBE(uretprobe__ssl_read_ex, int ret)
 
 /* ---- payload ----------------------------------------------------------- */
 
-#define IO_ENTER_FLAT(name, direction)                                             \
+/* Entry of a read/write-family syscall: `enter` names its fd, buffer and
+ * direction (with ctx in scope). Every exit runs io__exit. */
+#define IO_ENTER(name, enter)                                                      \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                 \
 	int tp__syscalls__sys_enter_##name(struct trace_event_raw_sys_enter *ctx)   \
 	{                                                                           \
-		io__enter((__s32)ctx->args[0], ctx->args[1], 0, direction);         \
-		return 0;                                                           \
-	}
-#define IO_ENTER_VEC(name, direction)                                              \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                                 \
-	int tp__syscalls__sys_enter_##name(struct trace_event_raw_sys_enter *ctx)   \
-	{                                                                           \
-		io__enter((__s32)ctx->args[0], ctx->args[1], ctx->args[2], direction); \
-		return 0;                                                           \
-	}
-#define IO_ENTER_MSG(name, direction)                                              \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                                 \
-	int tp__syscalls__sys_enter_##name(struct trace_event_raw_sys_enter *ctx)   \
-	{                                                                           \
-		io__enter_msg((__s32)ctx->args[0], ctx->args[1], direction);        \
+		enter;                                                              \
 		return 0;                                                           \
 	}
 #define IO_EXIT(name)                                                              \
@@ -193,42 +181,24 @@ int BPF_KRETPROBE(uretprobe__ssl_read_ex, int ret)
 		io__exit(ctx->ret);                                                 \
 		return 0;                                                           \
 	}
+#define ARG_FD ((__s32)ctx->args[0]) /* the fd argument of every call below */
 
-IO_ENTER_FLAT(write, VIGIL_DIR_EGRESS)
+IO_ENTER(write, io__enter(ARG_FD, ctx->args[1], 0, VIGIL_DIR_EGRESS))
 IO_EXIT(write)
-IO_ENTER_FLAT(sendto, VIGIL_DIR_EGRESS)
+IO_ENTER(sendto, io__enter(ARG_FD, ctx->args[1], 0, VIGIL_DIR_EGRESS))
 IO_EXIT(sendto)
-IO_ENTER_VEC(writev, VIGIL_DIR_EGRESS)
+IO_ENTER(writev, io__enter(ARG_FD, ctx->args[1], ctx->args[2], VIGIL_DIR_EGRESS))
 IO_EXIT(writev)
-IO_ENTER_MSG(sendmsg, VIGIL_DIR_EGRESS)
+IO_ENTER(sendmsg, io__enter_msg(ARG_FD, ctx->args[1], VIGIL_DIR_EGRESS))
 IO_EXIT(sendmsg)
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int tp__syscalls__sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
-{
-	io__enter((__s32)ctx->args[0], 0, 0, VIGIL_DIR_EGRESS); /* out_fd; no buffer */
-	return 0;
-}
+IO_ENTER(sendfile64, io__enter(ARG_FD, 0, 0, VIGIL_DIR_EGRESS)) /* out_fd; no buffer */
 IO_EXIT(sendfile64)
-IO_ENTER_FLAT(read, VIGIL_DIR_INGRESS)
+IO_ENTER(read, io__enter(ARG_FD, ctx->args[1], 0, VIGIL_DIR_INGRESS))
 IO_EXIT(read)
 /* MSG_PEEK reads bytes that the next read returns again: not stream progress. */
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int tp__syscalls__sys_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
-{
-	if (ctx->args[3] & MSG_PEEK)
-		return 0;
-	io__enter((__s32)ctx->args[0], ctx->args[1], 0, VIGIL_DIR_INGRESS);
-	return 0;
-}
+IO_ENTER(recvfrom, if (!(ctx->args[3] & MSG_PEEK)) io__enter(ARG_FD, ctx->args[1], 0, VIGIL_DIR_INGRESS))
 IO_EXIT(recvfrom)
-IO_ENTER_VEC(readv, VIGIL_DIR_INGRESS)
+IO_ENTER(readv, io__enter(ARG_FD, ctx->args[1], ctx->args[2], VIGIL_DIR_INGRESS))
 IO_EXIT(readv)
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int tp__syscalls__sys_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	if (ctx->args[2] & MSG_PEEK)
-		return 0;
-	io__enter_msg((__s32)ctx->args[0], ctx->args[1], VIGIL_DIR_INGRESS);
-	return 0;
-}
+IO_ENTER(recvmsg, if (!(ctx->args[2] & MSG_PEEK)) io__enter_msg(ARG_FD, ctx->args[1], VIGIL_DIR_INGRESS))
 IO_EXIT(recvmsg)

@@ -13,7 +13,7 @@
 #include "base/fd.h"
 #include "base/log.h"
 #include "bpf/egress.skel.h"
-#include "collectors/kernel/maps.h"
+#include "collectors/kernel/bpf_util.h"
 
 namespace vigil {
 namespace fs = std::filesystem;
@@ -86,9 +86,8 @@ Result<std::unique_ptr<EgressEnforcer>> EgressEnforcer::open(const EgressOptions
   self->skel_ = egress_bpf__open();
   if (!self->skel_) return os_error("open BPF object egress");
   auto* skel = self->skel_;
-  if (skel->rodata->egress_abi_version != VIGIL_EGRESS_ABI_VERSION)
-    return Error{fmt::format("BPF object egress has ABI version {}, the agent expects {}",
-                             skel->rodata->egress_abi_version, VIGIL_EGRESS_ABI_VERSION)};
+  if (auto s = check_abi_version("egress", skel->rodata->egress_abi_version, VIGIL_EGRESS_ABI_VERSION); !s)
+    return s.error();
   bpf_map* map;
   bpf_object__for_each_map(map, skel->obj) {
     if (is_internal_map(map)) continue;

@@ -5,7 +5,7 @@
 
 #include "base/log.h"
 #include "bpf/observe.skel.h"
-#include "collectors/kernel/maps.h"
+#include "collectors/kernel/bpf_util.h"
 #include "collectors/kernel/system.h"
 
 namespace vigil {
@@ -74,9 +74,7 @@ Result<std::unique_ptr<Observer>> Observer::create(const ObserverOptions& option
   self->skel_ = observe_bpf__open();
   if (!self->skel_) return os_error("open BPF object observe");
   auto* skel = self->skel_;
-  if (skel->rodata->abi_version != VIGIL_ABI_VERSION)
-    return Error{fmt::format("BPF object observe has ABI version {}, the agent expects {}",
-                             skel->rodata->abi_version, VIGIL_ABI_VERSION)};
+  if (auto s = check_abi_version("observe", skel->rodata->abi_version, VIGIL_ABI_VERSION); !s) return s.error();
   skel->rodata->self_pid = options.self_pid;
   if (options.capture_bytes > VIGIL_MAX_CAPTURE)
     return Error{fmt::format("capture of {} bytes per syscall exceeds the kernel's limit of {}",

@@ -3,7 +3,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import tempfile
+import threading
 import time
 import unittest
 
@@ -151,6 +154,51 @@ class AgentE2E(AgentCase):
         self.assertIn("cannot connect to vigild at /nonexistent/vigil.sock", r.stderr)
         r = subprocess.run([VIGIL, "trace", "--kind", "nonsense"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
+
+    def test_global_flags_after_the_verb(self):
+        for argv in (["status", "--socket", self.agent.socket, "-o", "json"],
+                     ["-o", "json", "status", "--socket", self.agent.socket],
+                     ["policy", "list", "--socket", self.agent.socket, "-o", "json"]):
+            r = subprocess.run([VIGIL, *argv], capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 0, f"{argv}: {r.stderr}")
+            self.assertIsInstance(json.loads(r.stdout), dict, argv)
+
+
+class CliAgainstAStrangeAgent(unittest.TestCase):
+    """vigil facing a control socket that answers in an unexpected shape: a clear error, exit 2."""
+
+    def serve_once(self, reply):
+        d = tempfile.mkdtemp(prefix="vigil-cli-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "s.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(1)
+        self.addCleanup(srv.close)
+
+        def answer():
+            c, _ = srv.accept()
+            c.recv(65536)
+            c.sendall(reply.encode() + b"\n")
+            c.close()
+        t = threading.Thread(target=answer, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 5)
+        return path
+
+    def test_malformed_status_reply(self):
+        path = self.serve_once(json.dumps({"counters": {"lost": {}}, "programs": [],
+                                           "tls": [{"lib": "openssl-3", "probes": "not a list"}]}))
+        r = subprocess.run([VIGIL, "status", "--socket", path], capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("vigil: unexpected reply from vigild", r.stderr)
+        self.assertNotIn("terminate", r.stderr)
+
+    def test_reply_that_is_not_json(self):
+        path = self.serve_once("<html>")
+        r = subprocess.run([VIGIL, "policy", "list", "--socket", path], capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("no reply from vigild", r.stderr)
 
 
 class Lifecycle(unittest.TestCase):

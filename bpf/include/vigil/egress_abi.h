@@ -1,6 +1,7 @@
 /* The egress-enforcement ABI: map keys and values the agent compiles policies
  * into, and the verdict events the kernel reports. Shared by bpf/egress.bpf.c
- * and the C++ agent (policy/ compiles into these; collectors/egress.cc writes them).
+ * and the C++ agent (policy/ compiles into these; collectors/kernel/egress_enforcer.cc
+ * writes them).
  *
  * These maps are pinned under bpffs and outlive the agent, so a layout change
  * must bump VIGIL_EGRESS_ABI_VERSION: the pin directory is versioned by it. */

@@ -1,11 +1,18 @@
-#include "collectors/kernel/maps.h"
+#include "collectors/kernel/bpf_util.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <vector>
 
+#include <fmt/format.h>
+
 namespace vigil {
+
+Status check_abi_version(std::string_view object, uint32_t built, uint32_t expected) {
+  if (built == expected) return {};
+  return Error{fmt::format("BPF object {} has ABI version {}, the agent expects {}", object, built, expected)};
+}
 
 void sum_percpu_slots(int map_fd, std::span<uint64_t> out) {
   std::fill(out.begin(), out.end(), 0);
