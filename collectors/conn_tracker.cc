@@ -89,7 +89,7 @@ void ConnTracker::deliver(uint64_t conn_id, Conn& c, const Sink& sink) {
   auto& ready = c.tracker->exchanges();
   if (ready.empty()) return;
   retired_.api_calls += ready.size();
-  sink(FinishedExchanges{conn_id, conns_.find(conn_id), c.role, c.tls, &c.last_hdr, &ready});
+  sink(FinishedExchanges{conn_id, c.role, c.tls, &c.last_hdr, &ready});
   ready.clear();
 }
 

@@ -34,7 +34,6 @@ inline std::string_view payload(const vigil_data_event& e) { return {e.data, e.c
 // One connection's finished exchanges, handed to the sink (which may move them out).
 struct FinishedExchanges {
   uint64_t conn_id = 0;
-  const ConnectionRecord* record = nullptr;  // null when the open was missed
   uint8_t role = VIGIL_ROLE_UNKNOWN;         // enum vigil_role
   uint8_t tls = 0;                           // the TLS library's number when the bytes are TLS plaintext
   const vigil_event_header* last_hdr = nullptr;  // the process of the most recent record
@@ -61,6 +60,8 @@ class ConnTracker {
   // Periodic (boot-clock ns): gives up on records held for a lost predecessor.
   void tick(uint64_t now_boot_ns, const Sink& sink);
   HttpStats stats() const;
+  // The open connection's record; null when its open was missed.
+  const ConnectionRecord* connection(uint64_t conn_id) const { return conns_.find(conn_id); }
 
  private:
   struct Conn {

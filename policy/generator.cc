@@ -41,6 +41,13 @@ std::string str(const json& o, const char* key) {
   return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// The object under `key`, or an empty one.
+const json& obj(const json& o, const char* key) {
+  static const json kEmpty = json::object();
+  auto it = o.find(key);
+  return it != o.end() && it->is_object() ? *it : kEmpty;
+}
+
 }  // namespace
 
 Result<Generated> generate_policies(std::istream& in, const GenerateOptions& o) {
@@ -57,30 +64,29 @@ Result<Generated> generate_policies(std::istream& in, const GenerateOptions& o) 
       if (bad++ == 0) g.warnings.push_back(fmt::format("{}:{}: not a JSON event (skipped)", o.source, g.lines));
       continue;
     }
-    if (!e.contains("process") || !e["process"].is_object()) continue;
-    std::string subject = str(e["process"], o.select == "cgroup" ? "cgroup" : "exe");
+    std::string subject = str(obj(e, "process"), o.select == "cgroup" ? "cgroup" : "exe");
     if (subject.empty()) continue;
     std::string kind = str(e, "kind");
-    const json conn = e.value("conn", json::object());
+    const json& conn = obj(e, "conn");
     if (kind == "connection" && str(e, "state") == "open" && str(conn, "role") == "client") {
-      const json remote = conn.value("remote", json::object());
+      const json& remote = obj(conn, "remote");
       std::string addr = str(remote, "addr");
       if (addr.empty() || is_loopback(addr)) continue;
       uint16_t port = remote.contains("port") && remote["port"].is_number_unsigned() ? remote["port"].get<uint16_t>() : 0;
       std::string proto = str(conn, "proto");
       by_subject[subject].insert({addr, port, proto.empty() ? "tcp" : proto});
       ++g.connections;
-    } else if (kind == "api_call" && str(e, "role") == "client" && e.contains("request") && e["request"].is_object()) {
-      std::string host = str(e["request"], "host");
+    } else if (kind == "api_call" && str(e, "role") == "client") {
+      std::string host = str(obj(e, "request"), "host");
       if (auto colon = host.rfind(':'); colon != std::string::npos && host.find(']') == std::string::npos)
         host.resize(colon);
-      std::string addr = str(conn.value("remote", json::object()), "addr");
+      std::string addr = str(obj(conn, "remote"), "addr");
       bool is_name = !host.empty() && std::any_of(host.begin(), host.end(), [](char c) { return std::isalpha(c); }) &&
                      host.find(':') == std::string::npos;
       if (auto fqdn = parse_fqdn(host); is_name && !addr.empty() && fqdn) names[{subject, addr}] = *fqdn;
-    } else if (kind == "egress" && e.contains("dst") && e["dst"].is_object()) {
-      std::string fqdn = str(e["dst"], "fqdn");
-      if (!fqdn.empty() && !fqdn.starts_with("*")) names[{subject, str(e["dst"], "addr")}] = fqdn;
+    } else if (kind == "egress") {
+      std::string fqdn = str(obj(e, "dst"), "fqdn");
+      if (!fqdn.empty() && !fqdn.starts_with("*")) names[{subject, str(obj(e, "dst"), "addr")}] = fqdn;
     }
   }
   if (by_subject.empty())

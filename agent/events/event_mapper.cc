@@ -81,8 +81,8 @@ void EventMapper::emit_calls(const FinishedExchanges& done, const Emit& emit) {
   auto [it, fresh] = conn_refs_.try_emplace(done.conn_id);
   ConnRef& conn = it->second;
   if (fresh) {
-    if (done.record) {
-      conn = conn_ref(done.conn_id, done.record->tuple);
+    if (const ConnectionRecord* r = tracker_.connection(done.conn_id)) {
+      conn = conn_ref(done.conn_id, r->tuple);
     } else {
       conn.id = done.conn_id;  // the open was missed: only the role is known
       conn.role = done.role == VIGIL_ROLE_SERVER ? "server" : "client";

@@ -37,11 +37,4 @@ std::vector<uint64_t> ConnectionTable::drop_process(uint32_t pid) {
   return ids;
 }
 
-std::vector<ConnectionRecord> ConnectionTable::snapshot() const {
-  std::vector<ConnectionRecord> out;
-  out.reserve(conns_.size());
-  for (const auto& [_, r] : conns_) out.push_back(r);
-  return out;
-}
-
 }  // namespace vigil

@@ -28,7 +28,6 @@ class ConnectionTable {
   // Forgets every connection of `pid`; returns their ids.
   std::vector<uint64_t> drop_process(uint32_t pid);
   size_t size() const { return conns_.size(); }
-  std::vector<ConnectionRecord> snapshot() const;
 
  private:
   std::unordered_map<uint64_t, ConnectionRecord> conns_;
