@@ -80,9 +80,9 @@ struct BodyEncoder {
     w.end_object();
   }
   void operator()(const ApiDiscoveredEvent& e) const {
-    w.field("service", e.service);
-    w.key("endpoint").begin_object().field("method", e.endpoint.method)
-        .field("host", e.endpoint.host).field("path", e.endpoint.path).end_object();
+    w.field("service", e.service).field("role", e.role);
+    w.key("endpoint").begin_object().field("method", e.endpoint.method).field("host", e.endpoint.host)
+        .field("path", e.endpoint.path).field("protocol", e.endpoint.protocol).end_object();
     w.field("first_seen", format_rfc3339_ns(e.first_seen_ns));
   }
   void operator()(const FindingEvent& e) const {
@@ -90,7 +90,9 @@ struct BodyEncoder {
         .field("title", e.title);
     put_opt(w, "owasp", e.owasp);
     put_opt(w, "service", e.service);
-    put_opt(w, "endpoint", e.endpoint);
+    if (e.endpoint)
+      w.key("endpoint").begin_object().field("method", e.endpoint->method).field("host", e.endpoint->host)
+          .field("path", e.endpoint->path).end_object();
     w.field("evidence", e.evidence).end_object();
   }
   void operator()(const PolicyEvent& e) const {

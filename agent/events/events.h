@@ -75,17 +75,20 @@ struct EgressEvent {
   } dst;
 };
 
+struct EndpointRef {
+  std::string method, host, path, protocol;
+};
+
 struct ApiDiscoveredEvent {
-  std::string service;
-  struct {
-    std::string method, host, path;
-  } endpoint;
+  std::string service, role;
+  EndpointRef endpoint;
   uint64_t first_seen_ns = 0;  // wall clock
 };
 
 struct FindingEvent {
   std::string id, severity, title;
-  std::optional<std::string> owasp, service, endpoint;
+  std::optional<std::string> owasp, service;
+  std::optional<EndpointRef> endpoint;  // method, host, path
   std::string evidence;
 };
 

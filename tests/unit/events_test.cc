@@ -110,20 +110,23 @@ TEST(Events, Egress) {
 TEST(Events, ApiDiscovered) {
   ApiDiscoveredEvent d;
   d.service = "nginx";
-  d.endpoint = {"GET", "api.test", "/users/{id}"};
+  d.role = "server";
+  d.endpoint = {"GET", "api.test", "/users/{userId}", "http/1.1"};
   d.first_seen_ns = 1795336200123456789ull;
   EXPECT_EQ(to_json(envelope(d)),
             expected("api_discovered",
-                     R"("service":"nginx","endpoint":{"method":"GET","host":"api.test",)"
-                     R"("path":"/users/{id}"},"first_seen":"2026-11-22T08:30:00.123456789Z")"));
+                     R"("service":"nginx","role":"server","endpoint":{"method":"GET","host":"api.test",)"
+                     R"("path":"/users/{userId}","protocol":"http/1.1"},"first_seen":"2026-11-22T08:30:00.123456789Z")"));
 }
 
 TEST(Events, Finding) {
-  FindingEvent f{"VIGIL-001", "high", "Credentials in query", std::string("API2:2023"), {}, std::string("/login"), "token=…"};
+  FindingEvent f{"secret-in-url", "medium", "Credentials in query", std::string("API8"), {},
+                 EndpointRef{"GET", "api.test", "/login", "http/1.1"}, "query parameter token"};
   EXPECT_EQ(to_json(envelope(f)),
-            expected("finding", R"("finding":{"id":"VIGIL-001","severity":"high",)"
-                                R"("title":"Credentials in query","owasp":"API2:2023",)"
-                                R"("endpoint":"/login","evidence":"token=…"})"));
+            expected("finding", R"("finding":{"id":"secret-in-url","severity":"medium",)"
+                                R"("title":"Credentials in query","owasp":"API8",)"
+                                R"("endpoint":{"method":"GET","host":"api.test","path":"/login"},)"
+                                R"("evidence":"query parameter token"})"));
 }
 
 TEST(Events, Policy) {

@@ -1,0 +1,171 @@
+#include "agent/apimap/auth.h"
+
+#include <algorithm>
+#include <array>
+
+#include <nlohmann/json.hpp>
+
+namespace vigil::apimap {
+namespace {
+
+constexpr std::array<std::string_view, kAuthSchemeCount> kNames = {
+    "none", "basic", "bearer", "jwt", "api_key_header", "api_key_query", "cookie", "mtls"};
+
+bool iequals_prefix(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  return true;
+}
+
+std::string lower(std::string_view s) {
+  std::string o(s);
+  for (char& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return o;
+}
+
+bool api_key_header(std::string_view n) {
+  static constexpr std::array<std::string_view, 7> kKeys = {"x-api-key", "api-key", "apikey", "x-apikey",
+                                                            "x-auth-token", "x-access-token", "x-api-token"};
+  return std::find(kKeys.begin(), kKeys.end(), n) != kKeys.end();
+}
+
+bool api_key_param(std::string_view n) {
+  std::string l = lower(n);
+  static constexpr std::array<std::string_view, 7> kKeys = {"api_key", "apikey", "api-key", "key",
+                                                            "access_token", "token", "auth_token"};
+  return std::find(kKeys.begin(), kKeys.end(), l) != kKeys.end();
+}
+
+bool session_cookie(std::string_view n) {
+  std::string l = lower(n);
+  return l.find("sess") != std::string::npos || l == "sid" || l.find("token") != std::string::npos ||
+         l.find("auth") != std::string::npos || l == "connect.sid";
+}
+
+}  // namespace
+
+std::string_view auth_name(int bit) { return bit >= 0 && bit < kAuthSchemeCount ? kNames[bit] : "?"; }
+
+std::vector<std::string> auth_names(uint16_t mask) {
+  std::vector<std::string> out;
+  for (int b = 0; b < kAuthSchemeCount; ++b)
+    if (mask & (1u << b)) out.emplace_back(kNames[b]);
+  return out;
+}
+
+uint16_t auth_mask_from_names(const std::vector<std::string>& names) {
+  uint16_t m = 0;
+  for (const auto& n : names)
+    for (int b = 0; b < kAuthSchemeCount; ++b)
+      if (kNames[b] == n) m |= 1u << b;
+  return m;
+}
+
+std::optional<std::string> base64url_decode(std::string_view in) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-' || c == '+') return 62;
+    if (c == '_' || c == '/') return 63;
+    return -1;
+  };
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  std::string out;
+  out.reserve(in.size() * 3 / 4);
+  uint32_t buf = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = val(c);
+    if (v < 0) return std::nullopt;
+    buf = (buf << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buf >> bits) & 0xff));
+    }
+  }
+  if (bits >= 6) return std::nullopt;  // a dangling single character
+  return out;
+}
+
+std::optional<Jwt> parse_jwt(std::string_view token) {
+  size_t d1 = token.find('.');
+  if (d1 == std::string_view::npos || d1 == 0) return std::nullopt;
+  size_t d2 = token.find('.', d1 + 1);
+  if (d2 == std::string_view::npos || d2 == d1 + 1 || token.find('.', d2 + 1) != std::string_view::npos)
+    return std::nullopt;
+  auto head = base64url_decode(token.substr(0, d1));
+  auto body = base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+  if (!head || !body) return std::nullopt;
+  auto h = nlohmann::json::parse(*head, nullptr, false);
+  auto p = nlohmann::json::parse(*body, nullptr, false);
+  if (!h.is_object() || !p.is_object()) return std::nullopt;
+  auto alg = h.find("alg");
+  if (alg == h.end() || !alg->is_string()) return std::nullopt;
+  Jwt j;
+  j.alg = alg->get<std::string>();
+  if (auto i = p.find("iss"); i != p.end() && i->is_string()) j.iss = i->get<std::string>().substr(0, 128);
+  if (auto e = p.find("exp"); e != p.end() && e->is_number()) j.exp = e->get<int64_t>();
+  if (auto t = p.find("iat"); t != p.end() && t->is_number()) j.iat = t->get<int64_t>();
+  return j;
+}
+
+AuthSeen detect_auth(const protocols::Headers& headers, std::string_view query) {
+  AuthSeen a;
+  uint16_t m = 0;
+  for (const auto& [k, v] : headers) {
+    if (k == "authorization") {
+      std::string_view val = v;
+      if (iequals_prefix(val, "basic ")) {
+        m |= kAuthBasic;
+      } else if (iequals_prefix(val, "bearer ")) {
+        std::string_view tok = val.substr(7);
+        while (!tok.empty() && tok.front() == ' ') tok.remove_prefix(1);
+        if (auto j = parse_jwt(tok)) {
+          m |= kAuthJwt;
+          a.jwt = std::move(j);
+        } else {
+          m |= kAuthBearer;
+        }
+      } else if (!val.empty()) {
+        m |= kAuthApiKeyHeader;  // "Token …", "ApiKey …", custom schemes
+        a.key_name = "authorization";
+      }
+    } else if (api_key_header(k)) {
+      m |= kAuthApiKeyHeader;
+      a.key_name = k;
+    } else if (k == "cookie") {
+      std::string_view c = v;
+      while (!c.empty()) {
+        size_t semi = c.find(';');
+        std::string_view pair = c.substr(0, semi);
+        while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+        std::string_view name = pair.substr(0, pair.find('='));
+        if (session_cookie(name)) {
+          m |= kAuthCookie;
+          a.cookie_name = std::string(name);
+        }
+        if (semi == std::string_view::npos) break;
+        c.remove_prefix(semi + 1);
+      }
+    }
+  }
+  size_t start = 0;
+  while (start < query.size()) {
+    size_t amp = query.find('&', start);
+    if (amp == std::string_view::npos) amp = query.size();
+    std::string_view pair = query.substr(start, amp - start);
+    size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && eq + 1 < pair.size() && api_key_param(pair.substr(0, eq))) {
+      m |= kAuthApiKeyQuery;
+      a.key_name = std::string(pair.substr(0, eq));
+    }
+    start = amp + 1;
+  }
+  a.schemes = m ? m : static_cast<uint16_t>(kAuthNone);
+  return a;
+}
+
+}  // namespace vigil::apimap

@@ -1,0 +1,107 @@
+// Path templates: raw request paths -> "/users/{userId}/orders/{orderId}". The
+// collectors hand over raw paths; the inventory owns templating. A segment becomes
+// a parameter from one sample when it is shaped like an id (number, UUID, hash,
+// token, date, email, high entropy); words stay literal until their parent has
+// many distinct, mostly one-off children (the cardinality rule); hints and
+// declared specs win over any guess.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace vigil::apimap {
+
+// What one concrete segment value looks like (a bit set when merged over values).
+enum ParamType : uint8_t {
+  kTypeNone = 0,
+  kTypeInteger = 1,
+  kTypeUuid = 2,
+  kTypeDate = 4,
+  kTypeString = 8,
+};
+// The shape of one segment taken alone: kTypeNone = a word (stays literal).
+ParamType classify_segment(std::string_view seg);
+// Never a parameter at any depth: "api", versions ("v1", "v2beta1").
+bool never_param(std::string_view seg);
+// "users" -> "userId", "categories" -> "categoryId", "" -> "id".
+std::string param_name_for(std::string_view parent);
+// The OpenAPI-ish name of a type set: integer | uuid | date | string.
+std::string_view type_name(uint8_t mask);
+
+struct TemplateParam {
+  std::string name;
+  uint8_t type = kTypeNone;  // of this value
+  int64_t int_value = -1;    // integer values (sequential-id detection)
+};
+
+struct Templated {
+  std::string path;  // the template
+  std::vector<TemplateParam> params;
+  bool collapsed = false;  // this call made a parent collapse: older templates may change
+};
+
+// A pattern such as "/api/v1/users/{id}" or "/files/{fileId}.pdf".
+class PathPattern {
+ public:
+  static PathPattern parse(std::string_view pattern);
+  // The params when `path` matches, in order; nullptr-like false when not.
+  bool match(std::string_view path, std::vector<TemplateParam>* params) const;
+  const std::string& text() const { return text_; }
+  size_t literal_segments() const { return literals_; }
+
+ private:
+  struct Seg {
+    bool param = false;
+    std::string literal;  // or the param's prefix
+    std::string name, suffix;
+  };
+  std::string text_;
+  std::vector<Seg> segs_;
+  size_t literals_ = 0;
+};
+
+struct TemplaterOptions {
+  size_t collapse_min_children = 8;  // more distinct words than this under one parent...
+  double collapse_once_ratio = 0.5;  // ...with more than this share seen once -> a parameter
+  size_t max_literal_children = 256;
+};
+
+// One trie per scope (service, role, host).
+class Templater {
+ public:
+  explicit Templater(TemplaterOptions o = {});
+  ~Templater();
+  Templater(Templater&&) noexcept;
+  Templater& operator=(Templater&&) noexcept;
+
+  // Forced templates: path hints first, then declared spec paths (those win).
+  void add_pattern(std::string_view pattern, bool declared);
+  // `learn` = false: judge the path without recording it (404s, scanners).
+  Templated apply(std::string_view scope, std::string_view path, bool learn);
+  // A template seen before, re-judged after a collapse (its params stay params).
+  std::string retemplate(std::string_view scope, std::string_view tmpl);
+  // Restores a template (from the store) into its scope's trie.
+  void restore(std::string_view scope, std::string_view tmpl, bool collapsed_parents);
+  // Prefixes of collapsed nodes, "scope\x1e/users", for the store.
+  std::vector<std::string> collapsed_nodes() const;
+  void restore_collapsed(std::string_view node);
+  size_t node_count() const { return nodes_; }
+
+  struct Node;
+
+ private:
+  Node& root(std::string_view scope);
+  TemplaterOptions o_;
+  std::vector<PathPattern> hints_, declared_;
+  std::unordered_map<std::string, std::unique_ptr<Node>> roots_;
+  size_t nodes_ = 0;
+};
+
+// Splits "/a/b/c" into {"a","b","c"}; "/" -> {""}.
+void split_path(std::string_view path, std::vector<std::string_view>& out);
+
+}  // namespace vigil::apimap
