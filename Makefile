@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?=
 VIGILD_ARGS ?= $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: all deps configure build run test test-unit test-bpf test-e2e test-fuzz bench clean vmlinux
+.PHONY: all deps validators configure build run test test-unit test-bpf test-e2e test-fuzz bench clean vmlinux
 
 all: build
 
@@ -24,10 +24,13 @@ run: build
 	@echo "vigild: events go to stdout and /var/log/vigil/events.jsonl; try 'build/bin/vigil trace' in another shell; Ctrl-C stops"
 	$(BUILD_DIR)/bin/vigild $(VIGILD_ARGS)
 
-test: build
+validators:
+	@./scripts/install-validators.sh $(BUILD_DIR)
+
+test: build validators
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600
 
-test-unit test-bpf test-e2e test-fuzz: build
+test-unit test-bpf test-e2e test-fuzz: build validators
 	cd $(BUILD_DIR) && ctest --output-on-failure -L $(patsubst test-%,%,$@)
 
 bench: build

@@ -19,6 +19,12 @@ if [ "${1:-}" = "--bench" ]; then
   packages=(bpftrace wrk nftables)
 fi
 
+# npm (for the validators the tests install, scripts/install-validators.sh) may
+# come with a nodejs from elsewhere; only when there is none, Debian's.
+if ! command -v npm >/dev/null && [ "${1:-}" != "--bench" ]; then
+  packages+=(npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -19,17 +19,26 @@ constexpr char kSep = '\x1f';
 constexpr size_t kMaxExamples = 3, kMaxTypes = 4, kMaxRemotes = 4, kMaxIds = 16, kMaxClients = 8192;
 
 const std::array<FindingInfo, kFindingKinds> kFindings = {{
-    {"unauthenticated-sensitive-data", "high", "API3",
-     "Unauthenticated endpoint returns sensitive data"},
-    {"credentials-over-plaintext", "high", "API8", "Credentials or tokens sent over plaintext HTTP"},
-    {"secret-in-url", "medium", "API8", "Secret or token in the URL or query string"},
-    {"jwt-alg-none", "critical", "API2", "JWT accepted with alg \"none\" (unsigned)"},
-    {"jwt-no-exp", "medium", "API2", "JWT without an expiry (exp)"},
-    {"jwt-long-lifetime", "low", "API2", "JWT lifetime over 24 hours"},
-    {"basic-auth", "medium", "API2", "HTTP Basic authentication"},
-    {"shadow-api", "medium", "API9", "Endpoint not in the declared API spec (shadow API)"},
-    {"zombie-api", "medium", "API9", "Deprecated endpoint still called (zombie API)"},
-    {"sequential-ids", "low", "API1", "Sequential integer ids on an unauthenticated endpoint"},
+    {"unauthenticated-sensitive-data", "high", "API3", "Unauthenticated endpoint returns sensitive data",
+     "require authentication, or stop returning the listed data classes to anonymous callers"},
+    {"credentials-over-plaintext", "high", "API8", "Credentials or tokens sent over plaintext HTTP",
+     "serve and call this endpoint over TLS only; rotate credentials that crossed the network in clear"},
+    {"secret-in-url", "medium", "API8", "Secret or token in the URL or query string",
+     "move the secret to a header (Authorization) or the body: URLs end up in logs, proxies and histories"},
+    {"jwt-alg-none", "critical", "API2", "JWT accepted with alg \"none\" (unsigned)",
+     "reject unsigned tokens: pin the accepted algorithms in the verifier"},
+    {"jwt-no-exp", "medium", "API2", "JWT without an expiry (exp)",
+     "issue tokens with an exp claim and enforce it"},
+    {"jwt-long-lifetime", "low", "API2", "JWT lifetime over 24 hours",
+     "shorten token lifetimes (minutes to hours) and use refresh tokens"},
+    {"basic-auth", "medium", "API2", "HTTP Basic authentication",
+     "replace static passwords with tokens (OAuth2, mTLS) and make sure TLS is always on"},
+    {"shadow-api", "medium", "API9", "Endpoint not in the declared API spec (shadow API)",
+     "declare it in the spec (and review who owns it), or remove it"},
+    {"zombie-api", "medium", "API9", "Deprecated endpoint still called (zombie API)",
+     "find the callers (vigil map show), migrate them, then retire the endpoint"},
+    {"sequential-ids", "low", "API1", "Sequential integer ids on an unauthenticated endpoint",
+     "check object-level authorization; prefer unguessable ids (UUIDs)"},
 }};
 
 std::string lower(std::string_view s) {
@@ -350,6 +359,7 @@ nlohmann::json Finding::to_json() const {
           {"service", service},
           {"endpoint", {{"method", method}, {"host", host}, {"path", path}}},
           {"evidence", evidence},
+          {"advice", f.advice},
           {"first_seen", format_rfc3339_ns(first_seen)},
           {"first_seen_ns", first_seen},
           {"count", count}};

@@ -67,7 +67,7 @@ enum FindingKind : int {
   kFindingKinds
 };
 struct FindingInfo {
-  std::string_view id, severity, owasp, title;
+  std::string_view id, severity, owasp, title, advice;
 };
 const FindingInfo& finding_info(int kind);
 

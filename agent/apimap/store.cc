@@ -1,6 +1,7 @@
 #include "agent/apimap/store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 
@@ -28,6 +29,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
     return Error{msg};
   }
   std::unique_ptr<Store> s(new Store(db, path));
+  ::chmod(path.c_str(), 0600);  // endpoint names, callers and findings: root's business
   sqlite3_busy_timeout(db, 2000);
   int version = -1;
   sqlite3_stmt* st = nullptr;

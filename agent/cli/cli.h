@@ -3,10 +3,12 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 namespace vigil::cli {
 
@@ -18,7 +20,7 @@ inline constexpr int kExitUsage = 2;        // usage or connection error
 struct Globals {
   std::string socket_flag;
   std::string config_path;
-  std::string output = "table";  // table | json
+  std::string output = "table";  // table | json | yaml (map export)
 
   bool json() const { return output == "json"; }
   // --socket, else the control_socket of --config (or /etc/vigil/vigil.yaml), else the default.
@@ -31,8 +33,17 @@ struct Verb {
 };
 using Verbs = std::vector<Verb>;
 
+// Where `vigil map` and `policy generate --from-inventory` read the inventory:
+// an exported file, else vigild; filtered by service and role.
+struct InventorySource {
+  std::string from;
+  std::string service, role;
+};
+std::optional<nlohmann::json> load_inventory(const Globals& g, const InventorySource& s, int& rc);
+
 void add_status(CLI::App& app, const Globals& g, Verbs& verbs);
 void add_trace(CLI::App& app, const Globals& g, Verbs& verbs);
 void add_policy(CLI::App& app, const Globals& g, Verbs& verbs);
+void add_map(CLI::App& app, const Globals& g, Verbs& verbs);
 
 }  // namespace vigil::cli

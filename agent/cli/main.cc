@@ -16,12 +16,13 @@ int main(int argc, char** argv) {
   Globals g;
   app.add_option("--socket", g.socket_flag, "control socket of vigild");
   app.add_option("--config", g.config_path, "vigild configuration (for its control_socket)");
-  app.add_option("-o,--output", g.output, "table | json")->check(CLI::IsMember({"table", "json"}));
+  app.add_option("-o,--output", g.output, "table | json | yaml")->check(CLI::IsMember({"table", "json", "yaml"}));
 
   Verbs verbs;
   add_status(app, g, verbs);
   add_trace(app, g, verbs);
   add_policy(app, g, verbs);
+  add_map(app, g, verbs);
 
   try {
     app.parse(argc, argv);

@@ -196,6 +196,38 @@ int generate(const std::string& from, const policy::GenerateOptions& options) {
   return kExitOk;
 }
 
+// The inventory's client-role endpoints: each binary, the addresses it called, by
+// the name it used for them (the Host it sent) where that is a DNS name.
+int generate_from_inventory(const Globals& g, const InventorySource& src, const policy::GenerateOptions& options) {
+  if (options.select != "binary") {
+    fmt::print(stderr, "vigil: --from-inventory makes one policy per binary (--select cgroup needs events)\n");
+    return kExitUsage;
+  }
+  int rc = kExitOk;
+  auto inv = load_inventory(g, src, rc);
+  if (!inv) return rc;
+  std::vector<policy::Flow> flows;
+  for (const auto& e : (*inv)["endpoints"]) {
+    if (e.value("role", "") != "client" || e.value("exe", "").empty()) continue;
+    std::string host = e.value("host", "");
+    if (auto colon = host.rfind(':'); colon != std::string::npos && host.find(']') == std::string::npos)
+      host.resize(colon);
+    bool is_name = std::any_of(host.begin(), host.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }) &&
+                   host.find(':') == std::string::npos;
+    for (const auto& r : e.value("remotes", json::array()))
+      flows.push_back({e.value("exe", ""), r.value("addr", ""), r.value("port", uint16_t{0}), "tcp", is_name ? host : ""});
+  }
+  policy::GenerateOptions o = options;
+  o.source = src.from.empty() ? std::string("the inventory of vigild") : src.from;
+  auto gen = policy::generate_from_flows(flows, o);
+  if (!gen) {
+    fmt::print(stderr, "vigil: {}\n", gen.error().message);
+    return kExitCheckFailed;
+  }
+  fmt::print("{}", gen->yaml);
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_policy(CLI::App& app, const Globals& g, Verbs& verbs) {
@@ -227,15 +259,30 @@ void add_policy(CLI::App& app, const Globals& g, Verbs& verbs) {
   verbs.push_back({policy->add_subcommand("disable", "stop egress enforcement: detach and unpin its programs"),
                    [&g] { return disable_enforcement(g); }});
 
-  auto* gen = policy->add_subcommand("generate", "least-privilege policies from observed events (YAML on stdout)");
+  auto* gen = policy->add_subcommand(
+      "generate", "least-privilege policies from observed events or the API inventory (YAML on stdout)");
   auto from = std::make_shared<std::string>();
   auto opts = std::make_shared<policy::GenerateOptions>();
-  gen->add_option("--from", *from, "events file (JSON lines, e.g. /var/log/vigil/events.jsonl)")
-      ->required()
+  auto from_inventory = std::make_shared<bool>(false);
+  auto service = std::make_shared<std::string>();
+  gen->add_option("--from", *from,
+                  "events file (JSON lines, e.g. /var/log/vigil/events.jsonl); with --from-inventory: an exported "
+                  "inventory (default: vigild's)")
       ->check(CLI::ExistingFile);
+  gen->add_flag("--from-inventory", *from_inventory, "from the client-role endpoints of the API inventory");
+  gen->add_option("--service", *service, "with --from-inventory: only this service");
+  gen->add_flag("--include-loopback", opts->include_loopback,
+                "allow exactly the loopback destinations seen too (allowLoopback: false)");
   gen->add_option("--select", opts->select, "one policy per binary | cgroup")->check(CLI::IsMember({"binary", "cgroup"}));
   gen->add_option("--mode", opts->mode, "audit | enforce (default audit)")->check(CLI::IsMember({"audit", "enforce"}));
-  verbs.push_back({gen, [from, opts] { return generate(*from, *opts); }});
+  verbs.push_back({gen, [&g, from, opts, from_inventory, service] {
+                     if (*from_inventory) return generate_from_inventory(g, {*from, *service, "client"}, *opts);
+                     if (from->empty()) {
+                       fmt::print(stderr, "vigil: policy generate needs --from FILE or --from-inventory\n");
+                       return kExitUsage;
+                     }
+                     return generate(*from, *opts);
+                   }});
 }
 
 }  // namespace vigil::cli

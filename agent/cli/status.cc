@@ -37,6 +37,13 @@ void print_status(const nlohmann::json& status) {
                  err.empty() ? fmt::format("{}", fmt::join(probes, ", ")) : "not attached: " + err);
     }
   }
+  if (status.contains("inventory") && status["inventory"].contains("endpoints")) {
+    const auto& i = status["inventory"];
+    fmt::print("inventory: {} endpoints ({} pending), {} findings, {} calls, {} evicted, {:.1f} MiB, store {}{}\n",
+               i.value("endpoints", 0), i.value("pending", 0), i.value("findings", 0), i.value("calls", 0),
+               i.value("evicted", 0), i.value("memory_bytes", 0) / 1048576.0, i.value("store", "") == "" ? "none" : i.value("store", ""),
+               i.value("store_error", "").empty() ? "" : " (error: " + i.value("store_error", "") + ")");
+  }
   for (const auto& s : status["sinks"])
     fmt::print("sink: {} ({} write errors)\n", s.value("name", "?"), s.value("errors", 0));
 }

@@ -39,8 +39,10 @@ policies:
 metrics:
   listen: 127.0.0.1:9464
 apimap:
+  enabled: true
   path_hints: []
   declared_specs: []
+  max_endpoints: 10000
 )";
 
 // Raised inside the parser only; parse_config turns it into an Error.
@@ -201,9 +203,17 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
     p.field(n, "metrics", "listen", c.metrics.listen);
   }
   if (auto n = root["apimap"]; n && !n.IsNull()) {
-    p.expect_map(n, "apimap", {"path_hints", "declared_specs"});
+    p.expect_map(n, "apimap", {"enabled", "path_hints", "declared_specs", "max_endpoints"});
+    p.field(n, "apimap", "enabled", c.apimap.enabled);
     p.field(n, "apimap", "path_hints", c.apimap.path_hints);
     p.field(n, "apimap", "declared_specs", c.apimap.declared_specs);
+    p.field(n, "apimap", "max_endpoints", c.apimap.max_endpoints);
+    if (c.apimap.max_endpoints == 0)
+      p.fail(n["max_endpoints"].Mark(), "'apimap.max_endpoints' must be at least 1");
+    for (size_t i = 0; i < c.apimap.path_hints.size(); ++i)
+      if (c.apimap.path_hints[i].empty() || c.apimap.path_hints[i][0] != '/')
+        p.fail(n["path_hints"][i].Mark(),
+               "'apimap.path_hints' entries are paths starting with / (e.g. \"/api/v1/users/{id}\")");
   }
   if (c.capture.max_capture_bytes == 0 || c.capture.max_capture_bytes > 16384)
     p.fail(root["capture"]["max_capture_bytes"].Mark(),

@@ -43,8 +43,10 @@ struct Config {
     std::string listen = "127.0.0.1:9464";
   } metrics;
   struct ApiMap {
-    std::vector<std::string> path_hints;
-    std::vector<std::string> declared_specs;
+    bool enabled = true;                      // the API inventory (agent/apimap)
+    std::vector<std::string> path_hints;      // forced templates
+    std::vector<std::string> declared_specs;  // OpenAPI files: templates, shadow/zombie findings
+    uint32_t max_endpoints = 10000;           // per node; the stalest beyond are evicted
   } apimap;
 
   bool kind_enabled(std::string_view kind) const;

@@ -22,6 +22,7 @@ inline constexpr std::string_view kPolicyApply = "policy_apply";     // + "name"
 inline constexpr std::string_view kPolicyList = "policy_list";       // -> policies, enforcement
 inline constexpr std::string_view kPolicyDisable = "policy_disable"; // -> ok
 inline constexpr std::string_view kPolicyReload = "policy_reload";   // -> policies, enforcement
+inline constexpr std::string_view kMapExport = "map_export";         // + "service"? -> ok, inventory
 
 // {"cmd": cmd}
 nlohmann::json request(std::string_view cmd);

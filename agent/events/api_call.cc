@@ -27,19 +27,6 @@ bool looks_like_jwt(std::string_view v) {
   return v.size() > 20 && v.substr(0, 3) == "eyJ" && std::count(v.begin(), v.end(), '.') == 2;
 }
 
-bool is_id_segment(std::string_view s) {
-  if (s.empty()) return false;
-  bool all_digits = std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (all_digits) return true;
-  bool hexish = std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
-  });
-  // UUIDs and long hex ids (object ids, hashes).
-  if (hexish && s.size() >= 16 && std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return true;
-  return false;
-}
-
 // Repeated fields are joined with ", " (RFC 9110 §5.3) so each name is one JSON key.
 Headers redact_headers(const protocols::Headers& in) {
   Headers out;
@@ -127,21 +114,6 @@ std::string redact_body(std::string_view body, std::string_view content_type) {
   return out;
 }
 
-std::string endpoint_template(std::string_view path) {
-  std::string out;
-  out.reserve(path.size());
-  size_t start = 0;
-  while (start < path.size()) {
-    size_t slash = path.find('/', start);
-    if (slash == std::string_view::npos) slash = path.size();
-    std::string_view seg = path.substr(start, slash - start);
-    out.append(is_id_segment(seg) ? "{id}" : seg);
-    if (slash < path.size()) out += '/';
-    start = slash + 1;
-  }
-  return out.empty() ? std::string(path) : out;
-}
-
 ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn,
                            const ApiCallOptions& options) {
   ApiCallEvent a;
@@ -165,7 +137,7 @@ ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn,
   a.request.headers = redact_headers(x.request.headers);
   a.response.status = x.response.status;
   a.response.headers = redact_headers(x.response.headers);
-  a.endpoint = endpoint_template(a.request.path);
+  a.endpoint = a.request.path;  // the inventory (agent/apimap) replaces it with the template
   if (x.request.version_major == 2 && x.request.header("content-type").starts_with("application/grpc")) {
     // gRPC: "/package.Service/Method"; the status is the grpc-status trailer.
     a.protocol = "grpc";

@@ -1,5 +1,5 @@
-// Paired exchanges (HTTP/1.x, HTTP/2, gRPC) -> api_call events: path/query split, endpoint
-// template, and redaction of secrets before anything leaves the host.
+// Paired exchanges (HTTP/1.x, HTTP/2, gRPC) -> api_call events: path/query split
+// and redaction of secrets before anything leaves the host.
 #pragma once
 
 #include <string>
@@ -23,8 +23,6 @@ std::string redact_query(std::string_view query);
 // Replaces secret values in a body: JSON string values of token-like keys
 // ("password": "…"), and form-encoded pairs as in a query. Other bytes stay.
 std::string redact_body(std::string_view body, std::string_view content_type);
-// "/users/42/orders/9f1c…" -> "/users/{id}/orders/{id}"
-std::string endpoint_template(std::string_view path);
 
 ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn,
                            const ApiCallOptions& options);

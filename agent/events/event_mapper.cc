@@ -99,6 +99,7 @@ void EventMapper::emit_calls(const FinishedExchanges& done, const Emit& emit) {
       call.tls = true;
       call.tls_lib = tls_name_ ? tls_name_(done.tls) : "";
     }
+    if (observer_) observer_(x, proc, call, out.time_ns);
     out.body = std::move(call);
     emit(std::move(out));
   }

@@ -21,6 +21,10 @@ namespace vigil {
 class EventMapper {
  public:
   using Emit = std::function<void(Event&&)>;
+  // Sees each api_call before it is shipped, with the raw exchange (nothing
+  // redacted yet) and the event's wall time; may fill `endpoint` and `sensitive`.
+  using CallObserver =
+      std::function<void(const protocols::Exchange&, const ProcessRef&, ApiCallEvent&, uint64_t wall_ns)>;
 
   EventMapper(ProcessTable& procs, ConnectionTable& conns, const BootClock& clock, std::string node,
               ApiCallOptions api = {}, size_t body_keep = 0);
@@ -36,6 +40,7 @@ class EventMapper {
   ProcessRef process_ref(const vigil_event_header& hdr);
   // Names the TLS library numbers data events carry ("openssl-3", ...).
   void set_tls_names(std::function<std::string(uint8_t)> fn) { tls_name_ = std::move(fn); }
+  void set_call_observer(CallObserver fn) { observer_ = std::move(fn); }
   // Periodic (boot-clock ns): gives up on records held for a lost predecessor.
   void tick(uint64_t now_boot_ns, const Emit& emit);
   HttpStats http_stats() const { return tracker_.stats(); }
@@ -50,6 +55,7 @@ class EventMapper {
   ApiCallOptions api_;
   ConnTracker tracker_;
   std::function<std::string(uint8_t)> tls_name_;
+  CallObserver observer_;
   std::unordered_map<uint64_t, ConnRef> conn_refs_;  // formatted once, at a connection's first call
 };
 

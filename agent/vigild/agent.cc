@@ -50,9 +50,22 @@ Status Agent::start() {
   }
   cgroups_ = std::make_unique<CgroupResolver>(cg_mount, "/proc");
   procs_ = std::make_unique<ProcessTable>("/proc", cgroups_.get());
-  mapper_ = std::make_unique<EventMapper>(
-      *procs_, conns_, clock_, node_, ApiCallOptions{.bodies = config_.capture.bodies},
-      config_.capture.bodies ? config_.capture.max_capture_bytes : 0);
+  // The inventory classifies and infers schemas from body prefixes: keep them for it too.
+  bool keep_bodies = config_.capture.bodies || config_.apimap.enabled;
+  mapper_ = std::make_unique<EventMapper>(*procs_, conns_, clock_, node_,
+                                          ApiCallOptions{.bodies = config_.capture.bodies},
+                                          keep_bodies ? config_.capture.max_capture_bytes : 0);
+  if (config_.apimap.enabled) {
+    apimap::ServiceOptions ao{node_, config_.data_dir, config_.apimap.path_hints, config_.apimap.declared_specs,
+                              config_.apimap.max_endpoints};
+    auto inv = apimap::InventoryService::start(ao);
+    if (!inv) return inv.error();
+    inventory_ = std::move(*inv);
+    mapper_->set_call_observer(
+        [this](const protocols::Exchange& x, const ProcessRef& p, ApiCallEvent& call, uint64_t wall_ns) {
+          inventory_->on_call(x, p, call, wall_ns, [this](Event&& e) { ship(std::move(e)); });
+        });
+  }
 
   ObserverOptions oo;
   oo.self_pid = static_cast<uint32_t>(getpid());
@@ -90,6 +103,11 @@ Status Agent::start() {
       [this](const vigil_event_header& hdr) { return mapper_->process_ref(hdr); });
   if (auto s = policies_->start(); !s) log::error("egress policies: {}", s.error().message);
   serve_policy_commands(*control_, *policies_);
+  control_->on(control::kMapExport, [this](const nlohmann::json& req) -> nlohmann::json {
+    if (!inventory_) return {{"ok", false}, {"errors", {"the API inventory is off (apimap.enabled: false)"}}};
+    std::string service = req.contains("service") && req["service"].is_string() ? req["service"].get<std::string>() : "";
+    return {{"ok", true}, {"inventory", inventory_->export_json(service)}};
+  });
 
   auto progs = observer_->programs();
   size_t attached = std::count_if(progs.begin(), progs.end(), [](auto& p) { return p.attached; });
@@ -203,6 +221,7 @@ nlohmann::json Agent::status() const {
             {"trace_clients", control_->subscribers()}}},
           {"sinks", sinks},
           {"egress", policies_->status()},
+          {"inventory", inventory_ ? inventory_->status() : nlohmann::json{{"enabled", false}}},
           {"tls", tls_status()}};
 }
 
@@ -234,6 +253,7 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
       mapper_->tick(clock_.to_boot_ns(now), [this](Event&& e) { ship(std::move(e)); });
       policies_->tick(now);
       if (tls_) tls_->tick(now);
+      if (inventory_) inventory_->tick(now, [this](Event&& e) { ship(std::move(e)); });
     }
     if (now - last_tick >= 1'000'000'000ull) {
       last_tick = now;
@@ -249,6 +269,10 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   (void)observer_->consume();
   policies_->consume();
   report_lost();
+  if (inventory_) {
+    inventory_->tick(BootClock::now_wall_ns(), [this](Event&& e) { ship(std::move(e)); });
+    inventory_->save();
+  }
   flush_sinks();
   log::info("vigild stopping: {} events shipped", seq_);
   return 0;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/apimap/service.h"
 #include "agent/config/config.h"
 #include "agent/control/server.h"
 #include "agent/events/event_mapper.h"
@@ -57,6 +58,7 @@ class Agent {
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<PolicyService> policies_;
   std::unique_ptr<TlsManager> tls_;
+  std::unique_ptr<apimap::InventoryService> inventory_;
 
   uint64_t seq_ = 0;
   uint64_t started_ns_ = 0;

@@ -40,17 +40,6 @@ TEST(Redaction, FormBodies) {
             "user=ann&password=[redacted]");
 }
 
-TEST(Endpoint, TemplatesIds) {
-  EXPECT_EQ(endpoint_template("/users/42"), "/users/{id}");
-  EXPECT_EQ(endpoint_template("/users/42/orders/7"), "/users/{id}/orders/{id}");
-  EXPECT_EQ(endpoint_template("/o/3f2504e0-4f89-11d3-9a0c-0305e82c3301"), "/o/{id}");
-  EXPECT_EQ(endpoint_template("/blob/5f3a9c0d1e2b4a6f"), "/blob/{id}");
-  EXPECT_EQ(endpoint_template("/v1/health"), "/v1/health");
-  EXPECT_EQ(endpoint_template("/deadbeefdeadbeef"), "/deadbeefdeadbeef") << "no digit: a word";
-  EXPECT_EQ(endpoint_template("/"), "/");
-  EXPECT_EQ(endpoint_template("/a/"), "/a/");
-}
-
 protocols::Exchange exchange(std::string target) {
   protocols::Exchange x;
   x.request.method = "POST";
@@ -77,7 +66,7 @@ TEST(ApiCall, FromExchange) {
   EXPECT_EQ(a.request.host, "api.test");
   EXPECT_EQ(a.request.path, "/users/7");
   EXPECT_EQ(a.request.query, "token=[redacted]&v=2");
-  EXPECT_EQ(a.endpoint, "/users/{id}");
+  EXPECT_EQ(a.endpoint, "/users/7") << "raw until the inventory templates it";
   EXPECT_EQ(a.response.status, 201);
   EXPECT_EQ(a.latency_ns, 3000u);
   EXPECT_EQ(a.req_bytes, 60u);
