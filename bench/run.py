@@ -212,6 +212,92 @@ def bench_http(tls=False):
     return results, agent_stats, hits_per_request if tls else None
 
 
+INV_ROUNDS = int(os.environ.get("VIGIL_BENCH_INV_ROUNDS", "5"))
+
+
+def agent_round(url, extra_config=""):
+    """One wrk round against nginx with a fresh vigild: (req/s, agent CPU ns per request, api_calls, RSS KiB)."""
+    agent = Agent(sink_path="/dev/null", extra_config=extra_config)
+    try:
+        before = agent.status()["counters"]["http"]["api_calls"]
+        cpu0 = proc_cpu_seconds(agent.proc.pid)
+        reqs, rps = wrk_round(url)
+        time.sleep(2)
+        cpu = proc_cpu_seconds(agent.proc.pid) - cpu0
+        st = agent.status()
+        return rps, 1e9 * cpu / reqs, st["counters"]["http"]["api_calls"] - before, proc_peak_rss_kib(agent.proc.pid), \
+            st.get("inventory", {})
+    finally:
+        agent.stop()
+
+
+def bench_inventory_observe():
+    """Plaintext observe with the inventory on and off, interleaved (the order alternates per round)."""
+    from vigil_e2e import Nginx
+    nginx = Nginx()
+    url = f"http://127.0.0.1:{nginx.port}/api/bench/1"
+    res = {"on": [], "off": []}
+    try:
+        wrk_round(url)
+        for i in range(INV_ROUNDS):
+            order = ("on", "off") if i % 2 == 0 else ("off", "on")
+            for peer in order:
+                res[peer].append(agent_round(url, "" if peer == "on" else "apimap:\n  enabled: false\n"))
+    finally:
+        nginx.stop()
+    return res
+
+
+def inventory_section(res):
+    out = subprocess.run([os.path.join(BIN, "inventory_bench"), "--benchmark_format=json",
+                          "--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"],
+                         capture_output=True, text=True, check=True).stdout
+    rows = {b["run_name"]: b for b in json.loads(out)["benchmarks"] if b.get("aggregate_name") == "median"}
+    rate = {k: v.get("items_per_second", 0) for k, v in rows.items()}
+    mbps = {k: v.get("bytes_per_second", 0) / 1048576 for k, v in rows.items()}
+    rss = json.loads(subprocess.run([os.path.join(BIN, "inventory_bench"), "--rss"], capture_output=True, text=True,
+                                    check=True).stdout)
+    med = {p: statistics.median(x[0] for x in v) for p, v in res.items()}
+    cpu = {p: statistics.median(x[1] for x in v) for p, v in res.items()}
+    lines = [
+        "",
+        "## API inventory (agent/apimap)",
+        "",
+        "`build/bin/inventory_bench --benchmark_repetitions=3` (medians, one core): template + stats + auth + "
+        "classification per call, on a corpus shaped like the e2e traffic (4096 calls: ids, UUIDs, dates, `me`, "
+        "words; curl/nginx headers, half with a bearer token).",
+        "",
+        "| benchmark | rate | ratio |",
+        "|---|---|---|",
+        f"| inventory update, header-only calls | {rate['BM_InventoryHeaderOnly'] / 1e6:.3f} M calls/s | target ≥ 1 M |",
+        f"| inventory update, 4 KiB JSON response bodies, Hyperscan | {rate['BM_InventoryJson4KHyperscan'] / 1e3:.1f} k calls/s | "
+        f"{rate['BM_InventoryJson4KHyperscan'] / rate['BM_InventoryJson4KRegex']:.1f}× std::regex |",
+        f"| inventory update, 4 KiB JSON response bodies, std::regex (same patterns, same validators) | "
+        f"{rate['BM_InventoryJson4KRegex'] / 1e3:.2f} k calls/s | 1.0 |",
+        f"| sensitive-data scan of one 4 KiB body: Hyperscan | {mbps['BM_Scan4KHyperscan']:.1f} MiB/s | "
+        f"{mbps['BM_Scan4KHyperscan'] / mbps['BM_Scan4KRegex']:.1f}× std::regex |",
+        f"| sensitive-data scan of one 4 KiB body: std::regex | {mbps['BM_Scan4KRegex']:.2f} MiB/s | 1.0 |",
+        "",
+        f"Memory (`inventory_bench --rss`): {rss['calls']:,} calls over {rss['endpoints']:,} endpoints "
+        f"(one in eight with a 1 KiB JSON body): RSS grew by **{rss['rss_delta_kib'] / 1024:.1f} MiB** "
+        f"(target ≤ 64 MiB; the inventory accounts {rss['accounted_bytes'] / 1048576:.1f} MiB), "
+        f"{rss['evicted']} evicted.",
+        "",
+        f"Plaintext observe with the inventory on and off (nginx + `wrk -t1 -c10 -d{HTTP_SECONDS}s`, vigild with a "
+        f"/dev/null file sink, {INV_ROUNDS} rounds each, order alternating):",
+        "",
+        "| vigild | req/s (median) | rounds | agent CPU ns/request (median) | rounds |",
+        "|---|---|---|---|---|",
+    ]
+    for p, label in (("off", "inventory off (apimap.enabled: false)"), ("on", "inventory on (default)")):
+        lines.append(f"| {label} | {med[p]:.0f} | {', '.join(f'{x[0]:.0f}' for x in res[p])} | {cpu[p]:.0f} | "
+                     f"{', '.join(f'{x[1]:.0f}' for x in res[p])} |")
+    lines += ["", f"Inventory on / off: **{med['on'] / med['off']:.3f}** of the throughput (target ≥ 0.95); "
+              f"agent CPU per request {cpu['on'] / cpu['off']:.2f}×. Endpoints in the inventory after a round: "
+              f"{', '.join(str(x[4].get('endpoints', '?')) for x in res['on'])}."]
+    return lines
+
+
 def peer_rows(results, value_header, labels):
     """The side-by-side table of one scenario: median, every round, ratio to no agent."""
     med = {k: statistics.median(v) for k, v in results.items()}
@@ -515,6 +601,8 @@ def main():
         lines += inference_section()
     if only in ("", "micro"):
         lines += micro_section()
+    if only in ("", "inventory"):
+        lines += inventory_section(bench_inventory_observe())
     if only in ("", "egress"):
         lines += egress_section(*bench_egress())
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)

@@ -5,42 +5,52 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/apimap/template.h"
+
 namespace vigil::apimap {
 namespace {
+
+using StringMapJwt = StringMap<std::optional<Jwt>>;
 
 constexpr std::array<std::string_view, kAuthSchemeCount> kNames = {
     "none", "basic", "bearer", "jwt", "api_key_header", "api_key_query", "cookie", "mtls"};
 
+char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// `prefix` is lower case.
 bool iequals_prefix(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
   for (size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+    if (lower_ascii(s[i]) != prefix[i]) return false;
   return true;
 }
 
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (char& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return o;
-}
-
 bool api_key_header(std::string_view n) {
+  if (n.size() < 6 || n.size() > 14 || (n[0] != 'x' && n[0] != 'a')) return false;
   static constexpr std::array<std::string_view, 7> kKeys = {"x-api-key", "api-key", "apikey", "x-apikey",
                                                             "x-auth-token", "x-access-token", "x-api-token"};
   return std::find(kKeys.begin(), kKeys.end(), n) != kKeys.end();
 }
 
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && iequals_prefix(a, b);
+}
+
+bool icontains(std::string_view s, std::string_view needle) {
+  for (size_t i = 0; i + needle.size() <= s.size(); ++i)
+    if (iequals_prefix(s.substr(i), needle)) return true;
+  return false;
+}
+
 bool api_key_param(std::string_view n) {
-  std::string l = lower(n);
   static constexpr std::array<std::string_view, 7> kKeys = {"api_key", "apikey", "api-key", "key",
                                                             "access_token", "token", "auth_token"};
-  return std::find(kKeys.begin(), kKeys.end(), l) != kKeys.end();
+  if (n.size() < 3 || n.size() > 12) return false;
+  return std::any_of(kKeys.begin(), kKeys.end(), [&](std::string_view k) { return iequals(n, k); });
 }
 
 bool session_cookie(std::string_view n) {
-  std::string l = lower(n);
-  return l.find("sess") != std::string::npos || l == "sid" || l.find("token") != std::string::npos ||
-         l.find("auth") != std::string::npos || l == "connect.sid";
+  return icontains(n, "sess") || iequals(n, "sid") || icontains(n, "token") || icontains(n, "auth");
 }
 
 }  // namespace
@@ -112,18 +122,34 @@ std::optional<Jwt> parse_jwt(std::string_view token) {
   return j;
 }
 
+namespace {
+
+// A client sends the same token call after call: decode each once (bounded).
+std::optional<Jwt> parse_jwt_cached(std::string_view token) {
+  if (token.find('.') == std::string_view::npos) return std::nullopt;
+  thread_local StringMapJwt cache;
+  if (auto it = cache.find(token); it != cache.end()) return it->second;
+  if (cache.size() >= 4096) cache.clear();
+  auto j = parse_jwt(token);
+  cache.emplace(std::string(token), j);
+  return j;
+}
+
+}  // namespace
+
 AuthSeen detect_auth(const protocols::Headers& headers, std::string_view query) {
   AuthSeen a;
   uint16_t m = 0;
   for (const auto& [k, v] : headers) {
-    if (k == "authorization") {
+    if (k.size() < 6) continue;  // no credential header is shorter than "cookie"
+    if (k.size() == 13 && k == "authorization") {
       std::string_view val = v;
       if (iequals_prefix(val, "basic ")) {
         m |= kAuthBasic;
       } else if (iequals_prefix(val, "bearer ")) {
         std::string_view tok = val.substr(7);
         while (!tok.empty() && tok.front() == ' ') tok.remove_prefix(1);
-        if (auto j = parse_jwt(tok)) {
+        if (auto j = parse_jwt_cached(tok)) {
           m |= kAuthJwt;
           a.jwt = std::move(j);
         } else {
@@ -136,7 +162,7 @@ AuthSeen detect_auth(const protocols::Headers& headers, std::string_view query) 
     } else if (api_key_header(k)) {
       m |= kAuthApiKeyHeader;
       a.key_name = k;
-    } else if (k == "cookie") {
+    } else if (k.size() == 6 && k == "cookie") {
       std::string_view c = v;
       while (!c.empty()) {
         size_t semi = c.find(';');

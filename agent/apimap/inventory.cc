@@ -82,6 +82,20 @@ std::vector<T> get_vec(const nlohmann::json& j, const char* k) {
 
 bool no_auth(uint16_t m) { return m == kAuthNone; }
 
+// Header values worth scanning: not credentials (those are auth schemes) and not
+// the fixed protocol fields every call has.
+bool scanned_header(std::string_view k) {
+  if (is_secret_header(k)) return false;
+  switch (k.size()) {
+    case 4: return k != "host" && k != "date";
+    case 6: return k != "accept" && k != "server";
+    case 10: return k != "user-agent" && k != "connection";
+    case 12: return k != "content-type";
+    case 14: return k != "content-length";
+    default: return true;
+  }
+}
+
 // What a call's credentials were, named without their values ("" for none).
 std::string credentials_evidence(uint16_t schemes, const std::string& key_name, const std::string& cookie_name) {
   if (schemes & kAuthBasic) return "Authorization: Basic";
@@ -413,24 +427,36 @@ bool Inventory::scanner(const std::string& client) const {
   return it != clients_.end() && it->second.calls >= 10 && it->second.not_found * 2 > it->second.calls;
 }
 
-Endpoint& Inventory::endpoint_for(const CallInput& in, const std::string& service, bool learn, std::string& tmpl,
-                                  std::vector<TemplateParam>& params) {
-  std::string scope = service;
+void Inventory::mark_dirty(Endpoint& e) {
+  if (e.dirty) return;
+  e.dirty = true;
+  dirty_.insert(e.key());
+}
+
+Endpoint& Inventory::endpoint_for(const CallInput& in, const std::string& service, bool learn) {
+  std::string& scope = scope_buf_;
+  scope.assign(service);
   scope += kSep;
   scope.append(in.role);
   scope += kSep;
-  std::string host = lower(in.host);
-  if (host.empty()) host = fmt::format("{}:{}", in.remote_addr, in.remote_port);
-  scope += host;
-  Templated t;
-  if (in.protocol == "grpc") {
-    t.path = std::string(in.path);  // /package.Service/Method: never templated
+  size_t host_at = scope.size();
+  if (in.host.empty()) {
+    scope += in.remote_addr;
+    scope += ':';
+    scope += std::to_string(in.remote_port);
   } else {
-    t = templater_.apply(scope, in.path, learn);
+    for (char c : in.host) scope += c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  Templated& t = templated_;
+  if (in.protocol == "grpc") {
+    t.path.assign(in.path);  // /package.Service/Method: never templated
+    t.params.clear();
+    t.collapsed = false;
+  } else {
+    templater_.apply(scope, in.path, learn, t);
   }
   if (t.collapsed) retemplate_scope(scope);
-  tmpl = std::move(t.path);
-  params = std::move(t.params);
+  const std::string& tmpl = t.path;
   key_buf_ = scope;
   key_buf_ += kSep;
   key_buf_.append(in.method);
@@ -443,7 +469,7 @@ Endpoint& Inventory::endpoint_for(const CallInput& in, const std::string& servic
   auto e = std::make_unique<Endpoint>();
   e->service = service;
   e->role = std::string(in.role);
-  e->host = host;
+  e->host = scope.substr(host_at);
   e->method = std::string(in.method);
   e->path = tmpl;
   e->protocol = std::string(in.protocol);
@@ -503,44 +529,58 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
   bool not_found = in.status == 404 || in.status == 405;
 
   // Who is asking: a remote address (we serve) or this service (it calls out).
-  std::string client = in.role == "server" ? std::string(in.remote_addr) : service + kSep + std::string(in.host);
+  std::string& client = client_buf_;
+  if (in.role == "server") {
+    client.assign(in.remote_addr);
+  } else {
+    client.assign(service);
+    client += kSep;
+    client.append(in.host);
+  }
   if (clients_.size() > kMaxClients) clients_.clear();
-  ClientStats& cs = clients_[client];
+  auto cit = clients_.find(client);
+  if (cit == clients_.end()) cit = clients_.emplace(client, ClientStats{}).first;
+  ClientStats& cs = cit->second;
   ++cs.calls;
   if (not_found) ++cs.not_found;
-  bool from_scanner = scanner(client);
+  bool from_scanner = cs.calls >= 10 && cs.not_found * 2 > cs.calls;
 
-  std::vector<TemplateParam> params;
-  Endpoint& e = endpoint_for(in, service, !not_found && !from_scanner, out.endpoint, params);
+  Endpoint& e = endpoint_for(in, service, !not_found && !from_scanner);
+  out.endpoint = e.path;
+  const std::vector<TemplateParam>& params = templated_.params;
   if (not_found && !e.active) ++services_[service].unmatched_404;
 
   // Auth, from the raw request (before redaction).
   AuthSeen auth = detect_auth(x.request.headers, in.query);
 
-  // Sensitive data: headers (not the credential ones: those are auth), query, bodies;
-  // what the request sent and what the response returned, apart.
-  uint16_t req_sensitive = 0, resp_sensitive = 0;
+  // Sensitive data: headers (not the credential ones: those are auth), query, bodies.
+  // One scan over [query | request headers and body | response headers and body];
+  // where a match starts says which part it was in.
+  uint16_t req_sensitive = 0, resp_sensitive = 0, url_sensitive = 0;
   if (scanner_) {
-    auto gather = [this](const protocols::Message& m, std::string_view extra) {
-      scan_buf_.clear();
+    scan_buf_.clear();
+    scan_buf_.append(in.query);
+    scan_buf_ += '\n';
+    size_t query_end = scan_buf_.size();
+    auto gather = [this](const protocols::Message& m) {
       for (const auto& [k, v] : m.headers) {
-        if (is_secret_header(k) || k == "content-type" || k == "content-length" || k == "host" || k == "date" ||
-            k == "user-agent" || k == "accept" || k == "server")
-          continue;
+        if (!scanned_header(k)) continue;
         scan_buf_ += v;
         scan_buf_ += '\n';
       }
-      scan_buf_.append(extra);
-      scan_buf_ += '\n';
       scan_buf_ += m.body;
+      scan_buf_ += '\n';
     };
-    gather(x.request, in.query);
-    if (scan_buf_.size() > 1) req_sensitive = scanner_->scan(scan_buf_);
-    gather(x.response, {});
-    if (scan_buf_.size() > 1) resp_sensitive = scanner_->scan(scan_buf_);
+    gather(x.request);
+    size_t resp_start = scan_buf_.size();
+    gather(x.response);
+    std::array<size_t, 2> cuts = {query_end, resp_start};
+    std::array<uint16_t, 3> found{};
+    scanner_->scan_parts(scan_buf_, cuts, found);
+    url_sensitive = found[0] & kUrlSecretClasses;
+    req_sensitive = found[0] | found[1];
+    resp_sensitive = found[2];
   }
-  uint16_t url_sensitive = 0;
-  if (scanner_ && !in.query.empty()) url_sensitive = scanner_->scan(in.query) & kUrlSecretClasses;
   out.sensitive = resp_sensitive | req_sensitive;
 
   // Stats.
@@ -618,7 +658,7 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
       e.candidates.push_back(client);
   }
   if (e.active) {
-    dirty_.insert(e.key());
+    mark_dirty(e);
     check_findings(e, in, auth.schemes, resp_sensitive, auth_evidence, url_secret, emit);
   }  // pending: findings wait for the promotion, which judges what the held-back calls showed
   if (map_.size() > o_.max_endpoints) evict();
@@ -630,16 +670,22 @@ void Inventory::check_findings(Endpoint& e, const CallInput& in, uint16_t call_a
   bool server = e.role == "server";
   auto hit = [&](int kind, auto&& evidence) {
     if (e.raised & (1u << kind)) {
-      Finding f;
-      f.kind = kind;
-      f.service = e.service;
-      f.method = e.method;
-      f.host = e.host;
-      f.path = e.path;
-      auto it = findings_.find(f.key());
-      if (it != findings_.end()) {
-        ++it->second.count;
-        dirty_findings_.insert(it->first);
+      Finding*& ref = e.finding_refs[kind];
+      if (!ref) {  // restored from the store: find it once
+        Finding f;
+        f.kind = kind;
+        f.service = e.service;
+        f.method = e.method;
+        f.host = e.host;
+        f.path = e.path;
+        auto it = findings_.find(f.key());
+        if (it == findings_.end()) return;
+        ref = &it->second;
+      }
+      ++ref->count;
+      if (!ref->dirty) {
+        ref->dirty = true;
+        dirty_findings_.insert(ref->key());
       }
       return;
     }
@@ -685,6 +731,8 @@ void Inventory::raise(Endpoint& e, int kind, std::string evidence, uint64_t wall
   f.count = 1;
   std::string key = f.key();
   auto [it, fresh] = findings_.try_emplace(key, std::move(f));
+  e.finding_refs[kind] = &it->second;
+  it->second.dirty = true;
   dirty_findings_.insert(key);
   if (!fresh) {
     ++it->second.count;
@@ -712,7 +760,7 @@ void Inventory::promote(Endpoint& e, const Emit& emit) {
   e.candidates.clear();
   e.candidates.shrink_to_fit();
   ++active_;
-  dirty_.insert(e.key());
+  mark_dirty(e);
   if (emit) {
     Event ev;
     ev.time_ns = e.first_seen;
@@ -831,9 +879,15 @@ void Inventory::restore(const std::vector<Endpoint>& endpoints, const std::vecto
 Inventory::Changes Inventory::take_changes() {
   Changes c;
   for (const auto& k : dirty_)
-    if (auto it = map_.find(k); it != map_.end() && it->second->active) c.endpoints.push_back(it->second.get());
+    if (auto it = map_.find(k); it != map_.end()) {
+      it->second->dirty = false;
+      if (it->second->active) c.endpoints.push_back(it->second.get());
+    }
   for (const auto& k : dirty_findings_)
-    if (auto it = findings_.find(k); it != findings_.end()) c.findings.push_back(&it->second);
+    if (auto it = findings_.find(k); it != findings_.end()) {
+      it->second.dirty = false;
+      c.findings.push_back(&it->second);
+    }
   for (const auto& [name, s] : services_) c.services.emplace_back(name, &s);
   c.removed = std::move(removed_);
   if (collapsed_dirty_) c.collapsed = templater_.collapsed_nodes();
@@ -845,8 +899,14 @@ Inventory::Changes Inventory::take_changes() {
 }
 
 void Inventory::requeue(const Changes& c) {
-  for (const Endpoint* e : c.endpoints) dirty_.insert(e->key());
-  for (const Finding* f : c.findings) dirty_findings_.insert(f->key());
+  for (const Endpoint* e : c.endpoints) {
+    const_cast<Endpoint*>(e)->dirty = true;
+    dirty_.insert(e->key());
+  }
+  for (const Finding* f : c.findings) {
+    const_cast<Finding*>(f)->dirty = true;
+    dirty_findings_.insert(f->key());
+  }
   removed_.insert(removed_.end(), c.removed.begin(), c.removed.end());
   if (!c.collapsed.empty()) collapsed_dirty_ = true;
 }

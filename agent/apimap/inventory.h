@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -98,6 +99,8 @@ struct Endpoint {
   bool active = false;  // pending until a non-404 answer to a non-scanner client
   std::vector<std::string> candidates;  // pending: clients that got a real answer
   uint64_t schema_tries = 0;
+  bool dirty = false;                              // queued for the store
+  std::array<struct Finding*, kFindingKinds> finding_refs{};  // raised findings, for counting
 
   std::string key() const;
   bool redirect_only() const;
@@ -115,6 +118,7 @@ Risk risk_of(const Endpoint& e);
 
 struct Finding {
   int kind = 0;
+  bool dirty = false;
   std::string service, method, host, path, evidence;
   uint64_t first_seen = 0, count = 0;
   nlohmann::json to_json() const;
@@ -173,8 +177,8 @@ class Inventory {
   size_t memory_bytes() const;
 
  private:
-  Endpoint& endpoint_for(const CallInput& in, const std::string& service, bool learn, std::string& tmpl,
-                         std::vector<TemplateParam>& params);
+  // The endpoint of this call (created pending); its params are in templated_.
+  Endpoint& endpoint_for(const CallInput& in, const std::string& service, bool learn);
   void retemplate_scope(const std::string& scope);
   void promote(Endpoint& e, const Emit& emit);
   void check_findings(Endpoint& e, const CallInput& in, uint16_t call_auth, uint16_t resp_sensitive,
@@ -196,12 +200,14 @@ class Inventory {
   };
   std::unordered_map<std::string, ClientStats> clients_;
   std::unordered_map<uint32_t, std::pair<std::string, std::string>> service_cache_;  // pid -> exe, service
-  std::unordered_set<std::string> dirty_, dirty_findings_, dirty_services_;
+  void mark_dirty(Endpoint& e);
+  std::unordered_set<std::string> dirty_, dirty_findings_;
   std::vector<std::string> removed_;
   bool collapsed_dirty_ = false;
   size_t active_ = 0;
   uint64_t evicted_ = 0, calls_ = 0;
-  std::string key_buf_, scan_buf_;
+  std::string key_buf_, scan_buf_, scope_buf_, client_buf_;
+  Templated templated_;
 };
 
 // Merges exported inventory documents (counts add, sketches merge exactly).

@@ -151,22 +151,33 @@ class HyperscanScanner final : public SensitiveScanner {
     hs_free_database(db_);
   }
   uint16_t scan(std::string_view data) override {
-    Ctx ctx{data, 0};
+    std::array<uint16_t, 3> found{};
+    scan_parts(data, {data.size(), data.size()}, found);
+    return found[0];
+  }
+  void scan_parts(std::string_view data, const std::array<size_t, 2>& cuts, std::array<uint16_t, 3>& found) override {
+    Ctx ctx{data, cuts, &found};
     hs_scan(db_, data.data(), static_cast<unsigned>(data.size()), 0, scratch_, &on_match, &ctx);
-    return ctx.found;
   }
 
  private:
   struct Ctx {
     std::string_view data;
-    uint16_t found;
+    std::array<size_t, 2> cuts;
+    std::array<uint16_t, 3>* found;
   };
   static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned, void* p) {
     auto* ctx = static_cast<Ctx*>(p);
-    int cls = sensitive_patterns()[id].cls;
-    if (!(ctx->found & (1u << cls)) && validate_match(cls, ctx->data, from, to)) ctx->found |= 1u << cls;
+    int cls = kClassOf[id];
+    uint16_t& f = (*ctx->found)[from < ctx->cuts[0] ? 0 : from < ctx->cuts[1] ? 1 : 2];
+    if (!(f & (1u << cls)) && validate_match(cls, ctx->data, from, to)) f |= 1u << cls;
     return 0;
   }
+  static inline std::vector<int> kClassOf = [] {
+    std::vector<int> v;
+    for (const auto& p : sensitive_patterns()) v.push_back(p.cls);
+    return v;
+  }();
   hs_database_t* db_;
   hs_scratch_t* scratch_;
 };
@@ -182,18 +193,18 @@ class RegexScanner final : public SensitiveScanner {
     }
   }
   uint16_t scan(std::string_view data) override {
-    uint16_t found = 0;
+    std::array<uint16_t, 3> found{};
+    scan_parts(data, {data.size(), data.size()}, found);
+    return found[0];
+  }
+  void scan_parts(std::string_view data, const std::array<size_t, 2>& cuts, std::array<uint16_t, 3>& found) override {
     for (const auto& [cls, re] : res_) {
-      if (found & (1u << cls)) continue;
       for (std::cregex_iterator it(data.data(), data.data() + data.size(), re), end; it != end; ++it) {
         size_t from = static_cast<size_t>(it->position(0)), to = from + static_cast<size_t>(it->length(0));
-        if (validate_match(cls, data, from, to)) {
-          found |= 1u << cls;
-          break;
-        }
+        uint16_t& f = found[from < cuts[0] ? 0 : from < cuts[1] ? 1 : 2];
+        if (!(f & (1u << cls)) && validate_match(cls, data, from, to)) f |= 1u << cls;
       }
     }
-    return found;
   }
 
  private:

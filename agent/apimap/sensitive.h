@@ -4,6 +4,7 @@
 // JWTs, boundaries for all). Only classes are reported, never values.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -56,6 +57,9 @@ class SensitiveScanner {
   virtual ~SensitiveScanner() = default;
   // A bit per SensitiveClass found in `data`. Not thread-safe (one scratch).
   virtual uint16_t scan(std::string_view data) = 0;
+  // One pass over parts laid end to end: a match starting before cuts[0] is
+  // reported in found[0], before cuts[1] in found[1], else in found[2].
+  virtual void scan_parts(std::string_view data, const std::array<size_t, 2>& cuts, std::array<uint16_t, 3>& found) = 0;
 };
 
 // Hyperscan (the agent's).

@@ -68,6 +68,7 @@ bool token_char(char c) {
 
 // Words a collapsed parent keeps literal: they name a resource, not an instance.
 bool keyword(std::string_view s) {
+  if (s.size() < 2 || s.size() > 8) return false;
   static constexpr std::array<std::string_view, 24> kWords = {
       "me",     "self",   "current", "mine",  "my",      "all",    "new",      "search",
       "latest", "count",  "default", "list",  "recent",  "bulk",   "batch",    "export",
@@ -101,8 +102,8 @@ struct Templater::Node {
   bool collapsed = false;
   std::string param_name;  // a param node's name
   size_t once = 0;         // literal children seen exactly once
-  std::unordered_map<std::string, std::unique_ptr<Node>> literals;
-  std::unordered_map<std::string, std::unique_ptr<Node>> params;  // by extension ("" or ".pdf")
+  StringMap<std::unique_ptr<Node>> literals;
+  StringMap<std::unique_ptr<Node>> params;  // by extension ("" or ".pdf")
 };
 
 void split_path(std::string_view path, std::vector<std::string_view>& out) {
@@ -251,7 +252,7 @@ void Templater::add_pattern(std::string_view pattern, bool declared) {
 }
 
 Templater::Node& Templater::root(std::string_view scope) {
-  auto it = roots_.find(std::string(scope));
+  auto it = roots_.find(scope);
   if (it == roots_.end()) {
     it = roots_.emplace(std::string(scope), std::make_unique<Node>()).first;
     ++nodes_;
@@ -292,6 +293,14 @@ void add_unique_name(std::vector<TemplateParam>& params, std::string& name) {
 
 Templated Templater::apply(std::string_view scope, std::string_view path, bool learn) {
   Templated out;
+  apply(scope, path, learn, out);
+  return out;
+}
+
+void Templater::apply(std::string_view scope, std::string_view path, bool learn, Templated& out) {
+  out.path.clear();
+  out.params.clear();
+  out.collapsed = false;
   // Forced templates: the declared spec's paths win, then hints; the most literal match first.
   for (const auto* set : {&declared_, &hints_}) {
     const PathPattern* best = nullptr;
@@ -300,14 +309,14 @@ Templated Templater::apply(std::string_view scope, std::string_view path, bool l
     if (best) {
       best->match(path, &out.params);
       out.path = best->text();
-      return out;
+      return;
     }
   }
   thread_local std::vector<std::string_view> segs;
   split_path(path, segs);
   Node* node = learn ? &root(scope) : nullptr;
   if (!learn) {
-    auto it = roots_.find(std::string(scope));
+    auto it = roots_.find(scope);
     if (it != roots_.end()) node = it->second.get();
   }
   if (node && learn) ++node->count;
@@ -334,7 +343,7 @@ Templated Templater::apply(std::string_view scope, std::string_view path, bool l
     if (type == kTypeNone) {
       Node* child = nullptr;
       if (node) {
-        auto it = node->literals.find(std::string(seg));
+        auto it = node->literals.find(seg);
         if (it != node->literals.end()) {
           child = it->second.get();
           if (learn && ++child->count == 2) --node->once;
@@ -349,7 +358,8 @@ Templated Templater::apply(std::string_view scope, std::string_view path, bool l
         // The cardinality rule: many distinct words, most seen once -> they are values.
         size_t words = node->literals.size();
         if (learn && i > 0 && !node->collapsed && !keyword(seg) &&
-            ((words > o_.collapse_min_children && node->once > words * o_.collapse_once_ratio) ||
+            ((words > o_.collapse_min_children && node->count >= o_.collapse_min_visits &&
+              node->once > words * o_.collapse_once_ratio) ||
              words >= o_.max_literal_children)) {
           node->collapsed = true;
           out.collapsed = true;
@@ -387,7 +397,7 @@ Templated Templater::apply(std::string_view scope, std::string_view path, bool l
     std::string name;
     Node* child = nullptr;
     if (node) {
-      auto it = node->params.find(std::string(ext));
+      auto it = node->params.find(ext);
       if (it != node->params.end()) {
         child = it->second.get();
       } else if (learn) {
@@ -422,7 +432,6 @@ Templated Templater::apply(std::string_view scope, std::string_view path, bool l
     parent_literal = false;
   }
   if (segs.empty()) out.path = "/";
-  return out;
 }
 
 std::string Templater::retemplate(std::string_view scope, std::string_view tmpl) {
@@ -431,7 +440,7 @@ std::string Templater::retemplate(std::string_view scope, std::string_view tmpl)
       if (p.text() == tmpl) return std::string(tmpl);
   thread_local std::vector<std::string_view> segs;
   split_path(tmpl, segs);
-  auto it = roots_.find(std::string(scope));
+  auto it = roots_.find(scope);
   Node* node = it == roots_.end() ? nullptr : it->second.get();
   std::string out;
   std::vector<TemplateParam> names;
@@ -445,13 +454,13 @@ std::string Templater::retemplate(std::string_view scope, std::string_view tmpl)
       out.append(seg);
       Node* next = nullptr;
       if (node)
-        if (auto c = node->literals.find(std::string(seg)); c != node->literals.end()) next = c->second.get();
+        if (auto c = node->literals.find(seg); c != node->literals.end()) next = c->second.get();
       node = next;
       continue;
     }
     Node* next = nullptr;
     if (node)
-      if (auto c = node->params.find(std::string(ext)); c != node->params.end()) next = c->second.get();
+      if (auto c = node->params.find(ext); c != node->params.end()) next = c->second.get();
     std::string name = next ? next->param_name
                             : (is_param_segment(seg) ? std::string(param_parts(seg).first) : std::string("id"));
     add_unique_name(names, name);

@@ -67,8 +67,17 @@ class PathPattern {
 struct TemplaterOptions {
   size_t collapse_min_children = 8;  // more distinct words than this under one parent...
   double collapse_once_ratio = 0.5;  // ...with more than this share seen once -> a parameter
+  uint64_t collapse_min_visits = 32;  // judged once the parent was visited this often (not at startup)
   size_t max_literal_children = 256;
 };
+
+// Hash and equality that look up std::string keys by string_view (no allocation).
+struct StringViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using StringMap = std::unordered_map<std::string, V, StringViewHash, std::equal_to<>>;
 
 // One trie per scope (service, role, host).
 class Templater {
@@ -82,6 +91,8 @@ class Templater {
   void add_pattern(std::string_view pattern, bool declared);
   // `learn` = false: judge the path without recording it (404s, scanners).
   Templated apply(std::string_view scope, std::string_view path, bool learn);
+  // The same into `out`, reusing its buffers (the per-call path).
+  void apply(std::string_view scope, std::string_view path, bool learn, Templated& out);
   // A template seen before, re-judged after a collapse (its params stay params).
   std::string retemplate(std::string_view scope, std::string_view tmpl);
   // Restores a template (from the store) into its scope's trie.
@@ -97,7 +108,7 @@ class Templater {
   Node& root(std::string_view scope);
   TemplaterOptions o_;
   std::vector<PathPattern> hints_, declared_;
-  std::unordered_map<std::string, std::unique_ptr<Node>> roots_;
+  StringMap<std::unique_ptr<Node>> roots_;
   size_t nodes_ = 0;
 };
 

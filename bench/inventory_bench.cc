@@ -1,0 +1,202 @@
+// The inventory's per-call cost (issue 10): template + stats + auth + classify on
+// a corpus shaped like recorded traffic (curl/python clients, nginx/python
+// servers), header-only and with 4 KiB JSON bodies, the body scan with
+// Hyperscan against the std::regex baseline side by side. `--rss` instead feeds
+// 1,000,000 calls over 10,000 endpoints and reports the inventory's memory.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "agent/apimap/inventory.h"
+
+namespace {
+
+using namespace vigil;
+using namespace vigil::apimap;
+
+struct Recorded {
+  protocols::Exchange x;
+  std::string method, host, path, query;
+  int status = 200;
+  std::string role = "server";
+};
+
+std::string json_body(std::mt19937& rng, size_t size) {
+  std::string b = "{\"items\":[";
+  int i = 0;
+  while (b.size() + 120 < size) {
+    if (i) b += ',';
+    b += "{\"id\":" + std::to_string(rng() % 100000) + ",\"name\":\"item-" + std::to_string(i) +
+         "\",\"price\":" + std::to_string(rng() % 1000) + ".5,\"tags\":[\"a\",\"b\"],\"owner\":\"user" +
+         std::to_string(rng() % 100) + "@example.com\"}";
+    ++i;
+  }
+  b += "],\"total\":" + std::to_string(i) + "}";
+  return b;
+}
+
+// A corpus with the shapes the e2e traffic has: ids, uuids, dates, words, `me`.
+std::vector<Recorded> corpus(size_t n, size_t body, unsigned seed = 1) {
+  std::mt19937 rng(seed);
+  static const char* kRes[] = {"users", "orders", "items", "accounts", "invoices", "reports", "files", "carts"};
+  std::vector<Recorded> out(n);
+  char uuid[40];
+  for (size_t i = 0; i < n; ++i) {
+    Recorded& r = out[i];
+    const char* res = kRes[rng() % 8];
+    switch (rng() % 5) {
+      case 0: r.path = fmt::format("/api/v1/{}/{}", res, rng() % 100000); break;
+      case 1:
+        snprintf(uuid, sizeof uuid, "%08x-%04x-4%03x-8%03x-%012llx", rng(), rng() & 0xffff, rng() & 0xfff, rng() & 0xfff,
+                 static_cast<unsigned long long>(rng()) << 16);
+        r.path = fmt::format("/api/v1/{}/{}/history", res, uuid);
+        break;
+      case 2: r.path = fmt::format("/api/v2/{}/2024-0{}-1{}", res, 1 + rng() % 9, rng() % 10); break;
+      case 3: r.path = fmt::format("/api/v1/{}/me", res); break;
+      default: r.path = fmt::format("/api/v1/{}", res); break;
+    }
+    r.method = rng() % 4 == 0 ? "POST" : "GET";
+    r.host = "api.internal:8080";
+    if (rng() % 3 == 0) r.query = "page=2&limit=50";
+    r.role = rng() % 2 ? "server" : "client";
+    r.x.request.method = r.method;
+    r.x.request.target = r.path + (r.query.empty() ? "" : "?" + r.query);
+    r.x.request.headers = {{"host", r.host}, {"user-agent", "curl/7.88.1"}, {"accept", "*/*"}};
+    if (rng() % 2) r.x.request.headers.push_back({"authorization", "Bearer opaque-token-abcdef0123456789"});
+    r.x.response.status = 200;
+    r.x.response.headers = {{"server", "nginx/1.22.1"}, {"date", "Tue, 01 Dec 2026 10:00:00 GMT"},
+                            {"content-type", "application/json"}, {"content-length", "17"}};
+    if (body) r.x.response.body = json_body(rng, body);
+    else r.x.response.body.clear();
+  }
+  return out;
+}
+
+ProcessRef proc() { return {1, 1, 1, 0, "nginx", "/usr/sbin/nginx", "/system.slice/nginx.service", "", ""}; }
+
+CallInput input(const Recorded& r, const ProcessRef& p, uint64_t now) {
+  CallInput in;
+  in.exchange = &r.x;
+  in.process = &p;
+  in.role = r.role;
+  in.protocol = "http/1.1";
+  in.method = r.method;
+  in.host = r.host;
+  in.path = r.path;
+  in.query = r.query;
+  in.status = r.status;
+  in.latency_ns = 250000 + (now % 1000) * 1000;
+  in.remote_addr = "10.0.0.7";
+  in.remote_port = 8080;
+  in.wall_ns = now;
+  return in;
+}
+
+std::unique_ptr<SensitiveScanner> scanner(bool hyperscan) {
+  if (!hyperscan) return make_regex_scanner();
+  auto s = make_hyperscan_scanner();
+  if (!s) std::abort();
+  return std::move(*s);
+}
+
+void run_inventory(benchmark::State& state, size_t body, bool hyperscan) {
+  auto calls = corpus(4096, body);
+  Inventory inv(InventoryOptions{.node = "bench"}, scanner(hyperscan));
+  ProcessRef p = proc();
+  uint64_t now = 1'700'000'000'000'000'000ull;
+  Inventory::Emit emit = [](Event&&) {};
+  size_t i = 0;
+  for (auto _ : state) {
+    const Recorded& r = calls[i++ & 4095];
+    benchmark::DoNotOptimize(inv.observe(input(r, p, now += 1000), emit));
+    if ((i & 65535) == 0) inv.tick(now, emit);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["endpoints"] = static_cast<double>(inv.endpoints() + inv.pending());
+}
+
+void BM_InventoryHeaderOnly(benchmark::State& s) { run_inventory(s, 0, true); }
+void BM_InventoryJson4KHyperscan(benchmark::State& s) { run_inventory(s, 4096, true); }
+void BM_InventoryJson4KRegex(benchmark::State& s) { run_inventory(s, 4096, false); }
+BENCHMARK(BM_InventoryHeaderOnly);
+BENCHMARK(BM_InventoryJson4KHyperscan);
+BENCHMARK(BM_InventoryJson4KRegex);
+
+void scan_only(benchmark::State& state, bool hyperscan) {
+  auto calls = corpus(64, 4096);
+  auto s = scanner(hyperscan);
+  size_t i = 0, bytes = 0;
+  for (auto _ : state) {
+    const std::string& b = calls[i++ & 63].x.response.body;
+    benchmark::DoNotOptimize(s->scan(b));
+    bytes += b.size();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  state.SetItemsProcessed(state.iterations());
+}
+void BM_Scan4KHyperscan(benchmark::State& s) { scan_only(s, true); }
+void BM_Scan4KRegex(benchmark::State& s) { scan_only(s, false); }
+BENCHMARK(BM_Scan4KHyperscan);
+BENCHMARK(BM_Scan4KRegex);
+
+long rss_kib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return 0;
+}
+
+// 1,000,000 calls over 10,000 endpoints (50 services x 8 x 5 x 5 routes of plain
+// words, ids varying), one in eight with a 1 KiB JSON body: the inventory's
+// memory when full.
+int rss_mode() {
+  long base = rss_kib();
+  Inventory inv(InventoryOptions{.node = "bench", .max_endpoints = 10000}, scanner(true));
+  ProcessRef p = proc();
+  std::mt19937 rng(3);
+  auto bodies = corpus(16, 1024);
+  uint64_t now = 1'700'000'000'000'000'000ull;
+  Inventory::Emit emit = [](Event&&) {};
+  Recorded r;
+  r.x.request.method = "GET";
+  r.x.request.headers = {{"host", "api.internal"}, {"user-agent", "python-urllib/3.11"}};
+  r.x.response.headers = {{"content-type", "application/json"}};
+  r.method = "GET";
+  r.host = "api.internal";
+  for (int i = 0; i < 1'000'000; ++i) {
+    static const char* kA[] = {"users", "orders", "items", "carts", "teams", "files", "alerts", "events"};
+    static const char* kB[] = {"history", "settings", "members", "comments", "labels"};
+    static const char* kC[] = {"latest", "summary", "details", "preview", "export"};
+    unsigned route = rng() % 10000;
+    r.path = fmt::format("/svc{}/{}/{}/{}/{}", route % 50, kA[route / 50 % 8], kB[route / 400 % 5],
+                         kC[route / 2000 % 5], rng() % 1000000);
+    r.x.request.target = r.path;
+    r.x.response.body = i % 8 == 0 ? bodies[i % 16].x.response.body : std::string();
+    r.role = route % 2 ? "server" : "client";
+    inv.observe(input(r, p, now += 1000), emit);
+    if (i % 10000 == 0) inv.tick(now, emit);
+  }
+  inv.tick(now, emit);
+  long used = rss_kib() - base;
+  std::printf("{\"endpoints\": %zu, \"pending\": %zu, \"calls\": %llu, \"evicted\": %llu, \"rss_delta_kib\": %ld, "
+              "\"accounted_bytes\": %zu}\n",
+              inv.endpoints(), inv.pending(), static_cast<unsigned long long>(inv.calls()),
+              static_cast<unsigned long long>(inv.evicted()), used, inv.memory_bytes());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--rss") == 0) return rss_mode();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
