@@ -181,6 +181,7 @@ nlohmann::json Endpoint::to_json() const {
       {"plaintext_auth", auth_names(plaintext_auth)},
       {"sensitive", sensitive_names(sensitive)},
       {"sensitive_counts", sc},
+      {"response_sensitive", sensitive_names(resp_sensitive)},
       {"first_seen", format_rfc3339_ns(first_seen)},
       {"last_seen", format_rfc3339_ns(last_seen)},
       {"first_seen_ns", first_seen},
@@ -233,6 +234,7 @@ std::optional<Endpoint> Endpoint::from_json(const nlohmann::json& j) {
     e.auth = auth_mask_from_names(get_vec<std::string>(j, "auth"));
     e.plaintext_auth = auth_mask_from_names(get_vec<std::string>(j, "plaintext_auth"));
     e.sensitive = sensitive_mask_from_names(get_vec<std::string>(j, "sensitive"));
+    e.resp_sensitive = sensitive_mask_from_names(get_vec<std::string>(j, "response_sensitive"));
     e.sensitive_counts.assign(kSensitiveClassCount, 0);
     const nlohmann::json counts = j.value("sensitive_counts", nlohmann::json::object());
     for (const auto& [name, n] : counts.items())
@@ -280,6 +282,7 @@ void Endpoint::merge(const Endpoint& o) {
   auth |= o.auth;
   plaintext_auth |= o.plaintext_auth;
   sensitive |= o.sensitive;
+  resp_sensitive |= o.resp_sensitive;
   sensitive_counts.resize(kSensitiveClassCount, 0);
   for (size_t c = 0; c < o.sensitive_counts.size() && c < sensitive_counts.size(); ++c)
     sensitive_counts[c] += o.sensitive_counts[c];
@@ -338,8 +341,9 @@ Risk risk_of(const Endpoint& e) {
   bool server = e.role == "server";
   constexpr uint16_t kHigh = (1u << kPaymentCard) | (1u << kUsSsn) | (1u << kIban) | kSecretClasses;
   uint16_t personal = e.sensitive & ~kHigh;
-  if (server && no_auth(e.auth) && e.sensitive)
-    add(4, fmt::format("returns sensitive data ({}) without authentication", fmt::join(sensitive_names(e.sensitive), ", ")));
+  if (server && no_auth(e.auth) && e.resp_sensitive)
+    add(4, fmt::format("returns sensitive data ({}) without authentication",
+                       fmt::join(sensitive_names(e.resp_sensitive), ", ")));
   else if (server && no_auth(e.auth))
     add(2, "no authentication seen");
   if (e.sensitive & kHigh) add(2, fmt::format("carries {}", fmt::join(sensitive_names(e.sensitive & kHigh), ", ")));
@@ -610,6 +614,7 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
     }
   }
   e.sensitive |= out.sensitive;
+  if (in.status < 400) e.resp_sensitive |= resp_sensitive;
   for (int c = 0; c < kSensitiveClassCount; ++c)
     if (out.sensitive & (1u << c)) ++e.sensitive_counts[c];
   for (const auto& p : params) {
@@ -776,7 +781,7 @@ void Inventory::promote(Endpoint& e, const Emit& emit) {
   uint16_t auth = e.auth;
   std::string evidence = credentials_evidence(e.plaintext_auth, e.key_name, e.cookie_name);
   in.tls = evidence.empty();
-  uint16_t resp = no_auth(e.auth) ? e.sensitive & ~(1u << kPasswordField) : 0;
+  uint16_t resp = no_auth(e.auth) ? e.resp_sensitive : 0;
   check_findings(e, in, auth, resp, evidence, !e.url_secrets.empty(), emit);
 }
 

@@ -80,7 +80,8 @@ struct Endpoint {
   std::vector<std::string> req_types, resp_types;  // content types (<= 4 each)
   uint16_t auth = 0;             // AuthScheme bits
   uint16_t plaintext_auth = 0;   // schemes seen on plaintext calls
-  uint16_t sensitive = 0;        // SensitiveClass bits
+  uint16_t sensitive = 0;        // SensitiveClass bits, requests and responses
+  uint16_t resp_sensitive = 0;   // of responses alone
   std::vector<uint64_t> sensitive_counts;  // calls per class (kSensitiveClassCount)
   std::string key_name, cookie_name;
   std::vector<std::string> jwt_algs, jwt_issuers;

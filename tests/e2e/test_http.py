@@ -129,7 +129,7 @@ class HttpCapture(AgentAndNginx):
         self.assertEqual(len({c["conn"]["id"] for c in server}), 1)
         for c in client + server:
             self.assert_call(c, "GET", c["request"]["path"], 200)
-            self.assertEqual(c["endpoint"], "/api/ka/{id}")
+            self.assertEqual(c["endpoint"], "/api/ka/{kaId}")  # templated by the inventory
 
     def test_trace_shows_one_readable_line_per_call(self):
         from vigil_e2e import Process, VIGIL
