@@ -580,7 +580,8 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
     gather(x.response);
     std::array<size_t, 2> cuts = {query_end, resp_start};
     std::array<uint16_t, 3> found{};
-    scanner_->scan_parts(scan_buf_, cuts, found);
+    // Nothing but separators (header-only calls with the usual headers): no pass at all.
+    if (scan_buf_.size() > 3) scanner_->scan_parts(scan_buf_, cuts, found);
     url_sensitive = found[0] & kUrlSecretClasses;
     req_sensitive = found[0] | found[1];
     resp_sensitive = found[2];
