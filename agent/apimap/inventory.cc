@@ -82,6 +82,10 @@ std::vector<T> get_vec(const nlohmann::json& j, const char* k) {
 
 bool no_auth(uint16_t m) { return m == kAuthNone; }
 
+bool is_alg_none(const std::string& a) {
+  return a.size() == 4 && (a[0] | 0x20) == 'n' && (a[1] | 0x20) == 'o' && (a[2] | 0x20) == 'n' && (a[3] | 0x20) == 'e';
+}
+
 // Header values worth scanning: not credentials (those are auth schemes) and not
 // the fixed protocol fields every call has.
 bool scanned_header(std::string_view k) {
@@ -350,7 +354,7 @@ Risk risk_of(const Endpoint& e) {
   else if (personal) add(1, fmt::format("carries personal data ({})", fmt::join(sensitive_names(personal), ", ")));
   if (e.plaintext_auth & ~kAuthNone) add(3, "credentials sent over plaintext HTTP");
   if (!e.url_secrets.empty()) add(2, fmt::format("secrets in the URL ({})", fmt::join(e.url_secrets, ", ")));
-  bool alg_none = std::any_of(e.jwt_algs.begin(), e.jwt_algs.end(), [](auto& a) { return lower(a) == "none"; });
+  bool alg_none = std::any_of(e.jwt_algs.begin(), e.jwt_algs.end(), is_alg_none);
   if (alg_none) add(3, "JWT with alg none");
   if (e.jwt_no_exp) add(1, "JWT without exp");
   if (e.jwt_max_lifetime_s > 86400) add(1, "JWT lifetime over 24 h");
@@ -655,9 +659,18 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
     url_secret = true;
   }
 
-  std::string auth_evidence = credentials_evidence(auth.schemes, auth.key_name, auth.cookie_name);
-  if (auth_evidence.empty() && (req_sensitive & (1u << kPasswordField)))
-    auth_evidence = "a password field in the request body";
+  // Named only when a plaintext credentials finding may be raised (strings cost per call).
+  static const std::string kAlreadyRaised = "(raised)";
+  std::string auth_evidence;
+  bool credentials = (auth.schemes & ~kAuthNone) || (req_sensitive & (1u << kPasswordField));
+  if (!in.tls && credentials) {
+    if (e.raised & (1u << kFindPlaintextCredentials)) {
+      auth_evidence = kAlreadyRaised;
+    } else {
+      auth_evidence = credentials_evidence(auth.schemes, auth.key_name, auth.cookie_name);
+      if (auth_evidence.empty()) auth_evidence = "a password field in the request body";
+    }
+  }
 
   if (!not_found && !from_scanner && !e.active) {
     if (e.candidates.size() < 2 && std::find(e.candidates.begin(), e.candidates.end(), client) == e.candidates.end())
@@ -706,7 +719,7 @@ void Inventory::check_findings(Endpoint& e, const CallInput& in, uint16_t call_a
     hit(kFindPlaintextCredentials, [&] { return evidence_auth + " over plaintext HTTP"; });
   if (url_secret) hit(kFindSecretInUrl, [&] { return fmt::format("{}", fmt::join(e.url_secrets, ", ")); });
   if (call_auth & kAuthJwt) {
-    bool none = std::any_of(e.jwt_algs.begin(), e.jwt_algs.end(), [](auto& a) { return lower(a) == "none"; });
+    bool none = std::any_of(e.jwt_algs.begin(), e.jwt_algs.end(), is_alg_none);
     if (none) hit(kFindJwtAlgNone, [&] { return std::string("a bearer JWT whose header says alg: none"); });
     if (e.jwt_no_exp) hit(kFindJwtNoExp, [&] { return std::string("a bearer JWT without an exp claim"); });
     if (e.jwt_max_lifetime_s > 86400)

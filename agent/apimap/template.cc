@@ -123,6 +123,9 @@ void split_path(std::string_view path, std::vector<std::string_view>& out) {
 
 ParamType classify_segment(std::string_view s) {
   if (s.empty()) return kTypeNone;
+  // Most segments are plain lower-case words ("api", "users", "line-items"): one pass decides.
+  if (s.size() < 20 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-' || c == '_'; }))
+    return kTypeNone;
   if (all_of(s, is_digit)) return s.size() <= 18 ? kTypeInteger : kTypeString;
   if (is_uuid(s)) return kTypeUuid;
   if (is_date(s)) return kTypeDate;
