@@ -536,14 +536,15 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
   const std::string& service = service_of(in.process ? *in.process : kNobody);
   bool not_found = in.status == 404 || in.status == 405;
 
-  // Who is asking: a remote address (we serve) or this service (it calls out).
+  // Who is asking: the remote address when we serve; when we call, this binary from
+  // its source address (the same client as the server side sees it).
   std::string& client = client_buf_;
   if (in.role == "server") {
     client.assign(in.remote_addr);
   } else {
     client.assign(service);
     client += kSep;
-    client.append(in.host);
+    client.append(in.local_addr);
   }
   if (clients_.size() > kMaxClients) clients_.clear();
   auto cit = clients_.find(client);

@@ -41,7 +41,7 @@ struct CallInput {
   int status = 0;
   uint64_t latency_ns = 0;
   bool tls = false;
-  std::string_view remote_addr;
+  std::string_view remote_addr, local_addr;
   uint16_t remote_port = 0;
   uint64_t wall_ns = 0;
 };

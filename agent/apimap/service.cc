@@ -65,6 +65,7 @@ void InventoryService::on_call(const protocols::Exchange& x, const ProcessRef& p
   in.tls = call.tls;
   in.remote_addr = call.conn.remote.addr;
   in.remote_port = call.conn.remote.port;
+  in.local_addr = call.conn.local.addr;
   in.wall_ns = wall_ns;
   CallResult r = inventory_->observe(in, emit);
   call.endpoint = std::move(r.endpoint);

@@ -326,6 +326,7 @@ struct Call {
   std::string req_body, resp_body;
   bool tls = false;
   std::string remote = "127.0.0.9";
+  std::string local = "127.0.0.1";
 };
 
 class InventoryTest : public ::testing::Test {
@@ -358,6 +359,7 @@ class InventoryTest : public ::testing::Test {
     in.latency_ns = 1'000'000;
     in.tls = c.tls;
     in.remote_addr = c.remote;
+    in.local_addr = c.local;
     in.remote_port = 443;
     in.wall_ns = now += 1000;
     return inv->observe(in, emit);
@@ -401,6 +403,19 @@ TEST_F(InventoryTest, NotFoundOnlyPathsAndScannersMakeNoEndpoints) {
   call({.path = "/", .status = 200});  // a real client
   inv->tick(now, emit);
   EXPECT_EQ(list().size(), 1u);
+}
+
+TEST_F(InventoryTest, AScannerOnThisHostIsJudgedByItsBinaryAndSourceAddress) {
+  // The calling side: a real client and a scanner run the same binary, from two addresses.
+  call({.path = "/users/1", .role = "client"});
+  for (int i = 0; i < 20; ++i)
+    call({.path = "/probe" + std::to_string(i), .role = "client", .status = 404, .local = "127.0.0.66"});
+  call({.path = "/backup.zip", .role = "client", .local = "127.0.0.66"});
+  call({.path = "/users/2", .role = "client"});
+  inv->tick(now, emit);
+  std::set<std::string> paths;
+  for (const auto& e : list()) paths.insert(e["path"]);
+  EXPECT_EQ(paths, (std::set<std::string>{"/users/{userId}"}));
 }
 
 TEST_F(InventoryTest, RedirectOnlyIsKeptAndFlagged) {
