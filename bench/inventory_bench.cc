@@ -52,8 +52,9 @@ std::vector<Recorded> corpus(size_t n, size_t body, unsigned seed = 1) {
     switch (rng() % 5) {
       case 0: r.path = fmt::format("/api/v1/{}/{}", res, rng() % 100000); break;
       case 1:
-        snprintf(uuid, sizeof uuid, "%08x-%04x-4%03x-8%03x-%012llx", rng(), rng() & 0xffff, rng() & 0xfff, rng() & 0xfff,
-                 static_cast<unsigned long long>(rng()) << 16);
+        snprintf(uuid, sizeof uuid, "%08x-%04x-4%03x-8%03x-%012llx", static_cast<unsigned>(rng()),
+                 static_cast<unsigned>(rng() & 0xffff), static_cast<unsigned>(rng() & 0xfff),
+                 static_cast<unsigned>(rng() & 0xfff), static_cast<unsigned long long>(rng()) << 16);
         r.path = fmt::format("/api/v1/{}/{}/history", res, uuid);
         break;
       case 2: r.path = fmt::format("/api/v2/{}/2024-0{}-1{}", res, 1 + rng() % 9, rng() % 10); break;

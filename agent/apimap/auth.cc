@@ -57,20 +57,9 @@ bool session_cookie(std::string_view n) {
 
 std::string_view auth_name(int bit) { return bit >= 0 && bit < kAuthSchemeCount ? kNames[bit] : "?"; }
 
-std::vector<std::string> auth_names(uint16_t mask) {
-  std::vector<std::string> out;
-  for (int b = 0; b < kAuthSchemeCount; ++b)
-    if (mask & (1u << b)) out.emplace_back(kNames[b]);
-  return out;
-}
+std::vector<std::string> auth_names(uint16_t mask) { return names_of(mask, kNames); }
 
-uint16_t auth_mask_from_names(const std::vector<std::string>& names) {
-  uint16_t m = 0;
-  for (const auto& n : names)
-    for (int b = 0; b < kAuthSchemeCount; ++b)
-      if (kNames[b] == n) m |= 1u << b;
-  return m;
-}
+uint16_t auth_mask_from_names(const std::vector<std::string>& names) { return mask_of(names, kNames); }
 
 std::optional<std::string> base64url_decode(std::string_view in) {
   auto val = [](char c) -> int {

@@ -432,7 +432,7 @@ const std::string& Inventory::service_of(const ProcessRef& p) {
 
 bool Inventory::scanner(const std::string& client) const {
   auto it = clients_.find(client);
-  return it != clients_.end() && it->second.calls >= 10 && it->second.not_found * 2 > it->second.calls;
+  return it != clients_.end() && it->second.scanner();
 }
 
 void Inventory::mark_dirty(Endpoint& e) {
@@ -552,7 +552,7 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
   ClientStats& cs = cit->second;
   ++cs.calls;
   if (not_found) ++cs.not_found;
-  bool from_scanner = cs.calls >= 10 && cs.not_found * 2 > cs.calls;
+  bool from_scanner = cs.scanner();
 
   Endpoint& e = endpoint_for(in, service, !not_found && !from_scanner);
   out.endpoint = e.path;
@@ -597,7 +597,6 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
   ++e.count;
   if (in.tls) ++e.tls_count;
   e.last_seen = std::max(e.last_seen, in.wall_ns);
-  if (!e.first_seen) e.first_seen = in.wall_ns;
   auto st = std::find_if(e.status.begin(), e.status.end(), [&](auto& s) { return s.first == in.status; });
   if (st == e.status.end()) e.status.emplace_back(static_cast<uint16_t>(in.status), 1);
   else ++st->second;
@@ -791,7 +790,6 @@ void Inventory::promote(Endpoint& e, const Emit& emit) {
   // What the held-back calls showed, judged now.
   CallInput in;
   in.wall_ns = e.last_seen;
-  in.tls = e.tls_count == e.count;
   in.status = 200;
   uint16_t auth = e.auth;
   std::string evidence = credentials_evidence(e.plaintext_auth, e.key_name, e.cookie_name);
@@ -881,7 +879,7 @@ void Inventory::restore(const std::vector<Endpoint>& endpoints, const std::vecto
     e->sensitive_counts.resize(kSensitiveClassCount, 0);
     e->schema_tries = o_.schema_samples;
     std::string scope = e->service + kSep + e->role + kSep + e->host;
-    if (e->protocol != "grpc") templater_.restore(scope, e->path, false);
+    if (e->protocol != "grpc") templater_.restore(scope, e->path);
     std::string key = e->key();
     auto it = map_.find(key);
     if (it != map_.end()) {

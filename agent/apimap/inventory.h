@@ -198,6 +198,8 @@ class Inventory {
   std::unordered_map<std::string, ServiceStats> services_;
   struct ClientStats {
     uint64_t calls = 0, not_found = 0;
+    // Mostly 404/405 answers over enough calls.
+    bool scanner() const { return calls >= 10 && not_found * 2 > calls; }
   };
   std::unordered_map<std::string, ClientStats> clients_;
   std::unordered_map<uint32_t, std::pair<std::string, std::string>> service_cache_;  // pid -> exe, service

@@ -68,7 +68,6 @@ std::string safe_component(std::string s) {
 json to_openapi(const json& inv, const OpenApiOptions& o) {
   json paths = json::object(), schemes = json::object();
   std::set<std::string> servers, services, op_ids;
-  bool any_tls = false, any_plain = false;
   for (const auto& e : inv.value("endpoints", json::array())) {
     if (!o.service.empty() && e.value("service", "") != o.service) continue;
     if (e.value("role", "") != o.role) continue;
@@ -79,7 +78,6 @@ json to_openapi(const json& inv, const OpenApiOptions& o) {
     if (!kMethods.count(lm)) continue;
     if (path.empty() || path[0] != '/') continue;
     bool tls = e.value("tls", false);
-    (tls ? any_tls : any_plain) = true;
     servers.insert(fmt::format("{}://{}", tls ? "https" : "http", e.value("host", "localhost")));
     services.insert(e.value("service", ""));
     json& item = paths[path];
@@ -170,8 +168,6 @@ json to_openapi(const json& inv, const OpenApiOptions& o) {
   if (srv.empty()) srv.push_back({{"url", "/"}});
   doc["servers"] = srv;
   if (!schemes.empty()) doc["components"] = {{"securitySchemes", schemes}};
-  (void)any_tls;
-  (void)any_plain;
   return doc;
 }
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "agent/apimap/auth.h"
+#include "agent/apimap/template.h"
 
 namespace vigil::apimap {
 namespace {
@@ -27,20 +28,9 @@ char after(std::string_view d, size_t to) { return to >= d.size() ? ' ' : d[to];
 
 std::string_view sensitive_name(int cls) { return cls >= 0 && cls < kSensitiveClassCount ? kNames[cls] : "?"; }
 
-std::vector<std::string> sensitive_names(uint16_t mask) {
-  std::vector<std::string> out;
-  for (int c = 0; c < kSensitiveClassCount; ++c)
-    if (mask & (1u << c)) out.emplace_back(kNames[c]);
-  return out;
-}
+std::vector<std::string> sensitive_names(uint16_t mask) { return names_of(mask, kNames); }
 
-uint16_t sensitive_mask_from_names(const std::vector<std::string>& names) {
-  uint16_t m = 0;
-  for (const auto& n : names)
-    for (int c = 0; c < kSensitiveClassCount; ++c)
-      if (kNames[c] == n) m |= 1u << c;
-  return m;
-}
+uint16_t sensitive_mask_from_names(const std::vector<std::string>& names) { return mask_of(names, kNames); }
 
 bool luhn_valid(std::string_view s) {
   int sum = 0, n = 0;

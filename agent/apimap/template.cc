@@ -477,7 +477,7 @@ std::string Templater::retemplate(std::string_view scope, std::string_view tmpl)
   return out;
 }
 
-void Templater::restore(std::string_view scope, std::string_view tmpl, bool) {
+void Templater::restore(std::string_view scope, std::string_view tmpl) {
   thread_local std::vector<std::string_view> segs;
   split_path(tmpl, segs);
   Node* node = &root(scope);

@@ -6,6 +6,7 @@
 // declared specs win over any guess.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -79,6 +80,23 @@ struct StringViewHash {
 template <typename V>
 using StringMap = std::unordered_map<std::string, V, StringViewHash, std::equal_to<>>;
 
+// A bit set over a table of names (auth schemes, sensitive classes) and back.
+template <size_t N>
+std::vector<std::string> names_of(uint16_t mask, const std::array<std::string_view, N>& table) {
+  std::vector<std::string> out;
+  for (size_t b = 0; b < N; ++b)
+    if (mask & (1u << b)) out.emplace_back(table[b]);
+  return out;
+}
+template <size_t N>
+uint16_t mask_of(const std::vector<std::string>& names, const std::array<std::string_view, N>& table) {
+  uint16_t m = 0;
+  for (const auto& n : names)
+    for (size_t b = 0; b < N; ++b)
+      if (table[b] == n) m |= static_cast<uint16_t>(1u << b);
+  return m;
+}
+
 // One trie per scope (service, role, host).
 class Templater {
  public:
@@ -96,7 +114,7 @@ class Templater {
   // A template seen before, re-judged after a collapse (its params stay params).
   std::string retemplate(std::string_view scope, std::string_view tmpl);
   // Restores a template (from the store) into its scope's trie.
-  void restore(std::string_view scope, std::string_view tmpl, bool collapsed_parents);
+  void restore(std::string_view scope, std::string_view tmpl);
   // Prefixes of collapsed nodes, "scope\x1e/users", for the store.
   std::vector<std::string> collapsed_nodes() const;
   void restore_collapsed(std::string_view node);

@@ -270,7 +270,7 @@ int export_inventory(const Globals& g, const Source& s, bool openapi) {
     fmt::print("{}\n", inv->dump(g.output == "yaml" ? 2 : -1));
     return kExitOk;
   }
-  json doc = apimap::to_openapi(*inv, {.service = s.service, .role = s.role.empty() ? "server" : s.role});
+  json doc = apimap::to_openapi(*inv, {.service = s.service, .role = s.role.empty() ? "server" : s.role, .title = {}});
   if (g.json()) {
     fmt::print("{}\n", doc.dump(2));
   } else {
