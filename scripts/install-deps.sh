@@ -10,13 +10,13 @@ packages=(
   android-libboringssl-dev
   libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev
-  libnghttp2-dev libsqlite3-dev libhyperscan-dev
+  libnghttp2-dev libsqlite3-dev libhyperscan-dev robin-map-dev libxxhash-dev
   curl iproute2 python3 procps nginx dnsmasq-base
 )
 
 # Peers and load generators for `make bench` only.
 if [ "${1:-}" = "--bench" ]; then
-  packages=(bpftrace wrk nftables)
+  packages=(bpftrace wrk nftables valgrind)
 fi
 
 # npm (for the validators the tests install, scripts/install-validators.sh) may

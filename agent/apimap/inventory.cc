@@ -441,39 +441,64 @@ void Inventory::mark_dirty(Endpoint& e) {
   dirty_.insert(e.key());
 }
 
-Endpoint& Inventory::endpoint_for(const CallInput& in, const std::string& service, bool learn) {
-  std::string& scope = scope_buf_;
-  scope.assign(service);
-  scope += kSep;
-  scope.append(in.role);
-  scope += kSep;
-  size_t host_at = scope.size();
-  if (in.host.empty()) {
-    scope += in.remote_addr;
-    scope += ':';
-    scope += std::to_string(in.remote_port);
-  } else {
-    for (char c : in.host) scope += c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+// Header-only calls repeat the same query and header values call after call
+// ("page=2&limit=50", one client's x-request-source): a small direct-mapped cache
+// of short scan buffers (compared whole, so a hit is exact) spares the scan.
+void Inventory::scan_cached(const std::array<size_t, 2>& cuts, std::array<uint16_t, 3>& found) {
+  if (scan_buf_.size() > kScanCacheMaxBytes) {
+    scanner_->scan_parts(scan_buf_, cuts, found);
+    return;
   }
+  size_t h = StringViewHash{}(scan_buf_) ^ (cuts[0] * 0x9e3779b97f4a7c15ull) ^ (cuts[1] << 20);
+  ScanCacheSlot& slot = scan_cache_[h % scan_cache_.size()];
+  if (slot.cuts == cuts && slot.text == scan_buf_) {
+    found = slot.found;
+    return;
+  }
+  scanner_->scan_parts(scan_buf_, cuts, found);
+  slot.text = scan_buf_;
+  slot.cuts = cuts;
+  slot.found = found;
+}
+
+Endpoint& Inventory::endpoint_for(const CallInput& in, const std::string& service, bool learn) {
+  // The key is built around the scope (service, role, host) the templater sees.
+  std::string& key = key_buf_;
+  key.assign(service);
+  key += kSep;
+  key.append(in.role);
+  key += kSep;
+  size_t host_at = key.size();
+  if (in.host.empty()) {
+    key += in.remote_addr;
+    key += ':';
+    key += std::to_string(in.remote_port);
+  } else {
+    key.append(in.host);
+    for (size_t i = host_at; i < key.size(); ++i)
+      if (key[i] >= 'A' && key[i] <= 'Z') key[i] = static_cast<char>(key[i] - 'A' + 'a');
+  }
+  size_t scope_len = key.size();
   Templated& t = templated_;
   if (in.protocol == "grpc") {
     t.path.assign(in.path);  // /package.Service/Method: never templated
     t.params.clear();
     t.collapsed = false;
+    resolved_ = &t;
   } else {
-    templater_.apply(scope, in.path, learn, t);
+    resolved_ = &templater_.resolve(std::string_view(key).substr(0, scope_len), in.path, learn, t);
   }
-  if (t.collapsed) retemplate_scope(scope);
-  const std::string& tmpl = t.path;
-  key_buf_ = scope;
-  key_buf_ += kSep;
-  key_buf_.append(in.method);
-  key_buf_ += kSep;
-  key_buf_ += tmpl;
-  key_buf_ += kSep;
-  key_buf_.append(in.protocol);
-  auto it = map_.find(key_buf_);
+  if (resolved_->collapsed) retemplate_scope(key.substr(0, scope_len));
+  const std::string& tmpl = resolved_->path;
+  key += kSep;
+  key.append(in.method);
+  key += kSep;
+  key += tmpl;
+  key += kSep;
+  key.append(in.protocol);
+  auto it = map_.find(key);
   if (it != map_.end()) return *it->second;
+  std::string scope = key.substr(0, scope_len);
   auto e = std::make_unique<Endpoint>();
   e->service = service;
   e->role = std::string(in.role);
@@ -506,7 +531,9 @@ void Inventory::retemplate_scope(const std::string& scope) {
       continue;
     }
     std::string old_key = e->key();
-    auto node = map_.extract(old_key);
+    auto old = map_.find(old_key);
+    std::unique_ptr<Endpoint> owned = std::move(old.value());
+    map_.erase(old);
     e->path = path;
     std::string new_key = e->key();
     auto existing = map_.find(new_key);
@@ -517,8 +544,7 @@ void Inventory::retemplate_scope(const std::string& scope) {
       if (e->active && !existing->second->active) ++active_;
       existing->second->active = existing->second->active || e->active;
     } else {
-      node.key() = new_key;
-      map_.insert(std::move(node));
+      map_.emplace(new_key, std::move(owned));
       keep.push_back(e);
       dirty_.insert(new_key);
     }
@@ -549,14 +575,14 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
   if (clients_.size() > kMaxClients) clients_.clear();
   auto cit = clients_.find(client);
   if (cit == clients_.end()) cit = clients_.emplace(client, ClientStats{}).first;
-  ClientStats& cs = cit->second;
+  ClientStats& cs = cit.value();
   ++cs.calls;
   if (not_found) ++cs.not_found;
   bool from_scanner = cs.scanner();
 
   Endpoint& e = endpoint_for(in, service, !not_found && !from_scanner);
   out.endpoint = e.path;
-  const std::vector<TemplateParam>& params = templated_.params;
+  const std::vector<TemplateParam>& params = resolved_->params;
   if (not_found && !e.active) ++services_[service].unmatched_404;
 
   // Auth, from the raw request (before redaction).
@@ -586,7 +612,7 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
     std::array<size_t, 2> cuts = {query_end, resp_start};
     std::array<uint16_t, 3> found{};
     // Nothing but separators (header-only calls with the usual headers): no pass at all.
-    if (scan_buf_.size() > 3) scanner_->scan_parts(scan_buf_, cuts, found);
+    if (scan_buf_.size() > 3) scan_cached(cuts, found);
     url_sensitive = found[0] & kUrlSecretClasses;
     req_sensitive = found[0] | found[1];
     resp_sensitive = found[2];
@@ -620,8 +646,9 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
   }
   e.sensitive |= out.sensitive;
   if (in.status < 400) e.resp_sensitive |= resp_sensitive;
-  for (int c = 0; c < kSensitiveClassCount; ++c)
-    if (out.sensitive & (1u << c)) ++e.sensitive_counts[c];
+  if (out.sensitive)
+    for (int c = 0; c < kSensitiveClassCount; ++c)
+      if (out.sensitive & (1u << c)) ++e.sensitive_counts[c];
   for (const auto& p : params) {
     auto it = std::find_if(e.params.begin(), e.params.end(), [&](auto& q) { return q.first == p.name; });
     if (it == e.params.end()) e.params.emplace_back(p.name, p.type);
@@ -630,7 +657,11 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
         std::find(e.int_ids.begin(), e.int_ids.end(), p.int_value) == e.int_ids.end())
       e.int_ids.push_back(p.int_value);
   }
-  if (e.examples.size() < kMaxExamples) {
+  // A path already shown (with any query) is not redacted and compared again.
+  if (e.examples.size() < kMaxExamples &&
+      std::none_of(e.examples.begin(), e.examples.end(), [&](const std::string& ex) {
+        return ex.starts_with(in.path) && (ex.size() == in.path.size() || ex[in.path.size()] == '?');
+      })) {
     std::string ex(in.path);
     if (!in.query.empty()) ex += "?" + redact_query(in.query);
     add_capped(e.examples, ex, kMaxExamples);
@@ -641,7 +672,7 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
   }
   if (e.exe.empty() && in.process) e.exe = in.process->exe;
   // Schemas converge: every body at first, then a sample.
-  if (!not_found) {
+  if (!not_found && (!x.request.body.empty() || !x.response.body.empty())) {
     uint64_t tries = e.schema_tries++;
     if (tries < o_.schema_samples || tries % o_.schema_every == 0) {
       if (!x.request.body.empty() && !x.request.truncated && is_json(req_ct)) e.req_schema.observe(x.request.body);

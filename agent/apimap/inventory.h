@@ -192,7 +192,7 @@ class Inventory {
   InventoryOptions o_;
   std::unique_ptr<SensitiveScanner> scanner_;
   Templater templater_;
-  std::unordered_map<std::string, std::unique_ptr<Endpoint>> map_;
+  StringMap<std::unique_ptr<Endpoint>> map_;
   std::unordered_map<std::string, std::vector<Endpoint*>> by_scope_;
   std::unordered_map<std::string, Finding> findings_;
   std::unordered_map<std::string, ServiceStats> services_;
@@ -201,7 +201,7 @@ class Inventory {
     // Mostly 404/405 answers over enough calls.
     bool scanner() const { return calls >= 10 && not_found * 2 > calls; }
   };
-  std::unordered_map<std::string, ClientStats> clients_;
+  StringMap<ClientStats> clients_;
   std::unordered_map<uint32_t, std::pair<std::string, std::string>> service_cache_;  // pid -> exe, service
   void mark_dirty(Endpoint& e);
   std::unordered_set<std::string> dirty_, dirty_findings_;
@@ -209,8 +209,17 @@ class Inventory {
   bool collapsed_dirty_ = false;
   size_t active_ = 0;
   uint64_t evicted_ = 0, calls_ = 0;
-  std::string key_buf_, scan_buf_, scope_buf_, client_buf_;
+  std::string key_buf_, scan_buf_, client_buf_;
+  static constexpr size_t kScanCacheMaxBytes = 256;
+  struct ScanCacheSlot {
+    std::string text;
+    std::array<size_t, 2> cuts{};
+    std::array<uint16_t, 3> found{};
+  };
+  std::array<ScanCacheSlot, 512> scan_cache_;
+  void scan_cached(const std::array<size_t, 2>& cuts, std::array<uint16_t, 3>& found);
   Templated templated_;
+  const Templated* resolved_ = &templated_;  // this call's template (the templater's memo or templated_)
 };
 
 // Merges exported inventory documents (counts add, sketches merge exactly).

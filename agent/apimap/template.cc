@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <tuple>
 
@@ -78,8 +79,9 @@ bool keyword(std::string_view s) {
 
 // "report.pdf" -> {"report", ".pdf"}; no extension -> {seg, ""}.
 std::pair<std::string_view, std::string_view> split_extension(std::string_view seg) {
+  if (seg.size() < 3 || std::memchr(seg.data(), '.', seg.size()) == nullptr) return {seg, {}};  // most segments
   size_t dot = seg.rfind('.');
-  if (dot == std::string_view::npos || dot == 0) return {seg, {}};
+  if (dot == 0) return {seg, {}};
   std::string_view ext = seg.substr(dot + 1);
   if (ext.empty() || ext.size() > 5 || !all_of(ext, [](char c) { return is_digit(c) || is_alpha(c); }) ||
       std::none_of(ext.begin(), ext.end(), is_alpha))
@@ -251,6 +253,7 @@ Templater::Templater(Templater&&) noexcept = default;
 Templater& Templater::operator=(Templater&&) noexcept = default;
 
 void Templater::add_pattern(std::string_view pattern, bool declared) {
+  forget();
   (declared ? declared_ : hints_).push_back(PathPattern::parse(pattern));
 }
 
@@ -271,12 +274,12 @@ void merge_node(Templater::Node& into, Templater::Node& from, size_t& nodes) {
   into.collapsed = into.collapsed || from.collapsed;
   for (auto* kids : {&from.literals, &from.params}) {
     auto& dest = kids == &from.literals ? into.literals : into.params;
-    for (auto& [k, child] : *kids) {
-      auto it = dest.find(k);
+    for (auto kid = kids->begin(); kid != kids->end(); ++kid) {
+      auto it = dest.find(kid->first);
       if (it == dest.end()) {
-        dest.emplace(k, std::move(child));
+        dest.emplace(kid->first, std::move(kid.value()));
       } else {
-        merge_node(*it->second, *child, nodes);
+        merge_node(*it->second, *kid->second, nodes);
         --nodes;
       }
     }
@@ -300,7 +303,63 @@ Templated Templater::apply(std::string_view scope, std::string_view path, bool l
   return out;
 }
 
+// A path seen before under the same scope is templated the same way again, unless
+// the trie changed shape (a collapse, a restore: the memo is forgotten then) or a
+// parent on its way could collapse now (more than collapse_min_children words:
+// the walk judges it). A hit replays the walk's visit counts and nothing else, so
+// the cardinality rule sees every call (bench/inventory_bench.cc: a repeated
+// path costs a tenth of a walk).
 void Templater::apply(std::string_view scope, std::string_view path, bool learn, Templated& out) {
+  const Templated& r = resolve(scope, path, learn, out);
+  if (&r != &out) out = r;
+}
+
+const Templated& Templater::resolve(std::string_view scope, std::string_view path, bool learn, Templated& out) {
+  if (!learn || !o_.memo) {
+    walk(scope, path, learn, out, nullptr);
+    return out;
+  }
+  if (memo_.empty()) memo_.resize(kMemoSlots);
+  memo_key_.assign(scope);
+  memo_key_ += '\x1d';
+  memo_key_.append(path);
+  Memo& m = memo_[StringViewHash{}(memo_key_) & (kMemoSlots - 1)];
+  if (m.key == memo_key_ && replay(m)) return m.out;
+  m.chain.clear();
+  walk(scope, path, true, out, &m.chain);
+  if (out.collapsed) {
+    forget();
+    return out;
+  }
+  m.key = memo_key_;
+  m.out.path = out.path;
+  m.out.params = out.params;
+  return out;
+}
+
+bool Templater::replay(const Memo& m) {
+  // chain[0] is the root; chain[k] the node of segment k-1, reached as a literal or a param.
+  for (size_t k = 2; k < m.chain.size(); ++k) {
+    if (!m.chain[k].second) continue;
+    const Node& parent = *m.chain[k - 1].first;
+    if (!parent.collapsed &&
+        (parent.literals.size() > o_.collapse_min_children || parent.literals.size() >= o_.max_literal_children))
+      return false;
+  }
+  if (!m.chain.empty()) ++m.chain[0].first->count;
+  for (size_t k = 1; k < m.chain.size(); ++k) {
+    Node* n = m.chain[k].first;
+    if (++n->count == 2 && m.chain[k].second) --m.chain[k - 1].first->once;
+  }
+  return true;
+}
+
+void Templater::forget() {
+  for (auto& m : memo_) m.key.clear();
+}
+
+void Templater::walk(std::string_view scope, std::string_view path, bool learn, Templated& out,
+                     std::vector<std::pair<Node*, bool>>* chain) {
   out.path.clear();
   out.params.clear();
   out.collapsed = false;
@@ -323,6 +382,7 @@ void Templater::apply(std::string_view scope, std::string_view path, bool learn,
     if (it != roots_.end()) node = it->second.get();
   }
   if (node && learn) ++node->count;
+  if (chain && node) chain->emplace_back(node, false);
   std::string_view parent;  // the previous literal segment
   bool parent_literal = false;
   out.path.reserve(path.size() + 8);
@@ -360,10 +420,11 @@ void Templater::apply(std::string_view scope, std::string_view path, bool learn,
         }
         // The cardinality rule: many distinct words, most seen once -> they are values.
         size_t words = node->literals.size();
-        if (learn && i > 0 && !node->collapsed && !keyword(seg) &&
+        if (learn && i > 0 && !node->collapsed &&
             ((words > o_.collapse_min_children && node->count >= o_.collapse_min_visits &&
               node->once > words * o_.collapse_once_ratio) ||
-             words >= o_.max_literal_children)) {
+             words >= o_.max_literal_children) &&
+            !keyword(seg)) {
           node->collapsed = true;
           out.collapsed = true;
           for (auto it2 = node->literals.begin(); it2 != node->literals.end();) {
@@ -374,7 +435,7 @@ void Templater::apply(std::string_view scope, std::string_view path, bool learn,
             std::string_view e = split_extension(it2->first).second;
             auto& slot = node->params[std::string(e)];
             if (!slot) {
-              slot = std::move(it2->second);
+              slot = std::move(it2.value());
               slot->param_name = param_name_for(parent_literal ? parent : std::string_view());
             } else {
               merge_node(*slot, *it2->second, nodes_);
@@ -392,6 +453,7 @@ void Templater::apply(std::string_view scope, std::string_view path, bool learn,
       }
       out.path.append(seg);
       node = child;
+      if (chain && node) chain->emplace_back(node, true);
       parent = seg;
       parent_literal = true;
       continue;
@@ -431,6 +493,7 @@ void Templater::apply(std::string_view scope, std::string_view path, bool learn,
     }
     out.params.push_back(std::move(p));
     node = child;
+    if (chain && node) chain->emplace_back(node, false);
     parent = seg;
     parent_literal = false;
   }
@@ -478,6 +541,7 @@ std::string Templater::retemplate(std::string_view scope, std::string_view tmpl)
 }
 
 void Templater::restore(std::string_view scope, std::string_view tmpl) {
+  forget();
   thread_local std::vector<std::string_view> segs;
   split_path(tmpl, segs);
   Node* node = &root(scope);
@@ -509,6 +573,7 @@ std::vector<std::string> Templater::collapsed_nodes() const {
 }
 
 void Templater::restore_collapsed(std::string_view entry) {
+  forget();
   size_t sep = entry.rfind('\x1e');
   if (sep == std::string_view::npos) return;
   Node* node = &root(entry.substr(0, sep));

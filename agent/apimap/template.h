@@ -14,6 +14,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include <tsl/robin_map.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 namespace vigil::apimap {
 
 // What one concrete segment value looks like (a bit set when merged over values).
@@ -70,15 +74,22 @@ struct TemplaterOptions {
   double collapse_once_ratio = 0.5;  // ...with more than this share seen once -> a parameter
   uint64_t collapse_min_visits = 32;  // judged once the parent was visited this often (not at startup)
   size_t max_literal_children = 256;
+  bool memo = true;  // remember templated paths (off: every call walks the trie; tests compare)
 };
 
 // Hash and equality that look up std::string keys by string_view (no allocation).
+// XXH3 (libxxhash, inlined): a tenth of std::hash's instructions on the short keys a
+// call looks up (path segments, scopes, endpoint keys; bench/inventory_bench.cc).
 struct StringViewHash {
   using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  size_t operator()(std::string_view s) const { return XXH3_64bits(s.data(), s.size()); }
 };
+// Open addressing with a power-of-two table (tsl::robin_map): the inventory looks
+// up several of these per call, and std::unordered_map's node walk and modulo by a
+// prime were a fifth of a header-only call (bench/inventory_bench.cc). Values move
+// on rehash: keep what others point at behind a unique_ptr.
 template <typename V>
-using StringMap = std::unordered_map<std::string, V, StringViewHash, std::equal_to<>>;
+using StringMap = tsl::robin_map<std::string, V, StringViewHash, std::equal_to<>, std::allocator<std::pair<std::string, V>>, true>;
 
 // A bit set over a table of names (auth schemes, sensitive classes) and back.
 template <size_t N>
@@ -109,8 +120,11 @@ class Templater {
   void add_pattern(std::string_view pattern, bool declared);
   // `learn` = false: judge the path without recording it (404s, scanners).
   Templated apply(std::string_view scope, std::string_view path, bool learn);
-  // The same into `out`, reusing its buffers (the per-call path).
+  // The same into `out`, reusing its buffers.
   void apply(std::string_view scope, std::string_view path, bool learn, Templated& out);
+  // The per-call path: the memo's copy when the path was templated before (valid until
+  // the next call), else `out` filled in.
+  const Templated& resolve(std::string_view scope, std::string_view path, bool learn, Templated& out);
   // A template seen before, re-judged after a collapse (its params stay params).
   std::string retemplate(std::string_view scope, std::string_view tmpl);
   // Restores a template (from the store) into its scope's trie.
@@ -124,6 +138,19 @@ class Templater {
 
  private:
   Node& root(std::string_view scope);
+  void walk(std::string_view scope, std::string_view path, bool learn, Templated& out,
+            std::vector<std::pair<Node*, bool>>* chain);
+  // The memo of templated paths: direct-mapped by (scope, raw path).
+  struct Memo {
+    std::string key;
+    Templated out;
+    std::vector<std::pair<Node*, bool>> chain;  // nodes visited; true = reached as a literal
+  };
+  static constexpr size_t kMemoSlots = 4096;
+  bool replay(const Memo& m);
+  void forget();
+  std::vector<Memo> memo_;
+  std::string memo_key_;
   TemplaterOptions o_;
   std::vector<PathPattern> hints_, declared_;
   StringMap<std::unique_ptr<Node>> roots_;

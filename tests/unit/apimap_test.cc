@@ -108,6 +108,38 @@ TEST(Apimap, TemplatesSiblingCardinalityCollapsesWordsButKeepsMe) {
   EXPECT_EQ(t.apply("other", "/users/zed", true).path, "/users/zed");
 }
 
+TEST(Apimap, TemplateMemoGivesWhatTheWalkGives) {
+  // Repeats, words that collapse later, keywords, ids, hints: the memo must never
+  // change a template, a collapse, or when it happens.
+  Templater with, without(TemplaterOptions{.memo = false});
+  for (auto* t : {&with, &without}) t->add_pattern("/hinted/{thing}", false);
+  std::mt19937 rng(7);
+  auto people = names(60);
+  std::vector<std::string> paths = {"/users/me", "/users/self", "/api/v1/items", "/hinted/x", "/health"};
+  for (int i = 0; i < 20000; ++i) {
+    std::string p;
+    switch (rng() % 6) {
+      case 0: p = "/users/" + people[rng() % (i < 3000 ? 6 : 60)]; break;  // words, then many
+      case 1: p = "/users/" + people[rng() % 6] + "/orders/" + std::to_string(rng() % 50); break;
+      case 2: p = "/teams/" + people[rng() % 12] + "/members"; break;
+      default: p = paths[rng() % paths.size()]; break;
+    }
+    std::string scope = rng() % 4 ? "svc\x1fserver\x1fa" : "svc\x1fserver\x1fb";
+    auto a = with.apply(scope, p, true), b = without.apply(scope, p, true);
+    ASSERT_EQ(a.path, b.path) << "call " << i << " " << p;
+    ASSERT_EQ(a.collapsed, b.collapsed) << "call " << i << " " << p;
+    ASSERT_EQ(a.params.size(), b.params.size());
+    for (size_t k = 0; k < a.params.size(); ++k) {
+      EXPECT_EQ(a.params[k].name, b.params[k].name);
+      EXPECT_EQ(a.params[k].type, b.params[k].type);
+      EXPECT_EQ(a.params[k].int_value, b.params[k].int_value);
+    }
+  }
+  EXPECT_EQ(with.collapsed_nodes(), without.collapsed_nodes());
+  EXPECT_FALSE(with.collapsed_nodes().empty());
+  EXPECT_EQ(with.node_count(), without.node_count());
+}
+
 TEST(Apimap, TemplatesResourcesSeenOnceAtStartupStayLiteral) {
   // Twelve resources, each hit once as a service starts: not yet evidence of values.
   Templater t;
