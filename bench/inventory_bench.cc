@@ -79,6 +79,13 @@ std::vector<Recorded> corpus(size_t n, size_t body, unsigned seed = 1) {
   return out;
 }
 
+InventoryOptions bench_options(size_t max_endpoints = 0) {
+  InventoryOptions o;
+  o.node = "bench";
+  if (max_endpoints) o.max_endpoints = max_endpoints;
+  return o;
+}
+
 ProcessRef proc() { return {1, 1, 1, 0, "nginx", "/usr/sbin/nginx", "/system.slice/nginx.service", "", ""}; }
 
 CallInput input(const Recorded& r, const ProcessRef& p, uint64_t now) {
@@ -147,7 +154,7 @@ void run_inventory(benchmark::State& state, size_t body, bool hyperscan, size_t 
   auto calls = corpus(n, body);
   std::vector<IdSpan> spans;
   for (auto& c : calls) spans.push_back(id_span(c.path));
-  Inventory inv(InventoryOptions{.node = "bench"}, scanner(hyperscan));
+  Inventory inv(bench_options(), scanner(hyperscan));
   ProcessRef p = proc();
   uint64_t now = 1'700'000'000'000'000'000ull;
   Inventory::Emit emit = [](Event&&) {};
@@ -207,7 +214,7 @@ long rss_kib() {
 // memory when full.
 int rss_mode() {
   long base = rss_kib();
-  Inventory inv(InventoryOptions{.node = "bench", .max_endpoints = 10000}, scanner(true));
+  Inventory inv(bench_options(10000), scanner(true));
   ProcessRef p = proc();
   std::mt19937 rng(3);
   auto bodies = corpus(16, 1024);
@@ -248,7 +255,7 @@ int rss_mode() {
 // --toggle-collect='vigil::apimap::Inventory::observe(*' inventory_bench --calls N`.
 int calls_mode(long n) {
   auto calls = corpus(256, 0);
-  Inventory inv(InventoryOptions{.node = "bench"}, scanner(true));
+  Inventory inv(bench_options(), scanner(true));
   ProcessRef p = proc();
   uint64_t now = 1'700'000'000'000'000'000ull;
   Inventory::Emit emit = [](Event&&) {};

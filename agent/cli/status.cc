@@ -44,8 +44,18 @@ void print_status(const nlohmann::json& status) {
                i.value("evicted", 0), i.value("memory_bytes", 0) / 1048576.0, i.value("store", "") == "" ? "none" : i.value("store", ""),
                i.value("store_error", "").empty() ? "" : " (error: " + i.value("store_error", "") + ")");
   }
-  for (const auto& s : status["sinks"])
-    fmt::print("sink: {} ({} write errors)\n", s.value("name", "?"), s.value("errors", 0));
+  for (const auto& s : status["sinks"]) {
+    uint64_t dropped = 0;
+    if (s.contains("dropped"))
+      for (const auto& [k, v] : s["dropped"].items()) dropped += v.get<uint64_t>();
+    fmt::print("sink: {} -> {}: {} delivered, {} queued{}, {} dropped, {} rejected{}\n", s.value("name", "?"),
+               s.value("output", "?"), s.value("delivered", 0), s.value("queued", 0),
+               s.value("spooled", false) ? fmt::format(", {} spooled ({:.1f} MiB)", s.value("spool_records", 0),
+                                                       s.value("spool_bytes", 0) / 1048576.0)
+                                         : "",
+               dropped, s.value("rejected", 0),
+               s.value("last_error", "").empty() ? "" : " (last error: " + s.value("last_error", "") + ")");
+  }
 }
 
 }  // namespace

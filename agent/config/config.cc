@@ -128,23 +128,65 @@ class Parser {
 void parse_sinks(const Parser& p, const YAML::Node& n, std::vector<SinkConfig>& out) {
   if (!n.IsSequence()) p.fail(n.Mark(), "'events.sinks' must be a list");
   out.clear();
+  std::set<std::string> names;
   for (size_t i = 0; i < n.size(); ++i) {
     const YAML::Node item = n[i];
     std::string path = fmt::format("events.sinks[{}]", i);
-    p.expect_map(item, path, {"type", "path", "address", "url"});
+    p.expect_map(item, path, {"type", "name", "path", "address", "url", "kinds", "min_severity", "queue_max_mb",
+                              "spool_max_mb", "fsync_interval_ms", "max_size_mb", "max_files", "facility",
+                              "app_name"});
     SinkConfig s;
     if (!item["type"]) p.fail(item.Mark(), fmt::format("'{}.type' is required", path));
     p.field(item, path, "type", s.type);
+    p.field(item, path, "name", s.name);
     p.field(item, path, "path", s.path);
     p.field(item, path, "address", s.address);
     p.field(item, path, "url", s.url);
+    p.field(item, path, "kinds", s.kinds);
+    p.field(item, path, "min_severity", s.min_severity);
+    p.field(item, path, "queue_max_mb", s.queue_max_mb);
+    p.field(item, path, "spool_max_mb", s.spool_max_mb);
+    p.field(item, path, "fsync_interval_ms", s.fsync_interval_ms);
+    p.field(item, path, "max_size_mb", s.max_size_mb);
+    p.field(item, path, "max_files", s.max_files);
+    p.field(item, path, "facility", s.facility);
+    p.field(item, path, "app_name", s.app_name);
     static const std::set<std::string> kTypes = {"stdout", "file", "syslog", "webhook", "otlp"};
     if (!kTypes.count(s.type))
       p.fail(item["type"].Mark(),
              fmt::format("'{}.type' is '{}'; expected stdout, file, syslog, webhook or otlp", path, s.type));
     if (s.type == "file" && s.path.empty())
       p.fail(item.Mark(), fmt::format("'{}.path' is required for a file sink", path));
+    if (s.type == "syslog" && s.address.empty())
+      p.fail(item.Mark(), fmt::format("'{}.address' is required for a syslog sink (e.g. udp://127.0.0.1:514, "
+                                      "tcp://127.0.0.1:514, unix:///dev/log)", path));
+    for (size_t k = 0; k < s.kinds.size(); ++k) {
+      const auto& all = all_event_kinds();
+      if (std::find(all.begin(), all.end(), s.kinds[k]) == all.end())
+        p.fail(item["kinds"][k].Mark(), fmt::format("'{}.kinds' has unknown kind '{}'", path, s.kinds[k]));
+    }
+    static const std::set<std::string> kSeverities = {"info", "low", "medium", "high", "critical"};
+    if (!kSeverities.count(s.min_severity))
+      p.fail(item["min_severity"].Mark(), fmt::format("'{}.min_severity' is '{}'; expected info, low, medium, "
+                                                      "high or critical", path, s.min_severity));
+    if (s.queue_max_mb == 0 || s.spool_max_mb == 0)
+      p.fail(item.Mark(), fmt::format("'{}': queue_max_mb and spool_max_mb must be at least 1", path));
+    if (s.max_files == 0) p.fail(item["max_files"].Mark(), fmt::format("'{}.max_files' must be at least 1", path));
+    if (!s.name.empty() && !std::all_of(s.name.begin(), s.name.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        }))
+      p.fail(item["name"].Mark(), fmt::format("'{}.name' '{}' may hold only a-z, 0-9, - and _", path, s.name));
     out.push_back(std::move(s));
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    std::string name = out[i].name;
+    if (name.empty()) {
+      size_t same = std::count_if(out.begin(), out.end(), [&](auto& c) { return c.type == out[i].type; });
+      name = same > 1 ? fmt::format("{}-{}", out[i].type, i + 1) : out[i].type;
+    }
+    if (!names.insert(name).second)
+      p.fail(n[i].Mark(), fmt::format("'events.sinks[{}]': a second sink named '{}' (names must differ)", i, name));
+    out[i].name = name;
   }
 }
 

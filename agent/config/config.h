@@ -12,10 +12,20 @@
 namespace vigil {
 
 struct SinkConfig {
-  std::string type;  // stdout | file | syslog | webhook | otlp
-  std::string path;  // file
-  std::string address;  // syslog: "unix:/dev/log" or "udp:host:port"
+  std::string type;     // stdout | file | syslog | webhook | otlp
+  std::string name;     // spool directory, metrics, lost{source:"sink_<name>"}; default: the type
+  std::string path;     // file
+  std::string address;  // syslog: udp://host:port, tcp://host:port, unix:///dev/log
   std::string url;      // webhook, otlp
+  std::vector<std::string> kinds;    // empty: every kind of events.kinds
+  std::string min_severity = "info";  // info | low | medium | high | critical
+  uint32_t queue_max_mb = 16;         // in memory, before shedding by class
+  uint32_t spool_max_mb = 256;        // network sinks' disk spool
+  uint32_t fsync_interval_ms = 1000;  // the spool reaches the disk this often
+  uint32_t max_size_mb = 100;         // file: rotate beyond this (0: never)
+  uint32_t max_files = 10;            // file: PATH and PATH.1 .. PATH.<max_files-1>
+  std::string facility = "daemon";    // syslog (RFC 5424 facility name)
+  std::string app_name = "vigil";     // syslog APP-NAME
 };
 
 struct Config {

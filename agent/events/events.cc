@@ -127,6 +127,7 @@ void encode_json(const Event& event, std::string& out) {
   JsonWriter w(out);
   w.begin_object().field("v", kSchemaVersion).field("time", format_rfc3339_ns(event.time_ns))
       .field("node", event.node).field("kind", event.kind()).field("seq", event.seq);
+  if (!event.boot_id.empty()) w.field("boot_id", event.boot_id);
   if (event.process) process_json(w, *event.process);
   std::visit(BodyEncoder{w}, event.body);
   w.end_object();

@@ -109,6 +109,7 @@ struct Event {
   uint64_t time_ns = 0;  // wall clock, ns since the epoch
   std::string node;
   uint64_t seq = 0;
+  std::string_view boot_id;  // names the agent run (storage: the agent); seq is gap-free within it
   std::optional<ProcessRef> process;
   EventBody body;
 

@@ -1,69 +1,80 @@
 #include "agent/sinks/sinks.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 
-namespace vigil {
+#include "agent/events/events.h"
+#include "agent/sinks/outputs.h"
+#include "agent/sinks/syslog.h"
 
-FdSink::~FdSink() { (void)flush(); }
+namespace vigil::sinks {
 
-Status FdSink::write(std::string_view line) {
-  buf_.append(line);
-  buf_.push_back('\n');
-  if (buf_.size() >= (256u << 10)) return flush();
-  return {};
+std::string sink_name(const std::vector<SinkConfig>& configs, size_t i) {
+  return configs[i].name.empty() ? configs[i].type : configs[i].name;  // the config names repeated types
 }
 
-Status FdSink::flush() {
-  size_t off = 0;
-  while (off < buf_.size()) {
-    ssize_t n = ::write(fd_, buf_.data() + off, buf_.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      // Keep what did not go out (a full disk may drain): drop only beyond the backlog.
-      buf_.erase(0, off);
-      if (buf_.size() > kMaxBacklog) {
-        dropped_ += std::count(buf_.begin(), buf_.end(), '\n');
-        buf_.clear();
-      }
-      return os_error(fmt::format("write events to {}", name_), err);
-    }
-    off += static_cast<size_t>(n);
-  }
-  buf_.clear();
-  return {};
-}
-
-Result<std::unique_ptr<Sink>> open_file_sink(const std::string& path) {
-  std::error_code ec;
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) return Error{fmt::format("create directory {} for file sink: {}", parent.string(), ec.message())};
-  Fd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
-  if (!fd) return os_error(fmt::format("open file sink {}", path));
-  return std::unique_ptr<Sink>(new FdSink(path, std::move(fd)));
-}
-
-Result<std::vector<std::unique_ptr<Sink>>> open_sinks(const std::vector<SinkConfig>& configs) {
-  std::vector<std::unique_ptr<Sink>> sinks;
-  for (const auto& c : configs) {
+Result<std::unique_ptr<SinkSet>> SinkSet::open(const std::vector<SinkConfig>& configs, const SinkContext& ctx) {
+  std::unique_ptr<SinkSet> set(new SinkSet);
+  for (size_t i = 0; i < configs.size(); ++i) {
+    const SinkConfig& c = configs[i];
+    WorkerOptions wo;
+    wo.name = sink_name(configs, i);
+    wo.queue_max_bytes = static_cast<size_t>(c.queue_max_mb) << 20;
+    std::unique_ptr<Output> out;
+    std::unique_ptr<Spool> spool;
     if (c.type == "stdout") {
-      sinks.push_back(std::make_unique<FdSink>("stdout", STDOUT_FILENO));
+      out = std::make_unique<FdOutput>("stdout", STDOUT_FILENO);
     } else if (c.type == "file") {
-      auto s = open_file_sink(c.path);
-      if (!s) return s.error();
-      sinks.push_back(std::move(*s));
+      auto f = FileOutput::open({c.path, uint64_t{c.max_size_mb} << 20, c.max_files});
+      if (!f) return f.error();
+      out = std::move(*f);
+    } else if (c.type == "syslog") {
+      auto s = SyslogOutput::create({c.address, c.facility, c.app_name, ctx.node});
+      if (!s) return Error{fmt::format("sink {}: {}", wo.name, s.error().message)};
+      out = std::move(*s);
     } else {
       return Error{fmt::format("sink type '{}' is not implemented in this version of vigild "
-                               "(implemented: stdout, file)", c.type)};
+                               "(implemented: stdout, file, syslog)", c.type)};
     }
+    if (c.type == "syslog") {
+      SpoolOptions so;
+      so.max_bytes = uint64_t{c.spool_max_mb} << 20;
+      so.fsync_interval_ns = uint64_t{c.fsync_interval_ms} * 1'000'000;
+      auto sp = Spool::open(fmt::format("{}/spool/{}", ctx.data_dir, wo.name), so);
+      if (!sp) return Error{fmt::format("sink {}: {}", wo.name, sp.error().message)};
+      spool = std::move(*sp);
+    }
+    Sink s;
+    if (!c.kinds.empty()) {
+      s.kinds = 0;
+      for (const auto& k : c.kinds)
+        if (int idx = event_kind_index(k); idx >= 0) s.kinds |= 1u << idx;
+    }
+    int sev = parse_severity(c.min_severity);
+    s.min_severity = static_cast<uint8_t>(sev < 0 ? 0 : sev);
+    s.worker = std::make_unique<Worker>(std::move(wo), std::move(out), std::move(spool));
+    set->sinks_.push_back(std::move(s));
   }
-  return sinks;
+  return set;
 }
 
-}  // namespace vigil
+SinkSet::~SinkSet() { stop(); }
+
+void SinkSet::offer(const Event& e, std::string_view line) {
+  Record r = record_of(e, line);
+  for (auto& s : sinks_)
+    if ((s.kinds & (1u << r.kind)) && r.severity >= s.min_severity) s.worker->offer(r);
+}
+
+void SinkSet::stop() {
+  for (auto& s : sinks_) s.worker->stop();
+}
+
+std::vector<WorkerStats> SinkSet::stats() const {
+  std::vector<WorkerStats> out;
+  for (const auto& s : sinks_) out.push_back(s.worker->stats());
+  return out;
+}
+
+}  // namespace vigil::sinks

@@ -1,54 +1,50 @@
-// Event sinks: where encoded JSON lines go (DESIGN.md §5 events.sinks).
+// Event sinks (DESIGN.md §5 events.sinks): each sink runs on its own thread
+// behind a bounded queue; network sinks keep a disk spool and deliver at least
+// once, in order. The poll loop only encodes once and enqueues.
 #pragma once
 
-#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "agent/config/config.h"
-#include "base/fd.h"
+#include "agent/sinks/record.h"
+#include "agent/sinks/worker.h"
 #include "base/result.h"
 
 namespace vigil {
+struct Event;
+}
 
-class Sink {
- public:
-  virtual ~Sink() = default;
-  virtual std::string name() const = 0;
-  // Buffers one line (no newline in `line`).
-  virtual Status write(std::string_view line) = 0;
-  // Pushes buffered lines out; called after each batch of events.
-  virtual Status flush() = 0;
-  // Lines given up on so far (reported as lost{source: "sink_<name>"}).
-  virtual uint64_t dropped() const = 0;
+namespace vigil::sinks {
+
+struct SinkContext {
+  std::string data_dir;  // spools under data_dir/spool/<sink>
+  std::string node;      // syslog HOSTNAME
 };
 
-// Writes lines to an fd, owned or not; buffers up to a batch. Lines that
-// cannot be written are kept (a full disk may drain) up to kMaxBacklog.
-class FdSink : public Sink {
+class SinkSet {
  public:
-  static constexpr size_t kMaxBacklog = 16u << 20;
-
-  FdSink(std::string name, int fd) : name_(std::move(name)), fd_(fd) {}  // not owned (stdout)
-  FdSink(std::string name, Fd fd) : name_(std::move(name)), fd_(fd.get()), owned_(std::move(fd)) {}
-  ~FdSink() override;
-  std::string name() const override { return name_; }
-  Status write(std::string_view line) override;
-  Status flush() override;
-  uint64_t dropped() const override { return dropped_; }
+  // Opens every sink (files, spools, addresses checked); nothing is half-opened on error.
+  static Result<std::unique_ptr<SinkSet>> open(const std::vector<SinkConfig>& configs, const SinkContext& ctx);
+  ~SinkSet();
+  // Hands the event to each sink whose kinds and min_severity take it.
+  void offer(const Event& e, std::string_view line);
+  // Delivers what it can (network sinks: within their stop timeout; the rest stays spooled).
+  void stop();
+  std::vector<WorkerStats> stats() const;
 
  private:
-  std::string name_;
-  int fd_;
-  Fd owned_;
-  std::string buf_;
-  uint64_t dropped_ = 0;
+  struct Sink {
+    std::unique_ptr<Worker> worker;
+    uint32_t kinds = ~0u;  // bit per event_kind_index
+    uint8_t min_severity = kSevInfo;
+  };
+  std::vector<Sink> sinks_;
 };
 
-// Opens (creating parent directories, appending) the file of a file sink.
-Result<std::unique_ptr<Sink>> open_file_sink(const std::string& path);
-Result<std::vector<std::unique_ptr<Sink>>> open_sinks(const std::vector<SinkConfig>& configs);
+// The name of the i-th sink: the config's (which names a repeated type type-i), else its type.
+std::string sink_name(const std::vector<SinkConfig>& configs, size_t i);
 
-}  // namespace vigil
+}  // namespace vigil::sinks

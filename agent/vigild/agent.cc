@@ -27,7 +27,7 @@ Agent::Agent(Config config, AgentOptions options)
 }
 
 Agent::~Agent() {
-  flush_sinks();
+  if (sinks_) sinks_->stop();
 }
 
 Status Agent::start() {
@@ -38,7 +38,10 @@ Status Agent::start() {
   if (auto s = ensure_kernel_mounts(); !s) return s;
   if (auto s = raise_memlock_limit(); !s) log::debug("{}", s.error().message);
 
-  auto sinks = open_sinks(config_.events.sinks);
+  boot_id_ = read_small_file("/proc/sys/kernel/random/uuid");
+  while (!boot_id_.empty() && (boot_id_.back() == '\n' || boot_id_.back() == ' ')) boot_id_.pop_back();
+  if (boot_id_.empty()) boot_id_ = fmt::format("{:016x}", started_ns_ ^ (uint64_t{static_cast<uint32_t>(getpid())} << 32));
+  auto sinks = sinks::SinkSet::open(config_.events.sinks, {config_.data_dir, node_});
   if (!sinks) return sinks.error();
   sinks_ = std::move(*sinks);
 
@@ -113,7 +116,9 @@ Status Agent::start() {
   size_t attached = std::count_if(progs.begin(), progs.end(), [](auto& p) { return p.attached; });
   log::info("vigild {} on {}: {} programs attached, {} processes known, control socket {}",
             VIGIL_VERSION, node_, attached, n, config_.control_socket);
-  for (const auto& s : sinks_) log::info("events go to {}", s->name());
+  for (const auto& s : sinks_->stats())
+    log::info("events go to sink {} ({}){}", s.name, s.output,
+              s.spool_records ? fmt::format(", {} events spooled from before", s.spool_records) : "");
   return {};
 }
 
@@ -134,15 +139,11 @@ void Agent::ship(Event&& event) {
     return;
   if (event.node.empty()) event.node = node_;
   event.seq = ++seq_;
+  event.boot_id = boot_id_;
   ++events_by_kind_[event.kind()];
   encode_json(event, line_);
-  const std::string& line = line_;
-  for (auto& s : sinks_) {
-    if (auto st = s->write(line); !st) {
-      if (sink_errors_[s->name()]++ == 0) log::error("{}", st.error().message);
-    }
-  }
-  if (control_) control_->publish(event, line);
+  sinks_->offer(event, line_);
+  if (control_) control_->publish(event, line_);
 }
 
 void Agent::report_lost() {
@@ -157,7 +158,10 @@ void Agent::report_lost() {
   totals["http2_partial_streams"] = http.partial_streams;
   totals["connection_close_missed"] = http.missed_closes;
   totals["malformed_kernel_event"] = observer_->malformed_events();
-  for (const auto& s : sinks_) totals["sink_" + s->name()] = s->dropped();
+  for (const auto& s : sinks_->stats()) {
+    totals["sink_" + s.name] = s.dropped_total();
+    if (s.spool_corrupt) totals["sink_" + s.name + "_spool_corrupt"] = s.spool_corrupt;
+  }
   if (control_) totals["trace_client_backlog"] = control_->dropped();
   for (const auto& [source, total] : totals) {
     uint64_t& seen = lost_reported_[source];
@@ -169,14 +173,6 @@ void Agent::report_lost() {
     seen = total;
     log::warn("lost {} from {}", std::get<LostEvent>(e.body).count, source);
     ship(std::move(e));
-  }
-}
-
-void Agent::flush_sinks() {
-  for (auto& s : sinks_) {
-    if (auto st = s->flush(); !st) {
-      if (sink_errors_[s->name()]++ == 0) log::error("{}", st.error().message);
-    }
   }
 }
 
@@ -197,14 +193,31 @@ nlohmann::json Agent::status() const {
   nlohmann::json lost = nlohmann::json::object();
   for (const auto& [k, v] : lost_reported_) lost[k] = v;
   nlohmann::json sinks = nlohmann::json::array();
-  for (const auto& s : sinks_) {
-    auto it = sink_errors_.find(s->name());
-    sinks.push_back({{"name", s->name()}, {"errors", it == sink_errors_.end() ? 0 : it->second}});
+  for (const auto& s : sinks_->stats()) {
+    nlohmann::json dropped = nlohmann::json::object();
+    for (int c = 0; c < sinks::kShedClasses; ++c) dropped[std::string(sinks::shed_class_name(c))] = s.dropped[c];
+    sinks.push_back({{"name", s.name},
+                     {"output", s.output},
+                     {"spooled", s.spooled},
+                     {"queued", s.queued},
+                     {"queue_bytes", s.queue_bytes},
+                     {"queue_capacity", s.queue_capacity},
+                     {"spool_bytes", s.spool_bytes},
+                     {"spool_records", s.spool_records},
+                     {"spool_corrupt", s.spool_corrupt},
+                     {"delivered", s.delivered},
+                     {"rejected", s.rejected},
+                     {"retries", s.retries},
+                     {"dropped", dropped},
+                     {"oldest_unacked_ns", s.oldest_unacked_ns},
+                     {"last_error", s.last_error},
+                     {"errors", s.last_error.empty() ? 0 : 1}});
   }
   return {{"agent", "vigild"},
           {"version", VIGIL_VERSION},
           {"pid", getpid()},
           {"node", node_},
+          {"boot_id", boot_id_},
           {"uptime_s", (BootClock::now_wall_ns() - started_ns_) / 1'000'000'000ull},
           {"programs", progs},
           {"counters",
@@ -263,7 +276,6 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
       last_resync = now;
       clock_.resync();
     }
-    flush_sinks();
   }
   // Drain what the kernel already produced before detaching.
   (void)observer_->consume();
@@ -273,7 +285,7 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     inventory_->tick(BootClock::now_wall_ns(), [this](Event&& e) { ship(std::move(e)); });
     inventory_->save();
   }
-  flush_sinks();
+  sinks_->stop();  // delivers what it can; network sinks keep the rest in their spools
   log::info("vigild stopping: {} events shipped", seq_);
   return 0;
 }

@@ -41,7 +41,6 @@ class Agent {
   void on_kernel_event(const KernelEvent& ev);
   void ship(Event&& event);
   void report_lost();
-  void flush_sinks();
   nlohmann::json status() const;
   nlohmann::json tls_status() const;
 
@@ -54,7 +53,8 @@ class Agent {
   ConnectionTable conns_;
   std::unique_ptr<EventMapper> mapper_;
   std::unique_ptr<Observer> observer_;
-  std::vector<std::unique_ptr<Sink>> sinks_;
+  std::unique_ptr<sinks::SinkSet> sinks_;
+  std::string boot_id_;  // this run's id, in every event
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<PolicyService> policies_;
   std::unique_ptr<TlsManager> tls_;
@@ -64,7 +64,6 @@ class Agent {
   uint64_t started_ns_ = 0;
   std::map<std::string, uint64_t> events_by_kind_;
   std::map<std::string, uint64_t> lost_reported_;  // by source
-  std::map<std::string, uint64_t> sink_errors_;
   uint64_t kernel_events_ = 0;
   std::string line_;  // reused encode buffer
 };

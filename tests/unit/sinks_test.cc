@@ -1,33 +1,290 @@
-// Sinks: lines that cannot be written are kept up to the backlog, then counted
-// as dropped (reported by the agent as lost{source:"sink_<name>"}), never lost silently.
+// Sinks: the spool (at least once, in order, replay, corrupt and torn records,
+// shedding by class), the worker's retries, file rotation, RFC 5424 framing. What
+// cannot be delivered is counted by class (lost{source:"sink_<name>"}), never lost silently.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <string>
 
-#include "agent/sinks/sinks.h"
+#include <nlohmann/json.hpp>
 
-namespace vigil {
+#include "agent/events/events.h"
+#include "agent/sinks/outputs.h"
+#include "agent/sinks/spool.h"
+#include "agent/sinks/syslog.h"
+#include "agent/sinks/worker.h"
+#include "base/file.h"
+
+namespace vigil::sinks {
 namespace {
 
-TEST(FdSink, AFullDiskKeepsTheBacklogThenCountsWhatItDrops) {
-  Fd full(open("/dev/full", O_WRONLY | O_CLOEXEC));  // every write fails with ENOSPC
+class TempDir {
+ public:
+  TempDir() {
+    char t[] = "/tmp/vigil-sinks-XXXXXX";
+    path_ = mkdtemp(t);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+Record rec(uint64_t seq, uint8_t shed = kShedNormal, size_t pad = 0) {
+  Record r;
+  r.seq = seq;
+  r.time_ns = 1'764'000'000'123'456'789ull + seq;
+  r.kind = 1;
+  r.shed = shed;
+  r.line = fmt::format("{{\"seq\":{},\"pad\":\"{}\"}}", seq, std::string(pad, 'x'));
+  return r;
+}
+
+// Takes everything from the spool in batches of `n`, acking each.
+std::vector<uint64_t> drain_spool(Spool& s, size_t n = 7) {
+  std::vector<uint64_t> seqs;
+  while (true) {
+    const auto& b = s.peek(n, 1 << 20);
+    if (b.empty()) break;
+    for (const auto& r : b) seqs.push_back(r.seq);
+    s.ack(b.size());
+  }
+  return seqs;
+}
+
+std::vector<uint64_t> range(uint64_t from, uint64_t to) {
+  std::vector<uint64_t> v;
+  for (uint64_t i = from; i <= to; ++i) v.push_back(i);
+  return v;
+}
+
+TEST(Spool, DeliversInOrderAndKeepsWhatWasNotAckedAcrossAReopen) {
+  TempDir d;
+  {
+    auto s = Spool::open(d.path(), {});
+    ASSERT_TRUE(s) << s.error().message;
+    std::vector<Record> batch;
+    for (uint64_t i = 1; i <= 100; ++i) batch.push_back(rec(i));
+    ASSERT_TRUE((*s)->append(batch));
+    EXPECT_EQ((*s)->records(), 100u);
+    const auto& b = (*s)->peek(30, 1 << 20);
+    ASSERT_EQ(b.size(), 30u);
+    EXPECT_EQ(b.front().seq, 1u);
+    EXPECT_EQ(b.front().line, rec(1).line);
+    EXPECT_EQ(b.front().time_ns, rec(1).time_ns);
+    (*s)->ack(30);
+    EXPECT_EQ((*s)->peek(5, 1 << 20).front().seq, 31u) << "peek again after a failed delivery: the same records";
+    ASSERT_TRUE((*s)->sync(0, true));
+  }  // like SIGKILL after the last sync: the 70 unacked records come back
+  auto s = Spool::open(d.path(), {});
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)->records(), 70u);
+  EXPECT_EQ(drain_spool(**s), range(31, 100));
+  EXPECT_EQ((*s)->bytes(), 0u);
+  EXPECT_EQ((*s)->corrupt(), 0u);
+}
+
+TEST(Spool, SkipsACorruptRecordCountsItAndCutsATornTail) {
+  TempDir d;
+  {
+    auto s = Spool::open(d.path(), {});
+    ASSERT_TRUE(s);
+    std::vector<Record> batch;
+    for (uint64_t i = 1; i <= 10; ++i) batch.push_back(rec(i, kShedNormal, 40));
+    ASSERT_TRUE((*s)->append(batch));
+  }
+  std::string seg;
+  for (const auto& e : std::filesystem::directory_iterator(d.path()))
+    if (e.path().extension() == ".seg" && std::filesystem::file_size(e.path()) > 0) seg = e.path();
+  ASSERT_FALSE(seg.empty());
+  auto data = read_file(seg);
+  ASSERT_TRUE(data);
+  size_t rec_size = data->size() / 10;
+  std::string bad = *data;
+  bad[3 * rec_size + 40] ^= 0x5a;          // inside record 4's line: its CRC fails
+  bad.resize(bad.size() - rec_size / 2);  // record 10 torn in half (SIGKILL mid-write)
+  {
+    std::ofstream f(seg, std::ios::binary | std::ios::trunc);
+    f << bad;
+  }
+  auto s = Spool::open(d.path(), {});
+  ASSERT_TRUE(s) << "a corrupt spool never stops the agent from starting";
+  EXPECT_EQ((*s)->corrupt(), 2u);
+  EXPECT_EQ(drain_spool(**s), (std::vector<uint64_t>{1, 2, 3, 5, 6, 7, 8, 9}));
+  // Appends continue after the cut tail, readable.
+  ASSERT_TRUE((*s)->append({rec(11)}));
+  EXPECT_EQ(drain_spool(**s), (std::vector<uint64_t>{11}));
+}
+
+TEST(Spool, ShedsTelemetryFirstAndMakesRoomForKeptEvents) {
+  TempDir d;
+  SpoolOptions o;
+  o.max_bytes = 256 << 10;  // 256 KiB, segments of 64 KiB
+  auto s = Spool::open(d.path(), o);
+  ASSERT_TRUE(s);
+  std::vector<Record> batch;
+  for (uint64_t i = 1; i <= 400; ++i) batch.push_back(rec(i, kShedTelemetry, 1000));  // ~400 KiB
+  ASSERT_TRUE((*s)->append(batch));
+  uint64_t refused = (*s)->shed()[kShedTelemetry];
+  EXPECT_GT(refused, 100u);
+  EXPECT_LE((*s)->bytes(), o.max_bytes);
+  // Kept events (egress denies, findings, policy) push spooled telemetry out.
+  batch.clear();
+  for (uint64_t i = 1001; i <= 1100; ++i) batch.push_back(rec(i, kShedKeep, 1000));
+  ASSERT_TRUE((*s)->append(batch));
+  EXPECT_EQ((*s)->shed()[kShedKeep], 0u) << "no kept event is dropped while telemetry is left";
+  EXPECT_GT((*s)->shed()[kShedTelemetry], refused);
+  EXPECT_LE((*s)->bytes(), o.max_bytes);
+  auto seqs = drain_spool(**s, 50);
+  std::vector<uint64_t> kept(seqs.end() - 100, seqs.end());
+  EXPECT_EQ(kept, range(1001, 1100));
+  EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end())) << "order holds through compaction";
+  // Only kept events left and still full: then they are dropped too, and counted.
+  batch.clear();
+  for (uint64_t i = 2001; i <= 2400; ++i) batch.push_back(rec(i, kShedKeep, 1000));
+  ASSERT_TRUE((*s)->append(batch));
+  EXPECT_GT((*s)->shed()[kShedKeep], 0u);
+  EXPECT_LE((*s)->bytes(), o.max_bytes);
+}
+
+// An output that fails its first `failures` calls, then takes everything.
+class FlakyOutput final : public Output {
+ public:
+  explicit FlakyOutput(int failures) : failures_(failures) {}
+  std::string describe() const override { return "flaky"; }
+  Delivery deliver(const std::vector<Record>& batch) override {
+    std::lock_guard l(mu);
+    Delivery d;
+    if (failures_ > 0) {
+      --failures_;
+      d.delivered = batch.size() / 2;  // half went through before the failure
+      d.error = "receiver down";
+    } else {
+      d.delivered = batch.size();
+    }
+    for (size_t i = 0; i < d.delivered; ++i) seqs.push_back(batch[i].seq);
+    return d;
+  }
+  std::mutex mu;
+  std::vector<uint64_t> seqs;
+
+ private:
+  int failures_;
+};
+
+TEST(Worker, RetriesUntilTheReceiverTakesEverythingInOrder) {
+  TempDir d;
+  auto spool = Spool::open(d.path(), {});
+  ASSERT_TRUE(spool);
+  auto out = std::make_unique<FlakyOutput>(3);
+  FlakyOutput* o = out.get();
+  Worker w(WorkerOptions{.name = "t"}, std::move(out), std::move(*spool));
+  for (uint64_t i = 1; i <= 1000; ++i) w.offer(rec(i));
+  ASSERT_TRUE(w.drain(20'000'000'000ull));
+  auto st = w.stats();
+  EXPECT_EQ(st.retries, 3u);
+  EXPECT_EQ(st.delivered, 1000u);
+  EXPECT_EQ(st.dropped_total(), 0u);
+  std::lock_guard l(o->mu);
+  EXPECT_EQ(o->seqs, range(1, 1000)) << "each exactly once here, in order";
+}
+
+TEST(Worker, AFullDiskKeepsRecordsUpToTheQueueThenCountsDropsByClass) {
+  auto full = FileOutput::open({"/dev/full", 0, 1});
   ASSERT_TRUE(full);
-  FdSink sink("/dev/full", std::move(full));
-  const std::string line(1000, 'x');
-  const size_t per_line = line.size() + 1;
-  const size_t first_drop = FdSink::kMaxBacklog / per_line + 1;  // lines held when the backlog overflows
-  Status last;
-  for (size_t i = 0; i < first_drop - 1; ++i) last = sink.write(line);
-  EXPECT_FALSE(last.ok());
-  EXPECT_NE(last.error().message.find("write events to /dev/full: ENOSPC"), std::string::npos) << last.error().message;
-  EXPECT_EQ(sink.dropped(), 0u) << "under the backlog, nothing is given up";
-  (void)sink.write(line);
-  EXPECT_EQ(sink.dropped(), first_drop);
-  for (int i = 0; i < 10; ++i) (void)sink.write(line);
-  EXPECT_EQ(sink.dropped(), first_drop) << "the next lines are held again";
+  Worker w(WorkerOptions{.name = "full", .queue_max_bytes = 64 << 10, .stop_timeout_ns = 100'000'000},
+           std::move(*full), nullptr);
+  for (uint64_t i = 1; i <= 200; ++i) w.offer(rec(i, kShedTelemetry, 1000));
+  for (uint64_t i = 201; i <= 230; ++i) w.offer(rec(i, kShedKeep, 1000));
+  EXPECT_FALSE(w.drain(600'000'000ull));
+  auto st = w.stats();
+  EXPECT_EQ(st.delivered, 0u);
+  EXPECT_NE(st.last_error.find("write events to /dev/full: ENOSPC"), std::string::npos) << st.last_error;
+  EXPECT_GT(st.dropped[kShedTelemetry], 100u);
+  EXPECT_EQ(st.dropped[kShedKeep], 0u) << "kept events have twice the room";
+}
+
+TEST(FileOutput, RotatesBySizeKeepsWholeLinesAndMode0600) {
+  TempDir d;
+  std::string path = d.path() + "/sub/events.jsonl";
+  auto f = FileOutput::open({path, 10'000, 3});
+  ASSERT_TRUE(f) << f.error().message;
+  std::vector<Record> batch;
+  for (uint64_t i = 1; i <= 100; ++i) batch.push_back(rec(i, kShedNormal, 200));  // ~22 KiB: rotates twice+
+  auto dl = (*f)->deliver(batch);
+  EXPECT_EQ(dl.delivered, 100u);
+  EXPECT_TRUE(dl.error.empty()) << dl.error;
+  EXPECT_GE((*f)->rotations(), 2u);
+  EXPECT_TRUE(std::filesystem::exists(path + ".1"));
+  EXPECT_TRUE(std::filesystem::exists(path + ".2"));
+  EXPECT_FALSE(std::filesystem::exists(path + ".3")) << "max_files 3: the live file and two rotated";
+  struct stat st{};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // The newest lines, in order, whole, across .2, .1 and the live file.
+  std::vector<uint64_t> seqs;
+  for (const auto& p : {path + ".2", path + ".1", path}) {
+    std::ifstream in(p);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line);
+      seqs.push_back(j["seq"].get<uint64_t>());
+    }
+    EXPECT_LE(std::filesystem::file_size(p), 10'000u);
+  }
+  ASSERT_FALSE(seqs.empty());
+  EXPECT_EQ(seqs.back(), 100u);
+  EXPECT_EQ(seqs, range(seqs.front(), 100));
+}
+
+TEST(Syslog, FormatsRfc5424WithStructuredDataAndMicroseconds) {
+  Record r = rec(42);
+  r.kind = 2;                // egress
+  r.severity = kSevHigh;     // a deny
+  r.time_ns = 1'764'576'000'123'456'789ull;  // 2025-12-01T08:00:00.123456789Z
+  std::string m = format_rfc5424(r, syslog_facility("local0"), "host-1", "vigil", 4242);
+  // PRI = local0 (16) * 8 + err (3)
+  EXPECT_EQ(m, "<131>1 2025-12-01T08:00:00.123456Z host-1 vigil 4242 egress "
+               "[vigil@32473 kind=\"egress\" severity=\"high\" seq=\"42\"] " + r.line);
+  EXPECT_EQ(syslog_facility("daemon"), 3);
+  EXPECT_EQ(syslog_facility("nope"), -1);
+  auto opts = [](std::string address, std::string facility = "daemon") {
+    SyslogOptions o;
+    o.address = std::move(address);
+    o.facility = std::move(facility);
+    return o;
+  };
+  EXPECT_FALSE(SyslogOutput::create(opts("tls://127.0.0.1:6514")));
+  EXPECT_FALSE(SyslogOutput::create(opts("udp://127.0.0.1")));
+  auto bad = SyslogOutput::create(opts("udp://127.0.0.1:514", "nofacility"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("facility 'nofacility'"), std::string::npos);
+}
+
+TEST(Sinks, EventsAreClassedForShedding) {
+  Event e;
+  e.seq = 7;
+  EgressEvent deny;
+  deny.verdict = "deny";
+  e.body = deny;
+  Record r = record_of(e, "{}");
+  EXPECT_EQ(r.shed, kShedKeep);
+  EXPECT_EQ(r.severity, kSevHigh);
+  EXPECT_EQ(event_kind_name(r.kind), "egress");
+  e.body = ApiCallEvent{};
+  EXPECT_EQ(record_of(e, "{}").shed, kShedTelemetry);
+  FindingEvent critical;
+  critical.severity = "critical";
+  e.body = critical;
+  EXPECT_EQ(record_of(e, "{}").severity, kSevCritical);
 }
 
 }  // namespace
-}  // namespace vigil
+}  // namespace vigil::sinks

@@ -1,0 +1,227 @@
+#include "agent/sinks/syslog.h"
+
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+#include <ctime>
+
+namespace vigil::sinks {
+namespace {
+
+// Event severity -> syslog severity: info 6, low 5 (notice), medium 4 (warning),
+// high 3 (err), critical 2 (crit).
+int syslog_severity(uint8_t s) {
+  static constexpr std::array<int, 5> kMap = {6, 5, 4, 3, 2};
+  return kMap[std::min<uint8_t>(s, 4)];
+}
+
+// RFC 5424 PARAM-VALUE: '"', '\' and ']' escaped.
+void sd_value(std::string& out, std::string_view v) {
+  for (char c : v) {
+    if (c == '"' || c == '\\' || c == ']') out += '\\';
+    out += c;
+  }
+}
+
+// PRINTUSASCII without spaces, at most `max` characters; "-" when empty.
+void header_field(std::string& out, std::string_view v, size_t max) {
+  size_t n = 0;
+  for (char c : v) {
+    if (n == max) break;
+    if (c > 32 && c < 127) {
+      out += c;
+      ++n;
+    }
+  }
+  if (n == 0) out += '-';
+}
+
+// Waits until fd is ready for `events`; false on timeout or error.
+bool wait_fd(int fd, short events, uint64_t timeout_ns) {
+  pollfd p{fd, events, 0};
+  int rc;
+  do {
+    rc = ::poll(&p, 1, static_cast<int>(timeout_ns / 1'000'000));
+  } while (rc < 0 && errno == EINTR);
+  return rc > 0 && !(p.revents & (POLLERR | POLLNVAL)) && (p.revents & events);
+}
+
+}  // namespace
+
+int syslog_facility(std::string_view name) {
+  static constexpr std::array<std::string_view, 24> kNames = {
+      "kern",   "user",   "mail",   "daemon", "auth",   "syslog", "lpr",    "news",
+      "uucp",   "cron",   "authpriv", "ftp",  "ntp",    "security", "console", "solaris-cron",
+      "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"};
+  for (size_t i = 0; i < kNames.size(); ++i)
+    if (kNames[i] == name) return static_cast<int>(i);
+  return -1;
+}
+
+std::string format_rfc5424(const Record& r, int facility, std::string_view host, std::string_view app, int pid) {
+  std::string out;
+  out.reserve(r.line.size() + 160);
+  out += fmt::format("<{}>1 ", facility * 8 + syslog_severity(r.severity));
+  // TIMESTAMP: RFC 3339, at most 6 fractional digits (RFC 5424 6.2.3).
+  time_t secs = static_cast<time_t>(r.time_ns / 1'000'000'000ull);
+  struct tm tm{};
+  gmtime_r(&secs, &tm);
+  char ts[40];
+  size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  out.append(ts, n);
+  out += fmt::format(".{:06}Z ", (r.time_ns % 1'000'000'000ull) / 1000);
+  header_field(out, host, 255);
+  out += ' ';
+  header_field(out, app, 48);
+  out += fmt::format(" {} ", pid);
+  header_field(out, event_kind_name(r.kind), 32);
+  out += " [vigil@32473 kind=\"";
+  sd_value(out, event_kind_name(r.kind));
+  out += "\" severity=\"";
+  sd_value(out, severity_name(r.severity));
+  out += fmt::format("\" seq=\"{}\"] ", r.seq);
+  out += r.line;
+  return out;
+}
+
+Result<std::unique_ptr<SyslogOutput>> SyslogOutput::create(SyslogOptions o) {
+  std::unique_ptr<SyslogOutput> s(new SyslogOutput(o));
+  s->facility_ = syslog_facility(o.facility);
+  if (s->facility_ < 0) return Error{fmt::format("syslog facility '{}' is not one of RFC 5424's (e.g. daemon, local0)", o.facility)};
+  s->pid_ = static_cast<int>(getpid());
+  std::string_view a = o.address;
+  auto host_port = [&](std::string_view rest) -> Status {
+    size_t colon = rest.rfind(':');
+    if (colon == std::string_view::npos || colon + 1 == rest.size())
+      return Error{fmt::format("syslog address '{}' needs a port (e.g. udp://127.0.0.1:514)", o.address)};
+    std::string_view host = rest.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    s->host_ = std::string(host);
+    s->port_ = std::string(rest.substr(colon + 1));
+    return {};
+  };
+  if (a.starts_with("udp://")) {
+    s->transport_ = Transport::kUdp;
+    if (auto st = host_port(a.substr(6)); !st) return st.error();
+  } else if (a.starts_with("tcp://")) {
+    s->transport_ = Transport::kTcp;
+    if (auto st = host_port(a.substr(6)); !st) return st.error();
+  } else if (a.starts_with("unix://")) {
+    s->transport_ = Transport::kUnix;
+    s->path_ = std::string(a.substr(7));
+    if (s->path_.empty() || s->path_.size() >= sizeof(sockaddr_un{}.sun_path))
+      return Error{fmt::format("syslog address '{}': the socket path is empty or too long", o.address)};
+  } else if (a.starts_with("tls://")) {
+    return Error{fmt::format("syslog address '{}': syslog over TLS (RFC 5425) is not implemented yet; "
+                             "use udp://, tcp:// or unix://", o.address)};
+  } else {
+    return Error{fmt::format("syslog address '{}' must start with udp://, tcp:// or unix://", o.address)};
+  }
+  return s;
+}
+
+Status SyslogOutput::connect() {
+  fd_.reset();
+  if (transport_ == Transport::kUnix) {
+    Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd) return os_error("syslog socket");
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path_.c_str(), path_.size());
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+      return os_error("connect to syslog socket " + path_);
+    fd_ = std::move(fd);
+    return {};
+  }
+  addrinfo hints{};
+  hints.ai_socktype = transport_ == Transport::kTcp ? SOCK_STREAM : SOCK_DGRAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host_.c_str(), port_.c_str(), &hints, &res); rc != 0)
+    return Error{fmt::format("resolve syslog host {}: {}", host_, gai_strerror(rc))};
+  Status last = Error{"no address"};
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) {
+      last = os_error("syslog socket");
+      continue;
+    }
+    int rc = ::connect(fd.get(), ai->ai_addr, ai->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      int err = ETIMEDOUT;
+      socklen_t len = sizeof err;
+      if (wait_fd(fd.get(), POLLOUT, o_.io_timeout_ns)) getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+      rc = err ? -1 : 0;
+      errno = err;
+    }
+    if (rc != 0) {
+      last = os_error(fmt::format("connect to syslog {}", o_.address));
+      continue;
+    }
+    fd_ = std::move(fd);
+    break;
+  }
+  freeaddrinfo(res);
+  return fd_ ? Status{} : last;
+}
+
+Delivery SyslogOutput::deliver(const std::vector<Record>& batch) {
+  Delivery d;
+  if (!fd_)
+    if (auto st = connect(); !st) {
+      d.error = st.error().message;
+      return d;
+    }
+  for (const auto& r : batch) {
+    msg_ = format_rfc5424(r, facility_, o_.hostname, o_.app_name, pid_);
+    if (transport_ != Transport::kTcp) {
+      // One datagram per message.
+      ssize_t n;
+      do {
+        n = ::send(fd_.get(), msg_.data(), msg_.size(), MSG_NOSIGNAL);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0 && errno == EAGAIN && wait_fd(fd_.get(), POLLOUT, o_.io_timeout_ns))
+        n = ::send(fd_.get(), msg_.data(), msg_.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EMSGSIZE) {  // given up on; the rest follows in the next call
+        d.rejected = 1;
+        d.reason = fmt::format("a {} byte message is larger than a datagram", msg_.size());
+        return d;
+      }
+      if (n < 0) {
+        d.error = os_error(fmt::format("send to syslog {}", o_.address)).message;
+        fd_.reset();  // ECONNREFUSED and friends: connect again next time
+        return d;
+      }
+      ++d.delivered;
+      continue;
+    }
+    // TCP, octet counting: "LEN SP MSG".
+    frame_ = fmt::format("{} ", msg_.size());
+    frame_ += msg_;
+    size_t off = 0;
+    while (off < frame_.size()) {
+      ssize_t n = ::send(fd_.get(), frame_.data() + off, frame_.size() - off, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) {
+        if (wait_fd(fd_.get(), POLLOUT, o_.io_timeout_ns)) continue;
+        errno = ETIMEDOUT;
+      }
+      if (n <= 0) {
+        d.error = os_error(fmt::format("send to syslog {}", o_.address)).message;
+        // A frame cut in the middle cannot be resumed on a new connection: send it whole again.
+        fd_.reset();
+        return d;
+      }
+      off += static_cast<size_t>(n);
+    }
+    ++d.delivered;
+  }
+  return d;
+}
+
+}  // namespace vigil::sinks

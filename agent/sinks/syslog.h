@@ -1,0 +1,47 @@
+// The syslog sink: RFC 5424 messages over UDP (RFC 5426), TCP with
+// octet-counting framing (RFC 6587) or a unix datagram socket (/dev/log).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "agent/sinks/worker.h"
+#include "base/fd.h"
+
+namespace vigil::sinks {
+
+struct SyslogOptions {
+  std::string address;          // udp://host:port | tcp://host:port | unix:///dev/log
+  std::string facility = "daemon";
+  std::string app_name = "vigil";
+  std::string hostname;         // the node name
+  uint64_t io_timeout_ns = 5'000'000'000;
+};
+
+// "daemon" -> 3, ... (RFC 5424 6.2.1); -1 when unknown.
+int syslog_facility(std::string_view name);
+
+// One RFC 5424 message: <PRI>1 TIMESTAMP HOST APP PROCID MSGID [vigil@32473 kind= severity= seq=] JSON
+std::string format_rfc5424(const Record& r, int facility, std::string_view host, std::string_view app, int pid);
+
+class SyslogOutput final : public Output {
+ public:
+  // Checks the address; the connection is made (and remade) when delivering.
+  static Result<std::unique_ptr<SyslogOutput>> create(SyslogOptions o);
+  std::string describe() const override { return "syslog " + o_.address; }
+  Delivery deliver(const std::vector<Record>& batch) override;
+
+ private:
+  enum class Transport { kUdp, kTcp, kUnix };
+  explicit SyslogOutput(SyslogOptions o) : o_(std::move(o)) {}
+  Status connect();
+
+  SyslogOptions o_;
+  Transport transport_ = Transport::kUdp;
+  std::string host_, port_, path_;
+  int facility_ = 3, pid_ = 0;
+  Fd fd_;
+  std::string msg_, frame_;
+};
+
+}  // namespace vigil::sinks
