@@ -40,13 +40,13 @@ void Worker::offer(const Record& r) {
   size_t size = r.line.size() + kRecordOverhead;
   // Shed by class: telemetry beyond the capacity, the rest beyond 1.5x, keep beyond 2x.
   size_t limit = o_.queue_max_bytes / 2 * (2 + r.shed);
-  size_t held = incoming_bytes_ + (spool_ ? 0 : st_.queue_bytes);
-  if (held + size > limit || stopping_) {
+  if (held_bytes_ + size > limit || stopping_) {
     ++st_.dropped[r.shed];
     return;
   }
   incoming_.push_back(r);
   incoming_bytes_ += size;
+  held_bytes_ += size;
   ++st_.queued;
   if (incoming_.size() == 1) cv_.notify_one();
 }
@@ -98,7 +98,9 @@ void Worker::run() {
     uint64_t now = mono_ns();
     if (stopping && deadline == 0) deadline = now + o_.stop_timeout_ns;
     std::string error;
-    size_t taken = in.size();
+    size_t taken = in.size(), taken_bytes = 0, released = 0;  // released: bytes that left the queue
+    for (const auto& r : in) taken_bytes += r.line.size() + kRecordOverhead;
+    if (spool_) released = taken_bytes;
     if (!in.empty()) {
       if (spool_) {
         if (auto st = spool_->append(in); !st) error = st.error().message;
@@ -127,7 +129,8 @@ void Worker::run() {
         if (spool_) {
           spool_->ack(done);
         } else {
-          for (size_t i = 0; i < done; ++i) local_bytes -= local_[i].line.size() + kRecordOverhead;
+          for (size_t i = 0; i < done; ++i) released += local_[i].line.size() + kRecordOverhead;
+          local_bytes -= std::min(local_bytes, released);
           local_.erase(local_.begin(), local_.begin() + static_cast<long>(done));
         }
         if (!d.error.empty()) {
@@ -144,6 +147,7 @@ void Worker::run() {
     {
       std::lock_guard l(mu_);
       st_.queued -= std::min<uint64_t>(st_.queued, taken);
+      held_bytes_ -= std::min(held_bytes_, released);
       st_.delivered += d.delivered;
       st_.rejected += d.rejected;
       if (d.rejected && !d.reason.empty()) st_.last_reject = d.reason;

@@ -85,6 +85,7 @@ class Worker {
   std::condition_variable cv_, drained_cv_;
   std::vector<Record> incoming_;
   size_t incoming_bytes_ = 0;
+  size_t held_bytes_ = 0;  // offered and not yet spooled (or, without a spool, not yet written)
   bool stopping_ = false;
   uint64_t offered_ = 0, done_ = 0;  // records offered / delivered, rejected or dropped
   // Thread-owned, published under mu_ for stats().
