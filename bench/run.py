@@ -330,6 +330,36 @@ def inventory_section(res):
     return lines
 
 
+def sinks_section(rounds=5):
+    """Delivery guarantees' cost (issue 11): bench/sinks_bench.cc, interleaved rounds, every round shown."""
+    names = [("BM_FileSinkPlain", "file sink, chain off"), ("BM_FileSinkChained", "file sink, chain on (SHA-256)"),
+             ("BM_AckerNoSpool", "acking receiver, no spool"), ("BM_AckerThroughSpool", "acking receiver through the disk spool")]
+    runs = {n: [] for n, _ in names}
+    for _ in range(rounds):
+        for n, _ in names:
+            out = subprocess.run([os.path.join(BIN, "sinks_bench"), f"--benchmark_filter=^{n}/",
+                                  "--benchmark_format=json"], capture_output=True, text=True, check=True).stdout
+            b = json.loads(out)["benchmarks"][0]
+            runs[n].append((b["items_per_second"], b["cpu_ms_per_10k"]))
+    rate = {n: statistics.median(x[0] for x in v) for n, v in runs.items()}
+    cpu = {n: statistics.median(x[1] for x in v) for n, v in runs.items()}
+    lines = ["", "## Sinks: the cost of the hash chain and the spool (agent/sinks, agent/audit)", "",
+             f"`build/bin/sinks_bench`, {rounds} interleaved rounds: 10,000 api_call-sized events (~900 B) offered "
+             "from one thread and written by the sink's own thread (as in vigild), each round until all were "
+             "delivered. CPU is both threads' (getrusage).", "",
+             "| sink | events/s (median) | rounds (k/s) | CPU ms per 10k events (median) | ratio to its baseline |",
+             "|---|---|---|---|---|"]
+    base = {"BM_FileSinkPlain": "BM_FileSinkPlain", "BM_FileSinkChained": "BM_FileSinkPlain",
+            "BM_AckerNoSpool": "BM_AckerNoSpool", "BM_AckerThroughSpool": "BM_AckerNoSpool"}
+    for n, label in names:
+        lines.append(f"| {label} | {rate[n] / 1e3:.0f} k | {', '.join(f'{x[0] / 1e3:.0f}' for x in runs[n])} | "
+                     f"{cpu[n]:.1f} | {rate[n] / rate[base[n]]:.2f} |")
+    lines += ["", f"Chain: +{(cpu['BM_FileSinkChained'] - cpu['BM_FileSinkPlain']) / 10:.2f} µs of CPU per event; "
+              f"spool: +{(cpu['BM_AckerThroughSpool'] - cpu['BM_AckerNoSpool']) / 10:.2f} µs per event "
+              "(target: chaining and spooling cost ≤ 10% of shipping throughput)."]
+    return lines
+
+
 def peer_rows(results, value_header, labels):
     """The side-by-side table of one scenario: median, every round, ratio to no agent."""
     med = {k: statistics.median(v) for k, v in results.items()}
@@ -637,6 +667,8 @@ def main():
         lines += inventory_section(bench_inventory_observe())
     if only in ("", "egress"):
         lines += egress_section(*bench_egress())
+    if only in ("", "sinks"):
+        lines += sinks_section()
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     # A partial run (VIGIL_BENCH_ONLY) must not replace the full table.
     path = os.path.join(ROOT, "bench", "results", "partial.md" if only else "latest.md")

@@ -45,5 +45,6 @@ void add_status(CLI::App& app, const Globals& g, Verbs& verbs);
 void add_trace(CLI::App& app, const Globals& g, Verbs& verbs);
 void add_policy(CLI::App& app, const Globals& g, Verbs& verbs);
 void add_map(CLI::App& app, const Globals& g, Verbs& verbs);
+void add_audit(CLI::App& app, const Globals& g, Verbs& verbs);
 
 }  // namespace vigil::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   add_trace(app, g, verbs);
   add_policy(app, g, verbs);
   add_map(app, g, verbs);
+  add_audit(app, g, verbs);
 
   try {
     app.parse(argc, argv);

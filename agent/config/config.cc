@@ -31,6 +31,11 @@ events:
     - type: stdout
     - type: file
       path: /var/log/vigil/events.jsonl
+      chain: true
+audit:
+  key_file: ""
+  signing_key: ""
+  checkpoint_interval: 60s
 policies:
   dir: /etc/vigil/policies.d
   pin_dir: /sys/fs/bpf/vigil
@@ -133,7 +138,7 @@ void parse_sinks(const Parser& p, const YAML::Node& n, std::vector<SinkConfig>& 
     const YAML::Node item = n[i];
     std::string path = fmt::format("events.sinks[{}]", i);
     p.expect_map(item, path, {"type", "name", "path", "address", "url", "kinds", "min_severity", "queue_max_mb",
-                              "spool_max_mb", "fsync_interval_ms", "max_size_mb", "max_files", "facility",
+                              "spool_max_mb", "fsync_interval_ms", "max_size_mb", "max_files", "chain", "facility",
                               "app_name"});
     SinkConfig s;
     if (!item["type"]) p.fail(item.Mark(), fmt::format("'{}.type' is required", path));
@@ -149,6 +154,7 @@ void parse_sinks(const Parser& p, const YAML::Node& n, std::vector<SinkConfig>& 
     p.field(item, path, "fsync_interval_ms", s.fsync_interval_ms);
     p.field(item, path, "max_size_mb", s.max_size_mb);
     p.field(item, path, "max_files", s.max_files);
+    p.field(item, path, "chain", s.chain);
     p.field(item, path, "facility", s.facility);
     p.field(item, path, "app_name", s.app_name);
     static const std::set<std::string> kTypes = {"stdout", "file", "syslog", "webhook", "otlp"};
@@ -199,7 +205,7 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
   c.events.sinks[1].path = "/var/log/vigil/events.jsonl";
   if (!root || root.IsNull()) return c;
   p.expect_map(root, "", {"node_name", "data_dir", "control_socket", "capture", "events",
-                          "policies", "metrics", "apimap"});
+                          "audit", "policies", "metrics", "apimap"});
   p.field(root, "", "node_name", c.node_name);
   p.field(root, "", "data_dir", c.data_dir);
   p.field(root, "", "control_socket", c.control_socket);
@@ -238,6 +244,25 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
           p.fail(item.Mark(), fmt::format("'policies.dns_ports' has port {}; ports are 1-65535", v));
         c.policies.dns_ports.push_back(static_cast<uint16_t>(v));
       }
+    }
+  }
+  if (auto n = root["audit"]; n && !n.IsNull()) {
+    p.expect_map(n, "audit", {"key_file", "signing_key", "checkpoint_interval"});
+    p.field(n, "audit", "key_file", c.audit.key_file);
+    p.field(n, "audit", "signing_key", c.audit.signing_key);
+    if (auto iv = n["checkpoint_interval"]; iv) {
+      std::string text;
+      p.read(iv, "audit.checkpoint_interval", text);
+      uint64_t v = 0, unit = 1;
+      std::string_view t = text;
+      if (t.ends_with("s")) t.remove_suffix(1);
+      else if (t.ends_with("m")) t.remove_suffix(1), unit = 60;
+      else if (t.ends_with("h")) t.remove_suffix(1), unit = 3600;
+      auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      if (t.empty() || ec != std::errc() || ptr != t.data() + t.size() || v == 0 || v * unit > 86400)
+        p.fail(iv.Mark(), fmt::format("'audit.checkpoint_interval' must be a duration like 60s, 5m or 1h "
+                                      "(1s to 24h), got '{}'", text));
+      c.audit.checkpoint_interval_s = static_cast<uint32_t>(v * unit);
     }
   }
   if (auto n = root["metrics"]; n && !n.IsNull()) {

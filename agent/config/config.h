@@ -24,6 +24,7 @@ struct SinkConfig {
   uint32_t fsync_interval_ms = 1000;  // the spool reaches the disk this often
   uint32_t max_size_mb = 100;         // file: rotate beyond this (0: never)
   uint32_t max_files = 10;            // file: PATH and PATH.1 .. PATH.<max_files-1>
+  bool chain = true;                  // file: the hash chain (vigil audit verify)
   std::string facility = "daemon";    // syslog (RFC 5424 facility name)
   std::string app_name = "vigil";     // syslog APP-NAME
 };
@@ -49,6 +50,11 @@ struct Config {
     std::vector<uint16_t> dns_ports = {53};      // UDP source ports of DNS answers to learn from
     uint32_t dns_min_ttl = 30;                   // seconds a learnt name is kept at least
   } policies;
+  struct Audit {
+    std::string key_file;     // HMAC-SHA-256 key of the chain (else plain SHA-256)
+    std::string signing_key;  // Ed25519 key for checkpoints (vigil audit keygen)
+    uint32_t checkpoint_interval_s = 60;
+  } audit;
   struct Metrics {
     std::string listen = "127.0.0.1:9464";
   } metrics;

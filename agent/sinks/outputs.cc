@@ -6,6 +6,10 @@
 
 #include <filesystem>
 
+#include "agent/events/events.h"
+#include "base/clock.h"
+#include "base/file.h"
+
 namespace vigil::sinks {
 namespace {
 
@@ -28,8 +32,9 @@ size_t write_some(int fd, std::string_view data, int& err) {
 // Writes lines [from, from+n) of `batch`, after the rest of a line a failed write
 // cut (`tail`, the end of batch[from]): the lines now wholly written. A new cut
 // leaves its rest in `tail` for the next call, so no line is written twice or torn.
-size_t write_lines(int fd, const std::vector<Record>& batch, size_t from, size_t n, std::string& tail,
-                   std::string& buf, uint64_t& written, int& err) {
+template <typename LineAt>
+size_t write_lines(int fd, LineAt line_at, size_t from, size_t n, std::string& tail, std::string& buf,
+                   uint64_t& written, int& err) {
   size_t done = 0;
   err = 0;
   if (!tail.empty()) {
@@ -41,14 +46,14 @@ size_t write_lines(int fd, const std::vector<Record>& batch, size_t from, size_t
   }
   buf.clear();
   for (size_t i = from + done; i < from + n; ++i) {
-    buf += batch[i].line;
+    buf += line_at(i);
     buf += '\n';
   }
   size_t w = write_some(fd, buf, err);
   written += w;
   size_t at = 0;
   for (size_t i = from + done; i < from + n; ++i) {
-    size_t len = batch[i].line.size() + 1;
+    size_t len = line_at(i).size() + 1;
     if (w - at < len) {
       if (w > at) tail = buf.substr(w, len - (w - at));  // the unwritten rest of this line
       break;
@@ -59,13 +64,17 @@ size_t write_lines(int fd, const std::vector<Record>& batch, size_t from, size_t
   return done;
 }
 
+// What sealing adds to a line: ,"chain":{"prev":"<64>","hash":"<64>"} (its closing brace stays).
+constexpr size_t kSealBytes = 158;
+
 }  // namespace
 
-Delivery FdOutput::deliver(const std::vector<Record>& batch) {
+Delivery FdOutput::deliver(std::span<const Record> batch) {
   Delivery d;
   int err = 0;
   uint64_t written = 0;
-  d.delivered = write_lines(fd_, batch, 0, batch.size(), tail_, buf_, written, err);
+  auto line_at = [&](size_t i) -> std::string_view { return batch[i].line; };
+  d.delivered = write_lines(fd_, line_at, 0, batch.size(), tail_, buf_, written, err);
   if (err) d.error = os_error("write events to " + label_, err).message;
   return d;
 }
@@ -73,7 +82,50 @@ Delivery FdOutput::deliver(const std::vector<Record>& batch) {
 Result<std::unique_ptr<FileOutput>> FileOutput::open(FileOptions o) {
   std::unique_ptr<FileOutput> f(new FileOutput(std::move(o)));
   if (auto st = f->reopen(); !st) return st.error();
+  if (f->o_.chain)
+    if (auto st = f->resume_chain(); !st) return st.error();
   return f;
+}
+
+// The chain goes on from the last sealed line of PATH (or of PATH.1 when PATH is new
+// after a rotation); a torn last line (a crash mid-write) is cut and the cut is named.
+Status FileOutput::resume_chain() {
+  std::string from = o_.path, prev(audit::kGenesis);
+  uint64_t cut = 0;
+  for (const std::string& p : {o_.path, o_.path + ".1"}) {
+    auto text = read_file(p);
+    if (!text || text->empty()) continue;
+    size_t end = text->size();
+    if (text->back() != '\n') {
+      size_t nl = text->rfind('\n');
+      end = nl == std::string::npos ? 0 : nl + 1;
+      if (p == o_.path) {
+        cut = text->size() - end;
+        if (::ftruncate(fd_.get(), static_cast<off_t>(end)) != 0) return os_error("cut the torn last line of " + p);
+        size_ = end;
+      }
+    }
+    if (end == 0) continue;
+    size_t start = text->rfind('\n', end - 2);
+    start = start == std::string::npos ? 0 : start + 1;
+    std::string_view last(text->data() + start, end - 1 - start), body, p_hex, h_hex;
+    if (audit::unseal(last, body, p_hex, h_hex)) {
+      prev = std::string(h_hex);
+      from = p;
+    }
+    break;
+  }
+  chain_ = audit::Chain(o_.hmac_key, prev);
+  std::string epoch = fmt::format(
+      "{{\"v\":1,\"time\":\"{}\",\"node\":\"{}\",\"kind\":\"epoch\",\"boot_id\":\"{}\",\"epoch\":"
+      "{{\"prev_file\":\"{}\",\"prev_hash\":\"{}\",\"cut_bytes\":{}}}}}",
+      format_rfc3339_ns(BootClock::now_wall_ns()), o_.node, o_.boot_id,
+      prev == audit::kGenesis ? "" : std::filesystem::path(from).filename().string(), prev, cut);
+  Record r;
+  r.line = std::move(epoch);
+  auto d = deliver(std::span<const Record>(&r, 1));
+  if (!d.error.empty()) return Error{d.error};
+  return {};
 }
 
 Status FileOutput::reopen() {
@@ -105,7 +157,7 @@ Status FileOutput::rotate() {
   return reopen();
 }
 
-Delivery FileOutput::deliver(const std::vector<Record>& batch) {
+Delivery FileOutput::deliver(std::span<const Record> batch) {
   Delivery d;
   size_t i = 0;
   auto fail = [&](const Status& st) {
@@ -118,9 +170,10 @@ Delivery FileOutput::deliver(const std::vector<Record>& batch) {
     // The lines that fit before the rotation size (at least one: a huge line still goes out).
     size_t n = 0;
     uint64_t bytes = tail_.size();
+    const size_t seal = o_.chain ? kSealBytes : 0;
     while (i + n < batch.size() &&
-           (n == 0 || o_.max_bytes == 0 || size_ + bytes + batch[i + n].line.size() + 1 <= o_.max_bytes)) {
-      bytes += (n == 0 && !tail_.empty()) ? 0 : batch[i + n].line.size() + 1;
+           (n == 0 || o_.max_bytes == 0 || size_ + bytes + batch[i + n].line.size() + seal + 1 <= o_.max_bytes)) {
+      bytes += (n == 0 && !tail_.empty()) ? 0 : batch[i + n].line.size() + seal + 1;
       ++n;
     }
     if (tail_.empty() && o_.max_bytes && size_ > 0 && size_ + bytes > o_.max_bytes) {
@@ -128,7 +181,25 @@ Delivery FileOutput::deliver(const std::vector<Record>& batch) {
       continue;
     }
     int err = 0;
-    size_t lines = write_lines(fd_.get(), batch, i, n, tail_, buf_, size_, err);
+    size_t lines;
+    if (o_.chain) {
+      // Seal this round's lines; the chain keeps the hash of the last line that reached the file.
+      std::string before = chain_.last();
+      bool resumed = !tail_.empty();  // batch[i] was sealed and partly written last time
+      sealed_.resize(n);
+      std::vector<std::string> hashes(n);
+      for (size_t k = resumed ? 1 : 0; k < n; ++k) {
+        chain_.seal(batch[i + k].line, sealed_[k]);
+        hashes[k] = chain_.last();
+      }
+      auto line_at = [&](size_t j) -> std::string_view { return sealed_[j - i]; };
+      lines = write_lines(fd_.get(), line_at, i, n, tail_, buf_, size_, err);
+      size_t started = lines + (tail_.empty() ? 0 : 1);  // lines whose bytes began to reach the file
+      if (started < n) chain_ = audit::Chain(o_.hmac_key, started == 0 || (resumed && started == 1) ? before : hashes[started - 1]);
+    } else {
+      auto line_at = [&](size_t j) -> std::string_view { return batch[j].line; };
+      lines = write_lines(fd_.get(), line_at, i, n, tail_, buf_, size_, err);
+    }
     d.delivered += lines;
     i += lines;
     if (err) {

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/audit/chain.h"
 #include "agent/sinks/worker.h"
 #include "base/fd.h"
 
@@ -14,7 +15,7 @@ class FdOutput final : public Output {
  public:
   FdOutput(std::string label, int fd) : label_(std::move(label)), fd_(fd) {}
   std::string describe() const override { return label_; }
-  Delivery deliver(const std::vector<Record>& batch) override;
+  Delivery deliver(std::span<const Record> batch) override;
 
  private:
   std::string label_;
@@ -26,23 +27,31 @@ struct FileOptions {
   std::string path;
   uint64_t max_bytes = 100ull << 20;  // rotate beyond this (0: never)
   uint32_t max_files = 10;            // events.jsonl.1 .. .N-1 kept beside the live file
+  bool chain = false;                 // seal each line into the hash chain (agent/audit)
+  std::string hmac_key;               // audit.key_file's bytes: HMAC-SHA-256 instead of SHA-256
+  std::string node, boot_id;          // for the epoch record a chained file starts each run with
 };
 
 // JSON lines appended to a file, mode 0600, parent directories created; at
 // max_bytes the file becomes PATH.1 (PATH.1 becomes PATH.2, ...; the oldest goes).
+// Chained: each line sealed (chain{prev, hash}), continuing across rotation and
+// restarts; each run starts with an epoch record naming the file and hash it continues.
 class FileOutput final : public Output {
  public:
   static Result<std::unique_ptr<FileOutput>> open(FileOptions o);
   std::string describe() const override { return o_.path; }
-  Delivery deliver(const std::vector<Record>& batch) override;
+  Delivery deliver(std::span<const Record> batch) override;
   uint64_t rotations() const { return rotations_; }
 
  private:
   explicit FileOutput(FileOptions o) : o_(std::move(o)) {}
   Status reopen();
   Status rotate();
+  Status resume_chain();
 
   FileOptions o_;
+  audit::Chain chain_;
+  std::vector<std::string> sealed_;
   Fd fd_;
   uint64_t size_ = 0, rotations_ = 0;
   std::string buf_, tail_;  // tail_: the unwritten rest of a line a failed write cut

@@ -26,7 +26,8 @@ Result<std::unique_ptr<SinkSet>> SinkSet::open(const std::vector<SinkConfig>& co
     if (c.type == "stdout") {
       out = std::make_unique<FdOutput>("stdout", STDOUT_FILENO);
     } else if (c.type == "file") {
-      auto f = FileOutput::open({c.path, uint64_t{c.max_size_mb} << 20, c.max_files});
+      auto f = FileOutput::open(
+          {c.path, uint64_t{c.max_size_mb} << 20, c.max_files, c.chain, ctx.hmac_key, ctx.node, ctx.boot_id});
       if (!f) return f.error();
       out = std::move(*f);
     } else if (c.type == "syslog") {

@@ -21,7 +21,9 @@ namespace vigil::sinks {
 
 struct SinkContext {
   std::string data_dir;  // spools under data_dir/spool/<sink>
-  std::string node;      // syslog HOSTNAME
+  std::string node;      // syslog HOSTNAME, epoch records
+  std::string boot_id;   // epoch records
+  std::string hmac_key;  // audit.key_file's bytes (empty: the chain is plain SHA-256)
 };
 
 class SinkSet {

@@ -1,10 +1,11 @@
 // The on-disk spool of a network sink (data_dir/spool/<sink>): records in
-// segment files, each with a CRC, read back in order and removed only after the
+// segment files, each with a checksum, read back in order and removed only after the
 // sink's receiver acknowledged them; replayed after a restart or SIGKILL.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,10 +29,10 @@ class Spool {
   static Result<std::unique_ptr<Spool>> open(const std::string& dir, SpoolOptions o);
   ~Spool();
 
-  // Appends a batch. When the spool is full, shed by class (record.h): telemetry is
-  // refused first; a record of a higher class first makes room by compacting away
-  // older records of lower classes. Returns the records refused, counted per class.
-  Status append(const std::vector<Record>& batch);
+  // Appends a batch (taking its records' lines). When the spool is full, shed by class
+  // (record.h): telemetry is refused first; a record of a higher class first makes
+  // room by compacting away older records of lower classes, counted per class.
+  Status append(std::vector<Record>& batch);
 
   // The oldest unacknowledged records, at most `max_records`/`max_bytes` (at least
   // one). The same records again until ack() (a failed delivery is retried).
@@ -80,6 +81,14 @@ class Spool {
   std::vector<Record> peeked_;
   std::vector<Pos> peeked_end_;
   std::string buf_;
+  struct Cached {
+    Pos start, end;
+    Record record;
+  };
+  static constexpr size_t kCacheBytes = 8u << 20;
+  void cache(Cached c);
+  std::deque<Cached> cache_;  // the newest records, as written
+  size_t cache_bytes_ = 0;
 };
 
 }  // namespace vigil::sinks

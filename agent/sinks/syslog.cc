@@ -170,7 +170,7 @@ Status SyslogOutput::connect() {
   return fd_ ? Status{} : last;
 }
 
-Delivery SyslogOutput::deliver(const std::vector<Record>& batch) {
+Delivery SyslogOutput::deliver(std::span<const Record> batch) {
   Delivery d;
   if (!fd_)
     if (auto st = connect(); !st) {

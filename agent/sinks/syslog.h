@@ -29,7 +29,7 @@ class SyslogOutput final : public Output {
   // Checks the address; the connection is made (and remade) when delivering.
   static Result<std::unique_ptr<SyslogOutput>> create(SyslogOptions o);
   std::string describe() const override { return "syslog " + o_.address; }
-  Delivery deliver(const std::vector<Record>& batch) override;
+  Delivery deliver(std::span<const Record> batch) override;
 
  private:
   enum class Transport { kUdp, kTcp, kUnix };

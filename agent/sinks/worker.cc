@@ -120,7 +120,15 @@ void Worker::run() {
     bool tried = false;
     uint64_t oldest = 0;
     if (now >= retry_at) {
-      const std::vector<Record>& batch = spool_ ? spool_->peek(o_.batch_records, o_.batch_bytes) : local_;
+      std::span<const Record> batch;
+      if (spool_) {
+        batch = spool_->peek(o_.batch_records, o_.batch_bytes);
+      } else {
+        // A bounded batch: an output's buffers (sealed lines, the write buffer) stay small.
+        size_t n = 0, bytes = 0;
+        while (n < local_.size() && n < o_.batch_records && bytes < o_.batch_bytes) bytes += local_[n++].line.size();
+        batch = std::span<const Record>(local_.data(), n);
+      }
       if (!batch.empty()) {
         tried = true;
         d = out_->deliver(batch);

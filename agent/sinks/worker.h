@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,7 +35,7 @@ class Output {
   virtual ~Output() = default;
   virtual std::string describe() const = 0;
   // Sends the records in order. Called only on the sink's thread.
-  virtual Delivery deliver(const std::vector<Record>& batch) = 0;
+  virtual Delivery deliver(std::span<const Record> batch) = 0;
   // Called when the queue is empty for a moment (buffered outputs push out).
   virtual void idle() {}
 };

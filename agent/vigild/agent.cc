@@ -41,7 +41,14 @@ Status Agent::start() {
   boot_id_ = read_small_file("/proc/sys/kernel/random/uuid");
   while (!boot_id_.empty() && (boot_id_.back() == '\n' || boot_id_.back() == ' ')) boot_id_.pop_back();
   if (boot_id_.empty()) boot_id_ = fmt::format("{:016x}", started_ns_ ^ (uint64_t{static_cast<uint32_t>(getpid())} << 32));
-  auto sinks = sinks::SinkSet::open(config_.events.sinks, {config_.data_dir, node_});
+  std::string hmac_key;
+  if (!config_.audit.key_file.empty()) {
+    auto key = read_file(config_.audit.key_file);
+    if (!key) return Error{fmt::format("audit.key_file: {}", key.error().message)};
+    if (key->size() < 16) return Error{fmt::format("audit.key_file {}: the HMAC key must be at least 16 bytes", config_.audit.key_file)};
+    hmac_key = std::move(*key);
+  }
+  auto sinks = sinks::SinkSet::open(config_.events.sinks, {config_.data_dir, node_, boot_id_, hmac_key});
   if (!sinks) return sinks.error();
   sinks_ = std::move(*sinks);
 

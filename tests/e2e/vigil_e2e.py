@@ -134,11 +134,15 @@ events:
         return json.loads(r.stdout) if r.returncode == 0 else None
 
     def events(self):
+        """The agent's events in the file sink (not the chain's epoch records), without their chain field."""
         try:
             with open(self.events_path) as f:
-                return [json.loads(line) for line in f if line.strip()]
+                lines = [json.loads(line) for line in f if line.strip()]
         except FileNotFoundError:
             return []
+        for e in lines:
+            e.pop("chain", None)
+        return [e for e in lines if e.get("kind") != "epoch"]
 
     def stop(self, sig=signal.SIGTERM):
         rc = self.proc.stop(sig) if self.proc else None

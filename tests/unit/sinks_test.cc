@@ -37,6 +37,17 @@ class TempDir {
   std::string path_;
 };
 
+FileOptions file_options(std::string path, uint64_t max_bytes, uint32_t max_files, bool chain = false) {
+  FileOptions o;
+  o.path = std::move(path);
+  o.max_bytes = max_bytes;
+  o.max_files = max_files;
+  o.chain = chain;
+  o.node = "node-1";
+  o.boot_id = "boot-1";
+  return o;
+}
+
 Record rec(uint64_t seq, uint8_t shed = kShedNormal, size_t pad = 0) {
   Record r;
   r.seq = seq;
@@ -108,7 +119,7 @@ TEST(Spool, SkipsACorruptRecordCountsItAndCutsATornTail) {
   ASSERT_TRUE(data);
   size_t rec_size = data->size() / 10;
   std::string bad = *data;
-  bad[3 * rec_size + 40] ^= 0x5a;          // inside record 4's line: its CRC fails
+  bad[3 * rec_size + 40] ^= 0x5a;          // inside record 4's line: its checksum fails
   bad.resize(bad.size() - rec_size / 2);  // record 10 torn in half (SIGKILL mid-write)
   {
     std::ofstream f(seg, std::ios::binary | std::ios::trunc);
@@ -119,7 +130,8 @@ TEST(Spool, SkipsACorruptRecordCountsItAndCutsATornTail) {
   EXPECT_EQ((*s)->corrupt(), 2u);
   EXPECT_EQ(drain_spool(**s), (std::vector<uint64_t>{1, 2, 3, 5, 6, 7, 8, 9}));
   // Appends continue after the cut tail, readable.
-  ASSERT_TRUE((*s)->append({rec(11)}));
+  std::vector<Record> more = {rec(11)};
+  ASSERT_TRUE((*s)->append(more));
   EXPECT_EQ(drain_spool(**s), (std::vector<uint64_t>{11}));
 }
 
@@ -159,7 +171,7 @@ class FlakyOutput final : public Output {
  public:
   explicit FlakyOutput(int failures) : failures_(failures) {}
   std::string describe() const override { return "flaky"; }
-  Delivery deliver(const std::vector<Record>& batch) override {
+  Delivery deliver(std::span<const Record> batch) override {
     std::lock_guard l(mu);
     Delivery d;
     if (failures_ > 0) {
@@ -197,7 +209,7 @@ TEST(Worker, RetriesUntilTheReceiverTakesEverythingInOrder) {
 }
 
 TEST(Worker, AFullDiskKeepsRecordsUpToTheQueueThenCountsDropsByClass) {
-  auto full = FileOutput::open({"/dev/full", 0, 1});
+  auto full = FileOutput::open(file_options("/dev/full", 0, 1));
   ASSERT_TRUE(full);
   Worker w(WorkerOptions{.name = "full", .queue_max_bytes = 64 << 10, .stop_timeout_ns = 100'000'000},
            std::move(*full), nullptr);
@@ -214,7 +226,7 @@ TEST(Worker, AFullDiskKeepsRecordsUpToTheQueueThenCountsDropsByClass) {
 TEST(FileOutput, RotatesBySizeKeepsWholeLinesAndMode0600) {
   TempDir d;
   std::string path = d.path() + "/sub/events.jsonl";
-  auto f = FileOutput::open({path, 10'000, 3});
+  auto f = FileOutput::open(file_options(path, 10'000, 3));
   ASSERT_TRUE(f) << f.error().message;
   std::vector<Record> batch;
   for (uint64_t i = 1; i <= 100; ++i) batch.push_back(rec(i, kShedNormal, 200));  // ~22 KiB: rotates twice+
