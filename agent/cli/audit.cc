@@ -45,7 +45,8 @@ int verify(const Globals& g, const VerifyArgs& a) {
       fmt::print("{}{}: {}\n", i.file, i.line ? fmt::format(":{}", i.line) : "", i.what);
     for (const auto& n : v.notes) fmt::print("note: {}\n", n);
     fmt::print("{}: {} files, {} lines, {} agent starts (epochs), last seq {}, last hash {}\n",
-               v.issues.empty() ? "chain intact" : fmt::format("TAMPERED ({} issues)", v.issues.size()), v.files,
+               v.issues.empty() ? "chain intact"
+                               : fmt::format("TAMPERED ({} issue{})", v.issues.size(), v.issues.size() == 1 ? "" : "s"), v.files,
                v.lines, v.epochs, v.last_seq, v.last_hash.empty() ? "-" : v.last_hash);
   }
   return v.issues.empty() ? kExitOk : kExitCheckFailed;
