@@ -22,14 +22,20 @@ bool is_hex64(std::string_view s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-std::array<uint8_t, 32> unhex(std::string_view hex) {
+struct Line {
+  size_t file = 0, number = 0;
+  std::string text;
+};
+
+std::array<uint8_t, 32> unhex32(std::string_view hex) {
   std::array<uint8_t, 32> out{};
-  auto v = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-  for (size_t i = 0; i < 32 && 2 * i + 1 < hex.size(); ++i) out[i] = static_cast<uint8_t>(v(hex[2 * i]) << 4 | v(hex[2 * i + 1]));
+  from_hex(hex, out.data(), out.size());
   return out;
 }
 
-std::string hex(const uint8_t* p, size_t n) {
+}  // namespace
+
+std::string to_hex(const uint8_t* p, size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out(2 * n, '0');
   for (size_t i = 0; i < n; ++i) {
@@ -39,15 +45,24 @@ std::string hex(const uint8_t* p, size_t n) {
   return out;
 }
 
-struct Line {
-  size_t file = 0, number = 0;
-  std::string text;
-};
-
-}  // namespace
+bool from_hex(std::string_view s, uint8_t* out, size_t n) {
+  if (s.size() != 2 * n) return false;
+  auto v = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    int hi = v(s[2 * i]), lo = v(s[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
 
 std::string chain_hash(std::string_view key, std::string_view prev_hex, std::string_view line) {
-  auto prev = unhex(prev_hex);
+  auto prev = unhex32(prev_hex);
   uint8_t md[32];
   if (key.empty()) {
     SHA256_CTX c;
@@ -65,7 +80,7 @@ std::string chain_hash(std::string_view key, std::string_view prev_hex, std::str
     HMAC_Final(&c, md, &len);
     HMAC_CTX_cleanup(&c);
   }
-  return hex(md, sizeof md);
+  return to_hex(md, sizeof md);
 }
 
 // The hash covers the line without its closing brace: what stays of it once sealed.
@@ -175,6 +190,7 @@ Verified verify(const std::vector<std::string>& files, std::string_view key) {
     if (size_t s = bodies[i].find("\"seq\":"); s != std::string_view::npos)
       v.last_seq = std::strtoull(bodies[i].data() + s + 6, nullptr, 10);
     running = std::string(hashes[i]);
+    v.chain.emplace_back(running, v.last_seq);
     before_prev = prev_line;
     prev_line = i;
   }

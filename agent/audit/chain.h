@@ -14,6 +14,10 @@ namespace vigil::audit {
 
 constexpr std::string_view kGenesis = "0000000000000000000000000000000000000000000000000000000000000000";
 
+// Lower-case hex of bytes, and back (false unless exactly 2*n hex digits).
+std::string to_hex(const uint8_t* p, size_t n);
+bool from_hex(std::string_view s, uint8_t* out, size_t n);
+
 // hex(SHA-256(prev || line)) or, with a key, hex(HMAC-SHA-256(key, prev || line)); prev as 32 raw bytes.
 std::string chain_hash(std::string_view key, std::string_view prev_hex, std::string_view line);
 
@@ -44,6 +48,7 @@ struct Verified {
   std::vector<std::string> notes;  // not tampering (e.g. the oldest file continues rotated-out ones)
   std::string last_hash;
   uint64_t last_seq = 0;
+  std::vector<std::pair<std::string, uint64_t>> chain;  // each sealed line's hash, and the last seq up to it
 };
 
 // Checks `files` as one chain, oldest first.

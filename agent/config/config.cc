@@ -26,7 +26,7 @@ capture:
   bodies: false
   exclude_comms: []
 events:
-  kinds: [connection, api_call, egress, api_discovered, finding, policy, lost]
+  kinds: [connection, api_call, egress, api_discovered, finding, policy, lost, checkpoint]
   sinks:
     - type: stdout
     - type: file
@@ -296,7 +296,7 @@ bool Config::kind_enabled(std::string_view kind) const {
 
 const std::vector<std::string>& all_event_kinds() {
   static const std::vector<std::string> kKinds = {
-      "connection", "api_call", "egress", "api_discovered", "finding", "policy", "lost"};
+      "connection", "api_call", "egress", "api_discovered", "finding", "policy", "lost", "checkpoint"};
   return kKinds;
 }
 

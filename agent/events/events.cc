@@ -103,13 +103,17 @@ struct BodyEncoder {
   void operator()(const LostEvent& e) const {
     w.key("lost").begin_object().field("source", e.source).field("count", e.count).end_object();
   }
+  void operator()(const CheckpointEvent& e) const {
+    w.key("checkpoint").begin_object().field("sink", e.sink).field("file", e.file).field("seq", e.seq).field("hash", e.hash)
+        .field("time", e.checkpoint_time).field("signature", e.signature).end_object();
+  }
 };
 
 }  // namespace
 
 const char* Event::kind() const {
-  static constexpr const char* kKinds[] = {"connection",     "api_call", "egress", "api_discovered",
-                                           "finding",        "policy",   "lost"};
+  static constexpr const char* kKinds[] = {"connection", "api_call", "egress", "api_discovered",
+                                           "finding",    "policy",   "lost",   "checkpoint"};
   static_assert(std::variant_size_v<EventBody> == std::size(kKinds));
   return kKinds[body.index()];
 }

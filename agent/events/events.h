@@ -102,8 +102,15 @@ struct LostEvent {
   uint64_t count = 0;
 };
 
+// A signed statement of a chained file's end (agent/audit/checkpoint.h).
+struct CheckpointEvent {
+  std::string sink, file;
+  uint64_t seq = 0;
+  std::string hash, signature, checkpoint_time;
+};
+
 using EventBody = std::variant<ConnectionEvent, ApiCallEvent, EgressEvent, ApiDiscoveredEvent,
-                               FindingEvent, PolicyEvent, LostEvent>;
+                               FindingEvent, PolicyEvent, LostEvent, CheckpointEvent>;
 
 struct Event {
   uint64_t time_ns = 0;  // wall clock, ns since the epoch

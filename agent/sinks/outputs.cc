@@ -202,6 +202,13 @@ Delivery FileOutput::deliver(std::span<const Record> batch) {
     }
     d.delivered += lines;
     i += lines;
+    if (o_.chain && lines && tail_.empty()) {
+      std::lock_guard l(state_mu_);
+      for (size_t k = i - lines; k < i; ++k) state_.seq = std::max(state_.seq, batch[k].seq);
+      state_.hash = chain_.last();
+      state_.file = std::filesystem::path(o_.path).filename().string();
+      state_.rotations = rotations_;
+    }
     if (err) {
       d.error = os_error("write events to " + o_.path, err).message;
       return d;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "agent/audit/chain.h"
@@ -43,6 +44,18 @@ class FileOutput final : public Output {
   Delivery deliver(std::span<const Record> batch) override;
   uint64_t rotations() const { return rotations_; }
 
+  // Where the chain stands, for checkpoints (read from another thread).
+  struct ChainState {
+    std::string file;   // the live file's name
+    uint64_t seq = 0;   // the last event written
+    std::string hash;   // the last whole line's hash
+    uint64_t rotations = 0;
+  };
+  ChainState chain_state() const {
+    std::lock_guard l(state_mu_);
+    return state_;
+  }
+
  private:
   explicit FileOutput(FileOptions o) : o_(std::move(o)) {}
   Status reopen();
@@ -55,6 +68,8 @@ class FileOutput final : public Output {
   Fd fd_;
   uint64_t size_ = 0, rotations_ = 0;
   std::string buf_, tail_;  // tail_: the unwritten rest of a line a failed write cut
+  mutable std::mutex state_mu_;
+  ChainState state_;
 };
 
 }  // namespace vigil::sinks

@@ -53,6 +53,8 @@ Record record_of(const Event& e, std::string_view line) {
         } else if constexpr (std::is_same_v<T, PolicyEvent>) {
           r.severity = b.action == "rejected" ? kSevMedium : kSevInfo;
           r.shed = kShedKeep;
+        } else if constexpr (std::is_same_v<T, CheckpointEvent>) {
+          r.shed = kShedKeep;
         } else if constexpr (std::is_same_v<T, LostEvent>) {
           r.severity = kSevMedium;
           r.shed = kShedKeep;

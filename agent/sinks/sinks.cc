@@ -23,12 +23,14 @@ Result<std::unique_ptr<SinkSet>> SinkSet::open(const std::vector<SinkConfig>& co
     wo.queue_max_bytes = static_cast<size_t>(c.queue_max_mb) << 20;
     std::unique_ptr<Output> out;
     std::unique_ptr<Spool> spool;
+    FileOutput* file = nullptr;
     if (c.type == "stdout") {
       out = std::make_unique<FdOutput>("stdout", STDOUT_FILENO);
     } else if (c.type == "file") {
       auto f = FileOutput::open(
           {c.path, uint64_t{c.max_size_mb} << 20, c.max_files, c.chain, ctx.hmac_key, ctx.node, ctx.boot_id});
       if (!f) return f.error();
+      if (c.chain) file = f->get();
       out = std::move(*f);
     } else if (c.type == "syslog") {
       auto s = SyslogOutput::create({c.address, c.facility, c.app_name, ctx.node});
@@ -47,6 +49,7 @@ Result<std::unique_ptr<SinkSet>> SinkSet::open(const std::vector<SinkConfig>& co
       spool = std::move(*sp);
     }
     Sink s;
+    s.file = file;
     if (!c.kinds.empty()) {
       s.kinds = 0;
       for (const auto& k : c.kinds)
@@ -66,6 +69,19 @@ void SinkSet::offer(const Event& e, std::string_view line) {
   Record r = record_of(e, line);
   for (auto& s : sinks_)
     if ((s.kinds & (1u << r.kind)) && r.severity >= s.min_severity) s.worker->offer(r);
+}
+
+bool SinkSet::drain(uint64_t timeout_ns) {
+  bool ok = true;
+  for (auto& s : sinks_) ok = s.worker->drain(timeout_ns) && ok;
+  return ok;
+}
+
+std::vector<std::pair<std::string, FileOutput::ChainState>> SinkSet::chains() const {
+  std::vector<std::pair<std::string, FileOutput::ChainState>> out;
+  for (const auto& s : sinks_)
+    if (s.file) out.emplace_back(s.worker->name(), s.file->chain_state());
+  return out;
 }
 
 void SinkSet::stop() {

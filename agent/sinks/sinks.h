@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/config/config.h"
+#include "agent/sinks/outputs.h"
 #include "agent/sinks/record.h"
 #include "agent/sinks/worker.h"
 #include "base/result.h"
@@ -35,10 +36,15 @@ class SinkSet {
   void offer(const Event& e, std::string_view line);
   // Delivers what it can (network sinks: within their stop timeout; the rest stays spooled).
   void stop();
+  // Waits (bounded) until every sink delivered what it was given; false on timeout.
+  bool drain(uint64_t timeout_ns);
   std::vector<WorkerStats> stats() const;
+  // The chained file sinks: name, and where their chain stands.
+  std::vector<std::pair<std::string, FileOutput::ChainState>> chains() const;
 
  private:
   struct Sink {
+    FileOutput* file = nullptr;  // a chained file sink's output (owned by the worker)
     std::unique_ptr<Worker> worker;
     uint32_t kinds = ~0u;  // bit per event_kind_index
     uint8_t min_severity = kSevInfo;

@@ -1,11 +1,13 @@
 #include "agent/vigild/agent.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "agent/control/handlers.h"
 #include "agent/vigild/version.h"
@@ -47,6 +49,13 @@ Status Agent::start() {
     if (!key) return Error{fmt::format("audit.key_file: {}", key.error().message)};
     if (key->size() < 16) return Error{fmt::format("audit.key_file {}: the HMAC key must be at least 16 bytes", config_.audit.key_file)};
     hmac_key = std::move(*key);
+  }
+  if (!config_.audit.signing_key.empty()) {
+    auto signer = audit::Signer::load(config_.audit.signing_key);
+    if (!signer) return signer.error();
+    signer_ = std::move(*signer);
+    std::error_code ec;
+    std::filesystem::create_directories(config_.data_dir + "/checkpoints", ec);  // <sink>.jsonl each
   }
   auto sinks = sinks::SinkSet::open(config_.events.sinks, {config_.data_dir, node_, boot_id_, hmac_key});
   if (!sinks) return sinks.error();
@@ -151,6 +160,30 @@ void Agent::ship(Event&& event) {
   encode_json(event, line_);
   sinks_->offer(event, line_);
   if (control_) control_->publish(event, line_);
+}
+
+void Agent::checkpoint(uint64_t now, bool force) {
+  if (!signer_) return;
+  bool interval = now - last_checkpoint_ns_ >= uint64_t{config_.audit.checkpoint_interval_s} * 1'000'000'000ull;
+  for (const auto& [name, st] : sinks_->chains()) {
+    if (st.hash.empty()) continue;
+    uint64_t& seen = checkpoint_rotations_[name];
+    bool rotated = seen != st.rotations;
+    if (!force && !interval && !rotated) continue;
+    seen = st.rotations;
+    audit::Checkpoint c{name, st.file, st.seq, st.hash, format_rfc3339_ns(now), node_, boot_id_, ""};
+    signer_->sign(c);
+    std::string path = fmt::format("{}/checkpoints/{}.jsonl", config_.data_dir, name);
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    std::string line = audit::to_json_line(c) + "\n";
+    if (!fd || ::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+      log::warn("{}", os_error("write checkpoint to " + path).message);
+    Event e;
+    e.time_ns = now;
+    e.body = CheckpointEvent{c.sink, c.file, c.seq, c.hash, c.signature, c.time};
+    ship(std::move(e));
+  }
+  if (interval) last_checkpoint_ns_ = now;
 }
 
 void Agent::report_lost() {
@@ -274,6 +307,7 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
       policies_->tick(now);
       if (tls_) tls_->tick(now);
       if (inventory_) inventory_->tick(now, [this](Event&& e) { ship(std::move(e)); });
+      checkpoint(now, false);
     }
     if (now - last_tick >= 1'000'000'000ull) {
       last_tick = now;
@@ -291,6 +325,10 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   if (inventory_) {
     inventory_->tick(BootClock::now_wall_ns(), [this](Event&& e) { ship(std::move(e)); });
     inventory_->save();
+  }
+  if (signer_) {  // the last checkpoint names the last line written
+    sinks_->drain(2'000'000'000ull);
+    checkpoint(BootClock::now_wall_ns(), true);
   }
   sinks_->stop();  // delivers what it can; network sinks keep the rest in their spools
   log::info("vigild stopping: {} events shipped", seq_);

@@ -5,10 +5,12 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "agent/apimap/service.h"
+#include "agent/audit/checkpoint.h"
 #include "agent/config/config.h"
 #include "agent/control/server.h"
 #include "agent/events/event_mapper.h"
@@ -41,6 +43,9 @@ class Agent {
   void on_kernel_event(const KernelEvent& ev);
   void ship(Event&& event);
   void report_lost();
+  // Signs where each chained file sink stands (every audit.checkpoint_interval, at a
+  // rotation, at exit): to data_dir/checkpoints.jsonl and as a checkpoint event.
+  void checkpoint(uint64_t now, bool force);
   nlohmann::json status() const;
   nlohmann::json tls_status() const;
 
@@ -55,6 +60,9 @@ class Agent {
   std::unique_ptr<Observer> observer_;
   std::unique_ptr<sinks::SinkSet> sinks_;
   std::string boot_id_;  // this run's id, in every event
+  std::optional<audit::Signer> signer_;
+  uint64_t last_checkpoint_ns_ = 0;
+  std::map<std::string, uint64_t> checkpoint_rotations_;  // by sink
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<PolicyService> policies_;
   std::unique_ptr<TlsManager> tls_;

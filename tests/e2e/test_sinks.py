@@ -228,6 +228,11 @@ class AuditChain(unittest.TestCase):
         self.addCleanup(agent.cleanup)
         audit_dir = os.path.join(agent.dir, "audit")
         path = os.path.join(audit_dir, "events.jsonl")
+        key = os.path.join(agent.dir, "signing.key")
+        from vigil_e2e import VIGIL
+        r = subprocess.run([VIGIL, "audit", "keygen", "--out", key], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
         with open(agent.config, "a") as f:
             f.write(textwrap.indent(textwrap.dedent(f"""\
                 - type: file
@@ -236,6 +241,7 @@ class AuditChain(unittest.TestCase):
                   max_size_mb: 1
                   max_files: 10
                 """), "    "))
+            f.write(f"audit:\n  signing_key: {key}\n  checkpoint_interval: 1s\n")
         agent.start()
         make_traffic(1500, free_port())
         self.assertTrue(wait_until(lambda: os.path.exists(path + ".2"), 60), "two rotations")
@@ -251,13 +257,17 @@ class AuditChain(unittest.TestCase):
         mode = os.stat(path).st_mode & 0o777
         self.assertEqual(mode, 0o600)
 
-        def tampered(edit, expect):
+        def copy_edited(edit):
             work = tempfile.mkdtemp(prefix="vigil-tamper-")
             self.addCleanup(shutil.rmtree, work, True)
             for name in os.listdir(audit_dir):
                 shutil.copy(os.path.join(audit_dir, name), work)
             live = os.path.join(work, "events.jsonl")
             edit(live)
+            return work, live
+
+        def tampered(edit, expect):
+            work, live = copy_edited(edit)
             r = self.verify(live)
             self.assertEqual(r.returncode, 1, f"{expect}: {r.stdout}{r.stderr}")
             self.assertRegex(r.stdout, expect)
@@ -298,3 +308,27 @@ class AuditChain(unittest.TestCase):
         tampered(insert_line, r"events\.jsonl:5: not chained")
         tampered(swap_lines, r"events\.jsonl:10: reordered")
         tampered(delete_rotated, r"events\.jsonl\.1 does not continue .*events\.jsonl\.3: a rotated file is missing")
+
+        # Signed checkpoints (every second, at each rotation, at exit) catch what the chain cannot.
+        checkpoints = os.path.join(agent.dir, "data", "checkpoints", "audit.jsonl")
+        self.assertTrue(os.path.exists(checkpoints))
+        r = self.verify(path, "--key", key + ".pub", "--checkpoint", checkpoints)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"note: \d+ checkpoints checked")
+        with open(agent.events_path) as f:
+            self.assertIn('"kind":"checkpoint"', f.read(), "checkpoints also go to the other sinks")
+
+        def truncate_tail(p):
+            ls = lines_of(p)
+            rewrite(p, ls[:-20])
+
+        def delete_live(p):
+            os.unlink(p)
+
+        for edit in (truncate_tail, delete_live):
+            work, live = copy_edited(edit)
+            files = sorted((os.path.join(work, n) for n in os.listdir(work)),
+                           key=lambda p: -int(p.rsplit(".", 1)[1]) if p[-1].isdigit() else 0)  # oldest first
+            r = self.verify(*files, "--key", key + ".pub", "--checkpoint", checkpoints)
+            self.assertEqual(r.returncode, 1, f"{edit.__name__}: {r.stdout}{r.stderr}")
+            self.assertIn("truncated: the checkpoint of", r.stdout)

@@ -124,7 +124,7 @@ TEST(Apimap, TemplateMemoGivesWhatTheWalkGives) {
       case 2: p = "/teams/" + people[rng() % 12] + "/members"; break;
       default: p = paths[rng() % paths.size()]; break;
     }
-    std::string scope = rng() % 4 ? "svc\x1fserver\x1fa" : "svc\x1fserver\x1fb";
+    std::string scope = rng() % 4 ? "svc\x1f" "server\x1f" "a" : "svc\x1f" "server\x1f" "b";
     auto a = with.apply(scope, p, true), b = without.apply(scope, p, true);
     ASSERT_EQ(a.path, b.path) << "call " << i << " " << p;
     ASSERT_EQ(a.collapsed, b.collapsed) << "call " << i << " " << p;

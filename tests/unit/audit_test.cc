@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/audit/chain.h"
+#include "agent/audit/checkpoint.h"
 #include "agent/sinks/outputs.h"
 #include "base/file.h"
 
@@ -166,6 +167,36 @@ TEST_F(ChainFiles, ATornLastLineIsCutAndNamedAtTheNextStart) {
   bool named = false;
   for (const auto& l : ls) named = named || (l.find("\"kind\":\"epoch\"") != std::string::npos && l.find(fmt::format("\"cut_bytes\":{}", torn.size())) != std::string::npos);
   EXPECT_TRUE(named) << "the epoch record names the cut";
+}
+
+TEST_F(ChainFiles, ACheckpointCatchesATruncatedTailAndAForgedSignature) {
+  run(1, 40);
+  auto ls = lines(path_);
+  std::string_view body, prev, hash;
+  ASSERT_TRUE(audit::unseal(ls.back(), body, prev, hash));
+  std::array<uint8_t, 32> seed{};
+  seed.fill(7);
+  audit::Signer signer = audit::Signer::from_seed(seed);
+  audit::Checkpoint c{"audit", "events.jsonl", 40, std::string(hash), "2026-12-02T05:00:00.000000000Z", "node-1", "boot-1", ""};
+  signer.sign(c);
+  EXPECT_TRUE(audit::verify_signature(c, signer.public_hex()));
+  auto parsed = audit::parse_checkpoint(audit::to_json_line(c));
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->signed_text(), c.signed_text());
+
+  auto check = [&](std::vector<audit::Checkpoint> cps) {
+    auto v = verify(with_rotated(path_), "");
+    audit::check_against(with_rotated(path_), cps, signer.public_hex(), v);
+    return v.issues.empty() ? std::string() : v.issues[0].what;
+  };
+  EXPECT_EQ(check({c}), "") << "the intact file holds the checkpointed line";
+  ls.resize(ls.size() - 5);  // the tail cut: the chain that is left still verifies...
+  write_lines(path_, ls);
+  EXPECT_TRUE(verify(with_rotated(path_), "").issues.empty());
+  EXPECT_EQ(check({c}).rfind("truncated: the checkpoint of 2026-12-02T05:00:00", 0), 0u) << check({c});  // ...not this
+  audit::Checkpoint forged = c;
+  forged.seq = 30;
+  EXPECT_NE(check({forged}).find("signature does not verify"), std::string::npos) << check({forged});
 }
 
 }  // namespace

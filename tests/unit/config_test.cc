@@ -29,7 +29,7 @@ TEST(Config, EmptyFileMeansAllDefaults) {
   auto c = parse_config("", "empty.yaml");
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->events.sinks.size(), 2u);
-  EXPECT_EQ(c->events.kinds.size(), 7u);
+  EXPECT_EQ(c->events.kinds.size(), 8u);  // DESIGN.md §4 kinds, checkpoint included
 }
 
 TEST(Config, OverridesOnlyWhatIsGiven) {
