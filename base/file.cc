@@ -1,9 +1,14 @@
 #include "base/file.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "base/fd.h"
 
 namespace vigil {
 
@@ -41,6 +46,42 @@ Status write_file_atomic(const std::string& path, std::string_view content) {
     return err;
   }
   return {};
+}
+
+Result<std::string> read_range(const std::string& path, uint64_t off, uint64_t len) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return os_error("open " + path);
+  std::string out(len, '\0');
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = ::pread(fd.get(), out.data() + got, len - got, static_cast<off_t>(off + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return os_error("read " + path);
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  out.resize(got);
+  return out;
+}
+
+size_t write_some(int fd, std::string_view data, int& err) {
+  size_t off = 0;
+  err = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : EIO;
+      break;
+    }
+    off += static_cast<size_t>(n);
+  }
+  return off;
+}
+
+std::string trim_right(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  return s;
 }
 
 }  // namespace vigil

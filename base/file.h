@@ -1,6 +1,7 @@
 // Small file helpers: whole-file reads, and replacing a file atomically.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -15,5 +16,12 @@ Result<std::string> read_file(const std::string& path);
 // Writes `content` to a hidden temporary file beside `path`, then renames it
 // over `path`: readers see the old file or the new one, never a part.
 Status write_file_atomic(const std::string& path, std::string_view content);
+// Up to `len` bytes of `path` from `off` (fewer at its end).
+Result<std::string> read_range(const std::string& path, uint64_t off, uint64_t len);
+// Writes as much of `data` as `fd` takes (EINTR retried); the bytes written, and in
+// `err` the errno that stopped it (0: all written).
+size_t write_some(int fd, std::string_view data, int& err);
+// `s` without trailing spaces, tabs and line ends (a value read from a file).
+std::string trim_right(std::string s);
 
 }  // namespace vigil

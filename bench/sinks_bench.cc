@@ -62,7 +62,7 @@ void through(benchmark::State& state, std::unique_ptr<Output> out, std::unique_p
   };
   double cpu0 = cpu_us();
   for (auto _ : state) {
-    for (const auto& e : events) w.offer(e);
+    for (const auto& e : events) w.offer(Record(e));
     if (!w.drain(60'000'000'000ull)) state.SkipWithError("the sink did not drain");
     n += kBatch;
   }

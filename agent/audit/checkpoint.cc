@@ -13,10 +13,6 @@
 namespace vigil::audit {
 namespace {
 
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  return s;
-}
 
 }  // namespace
 
@@ -28,7 +24,7 @@ Result<Signer> Signer::load(const std::string& path) {
   auto text = read_file(path);
   if (!text) return Error{fmt::format("audit.signing_key: {}", text.error().message)};
   std::array<uint8_t, 32> seed{};
-  if (!from_hex(trim(*text), seed.data(), seed.size()))
+  if (!from_hex(trim_right(*text), seed.data(), seed.size()))
     return Error{fmt::format("audit.signing_key {}: not a key made by `vigil audit keygen` (64 hex digits)", path)};
   return from_seed(seed);
 }

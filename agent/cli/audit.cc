@@ -24,10 +24,6 @@ struct VerifyArgs {
   std::string sink;                      // which sink's checkpoints, when they are of several
 };
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 int keygen(const std::string& out) {
   if (std::filesystem::exists(out)) {
@@ -70,7 +66,7 @@ int verify(const Globals& g, const VerifyArgs& a) {
   std::string pub = a.key;
   if (!pub.empty() && std::filesystem::exists(pub)) {
     auto text = read_file(pub);
-    pub = text ? trimmed(*text) : "";
+    pub = text ? trim_right(*text) : "";
   }
   if (!a.checkpoints.empty()) {
     std::vector<audit::Checkpoint> cps;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "agent/events/events.h"
@@ -12,22 +13,6 @@
 
 namespace vigil::sinks {
 namespace {
-
-// Writes as much of `data` as the fd takes; the bytes written.
-size_t write_some(int fd, std::string_view data, int& err) {
-  size_t off = 0;
-  err = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      err = n < 0 ? errno : EIO;
-      break;
-    }
-    off += static_cast<size_t>(n);
-  }
-  return off;
-}
 
 // Writes lines [from, from+n) of `batch`, after the rest of a line a failed write
 // cut (`tail`, the end of batch[from]): the lines now wholly written. A new cut
@@ -93,16 +78,31 @@ Status FileOutput::resume_chain() {
   std::string from = o_.path, prev(audit::kGenesis);
   uint64_t cut = 0;
   for (const std::string& p : {o_.path, o_.path + ".1"}) {
-    auto text = read_file(p);
+    // Only the end of the file: its last line (a file may be max_size_mb long).
+    std::error_code ec;
+    uint64_t size = std::filesystem::file_size(p, ec);
+    if (ec || size == 0) continue;
+    uint64_t want = std::min<uint64_t>(size, 64u << 10);
+    Result<std::string> text = std::string();
+    while (true) {
+      text = read_range(p, size - want, want);
+      if (!text) break;
+      // The window must hold the whole last line (or two: the torn one and the one before).
+      size_t lines = std::count(text->begin(), text->end(), '\n');
+      if (want == size || lines >= 2) break;
+      want = std::min(size, want * 4);
+    }
     if (!text || text->empty()) continue;
+    const uint64_t base = size - text->size();
     size_t end = text->size();
     if (text->back() != '\n') {
       size_t nl = text->rfind('\n');
       end = nl == std::string::npos ? 0 : nl + 1;
       if (p == o_.path) {
         cut = text->size() - end;
-        if (::ftruncate(fd_.get(), static_cast<off_t>(end)) != 0) return os_error("cut the torn last line of " + p);
-        size_ = end;
+        if (::ftruncate(fd_.get(), static_cast<off_t>(base + end)) != 0)
+          return os_error("cut the torn last line of " + p);
+        size_ = base + end;
       }
     }
     if (end == 0) continue;

@@ -87,36 +87,15 @@ size_t resync(std::string_view data, size_t off) {
   return data.size();
 }
 
-Result<std::string> read_range(const std::string& path, uint64_t off, uint64_t len) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return os_error("open spool segment " + path);
-  std::string out(len, '\0');
-  size_t got = 0;
-  while (got < len) {
-    ssize_t n = ::pread(fd.get(), out.data() + got, len - got, static_cast<off_t>(off + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return os_error("read spool segment " + path);
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  out.resize(got);
-  return out;
-}
-
 uint64_t file_size(const std::string& path) {
   struct stat st{};
   return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
 Status write_all(int fd, std::string_view data, const std::string& what) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return os_error("write " + what);
-    off += static_cast<size_t>(n);
-  }
-  return {};
+  int err = 0;
+  write_some(fd, data, err);
+  return err ? os_error("write " + what, err) : Status{};
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ Worker::Worker(WorkerOptions o, std::unique_ptr<Output> out, std::unique_ptr<Spo
 
 Worker::~Worker() { stop(); }
 
-void Worker::offer(const Record& r) {
+void Worker::offer(Record&& r) {
   std::lock_guard l(mu_);
   size_t size = r.line.size() + kRecordOverhead;
   // Shed by class: telemetry beyond the capacity, the rest beyond 1.5x, keep beyond 2x.
@@ -44,7 +44,7 @@ void Worker::offer(const Record& r) {
     ++st_.dropped[r.shed];
     return;
   }
-  incoming_.push_back(r);
+  incoming_.push_back(std::move(r));
   incoming_bytes_ += size;
   held_bytes_ += size;
   ++st_.queued;
@@ -65,7 +65,7 @@ bool Worker::drain(uint64_t timeout_ns) {
   std::unique_lock l(mu_);
   cv_.notify_one();
   return drained_cv_.wait_for(l, std::chrono::nanoseconds(timeout_ns), [&] {
-    return incoming_.empty() && st_.queued == 0 && st_.spool_records == 0;
+    return incoming_.empty() && st_.queued == 0 && st_.pending == 0;
   });
 }
 
@@ -178,10 +178,11 @@ void Worker::run() {
         st_.spool_bytes = spool_->bytes();
         st_.spool_records = spool_->records();
         st_.spool_corrupt = spool_->corrupt();
+        st_.pending = spool_->records();
         st_.queue_bytes = 0;
       } else {
         st_.queue_bytes = local_bytes;
-        st_.spool_records = local_.size();  // "not yet delivered", for drain()
+        st_.pending = local_.size();
       }
       if (!pending) st_.oldest_unacked_ns = 0;
       else if (oldest) st_.oldest_unacked_ns = oldest;  // else: unchanged since the last attempt

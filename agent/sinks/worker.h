@@ -53,6 +53,7 @@ struct WorkerStats {
   std::string name, output;
   uint64_t queued = 0, queue_bytes = 0, queue_capacity = 0;
   uint64_t spool_bytes = 0, spool_records = 0, spool_corrupt = 0;
+  uint64_t pending = 0;  // taken from the queue, not yet delivered (spooled or held in memory)
   uint64_t delivered = 0, rejected = 0, retries = 0;
   std::array<uint64_t, kShedClasses> dropped{};  // queue and spool, by class
   uint64_t oldest_unacked_ns = 0;                // wall time of the oldest pending record, 0: none
@@ -66,8 +67,8 @@ class Worker {
   // `spool` may be null: local outputs (file, stdout) keep pending records in memory.
   Worker(WorkerOptions o, std::unique_ptr<Output> out, std::unique_ptr<Spool> spool);
   ~Worker();
-  // The poll loop's side: copies the record into the queue, sheds when full.
-  void offer(const Record& r);
+  // The poll loop's side: moves the record into the queue, sheds when full.
+  void offer(Record&& r);
   // Delivers what it can within stop_timeout, leaves the rest in the spool, joins.
   void stop();
   // Waits (bounded) until everything offered so far was delivered; for tests and shutdown.

@@ -40,8 +40,7 @@ Status Agent::start() {
   if (auto s = ensure_kernel_mounts(); !s) return s;
   if (auto s = raise_memlock_limit(); !s) log::debug("{}", s.error().message);
 
-  boot_id_ = read_small_file("/proc/sys/kernel/random/uuid");
-  while (!boot_id_.empty() && (boot_id_.back() == '\n' || boot_id_.back() == ' ')) boot_id_.pop_back();
+  boot_id_ = trim_right(read_small_file("/proc/sys/kernel/random/uuid"));
   if (boot_id_.empty()) boot_id_ = fmt::format("{:016x}", started_ns_ ^ (uint64_t{static_cast<uint32_t>(getpid())} << 32));
   std::string hmac_key;
   if (!config_.audit.key_file.empty()) {
