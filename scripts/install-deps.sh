@@ -11,7 +11,7 @@ packages=(
   libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev
   libnghttp2-dev libsqlite3-dev libhyperscan-dev robin-map-dev libxxhash-dev
-  curl iproute2 python3 procps nginx dnsmasq-base rsyslog
+  curl iproute2 python3 procps nginx dnsmasq-base rsyslog rsyslog-gnutls openssl
 )
 
 # Peers and load generators for `make bench` only.

@@ -1,7 +1,9 @@
 #include "agent/config/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -139,7 +141,8 @@ void parse_sinks(const Parser& p, const YAML::Node& n, std::vector<SinkConfig>& 
     std::string path = fmt::format("events.sinks[{}]", i);
     p.expect_map(item, path, {"type", "name", "path", "address", "url", "kinds", "min_severity", "queue_max_mb",
                               "spool_max_mb", "fsync_interval_ms", "max_size_mb", "max_files", "chain", "facility",
-                              "app_name"});
+                              "app_name", "endpoint", "format", "gzip", "headers", "ca", "client_cert",
+                              "client_key", "server_name", "timeout_ms"});
     SinkConfig s;
     if (!item["type"]) p.fail(item.Mark(), fmt::format("'{}.type' is required", path));
     p.field(item, path, "type", s.type);
@@ -157,6 +160,35 @@ void parse_sinks(const Parser& p, const YAML::Node& n, std::vector<SinkConfig>& 
     p.field(item, path, "chain", s.chain);
     p.field(item, path, "facility", s.facility);
     p.field(item, path, "app_name", s.app_name);
+    p.field(item, path, "endpoint", s.endpoint);
+    p.field(item, path, "format", s.format);
+    p.field(item, path, "gzip", s.gzip);
+    p.field(item, path, "ca", s.ca);
+    p.field(item, path, "client_cert", s.client_cert);
+    p.field(item, path, "client_key", s.client_key);
+    p.field(item, path, "server_name", s.server_name);
+    p.field(item, path, "timeout_ms", s.timeout_ms);
+    if (const YAML::Node h = item["headers"]; h && !h.IsNull()) {
+      if (!h.IsMap()) p.fail(h.Mark(), fmt::format("'{}.headers' must be a mapping of header name to value", path));
+      for (const auto& kv : h) {
+        std::string k = kv.first.Scalar();
+        if (!kv.second.IsScalar()) p.fail(kv.second.Mark(), fmt::format("'{}.headers.{}' must be a string", path, k));
+        std::string v = kv.second.Scalar();
+        bool token = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c);
+        });
+        if (!token) p.fail(kv.first.Mark(), fmt::format("'{}.headers': '{}' is not an HTTP header name", path, k));
+        if (v.find_first_of("\r\n") != std::string::npos)
+          p.fail(kv.second.Mark(), fmt::format("'{}.headers.{}' holds a line break", path, k));
+        static const std::set<std::string> kReserved = {"host", "content-length", "content-type",
+                                                        "content-encoding", "transfer-encoding", "connection"};
+        std::string lower = k;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (kReserved.count(lower))
+          p.fail(kv.first.Mark(), fmt::format("'{}.headers.{}' is set by the sink itself", path, k));
+        s.headers.emplace_back(std::move(k), std::move(v));
+      }
+    }
     static const std::set<std::string> kTypes = {"stdout", "file", "syslog", "webhook", "otlp"};
     if (!kTypes.count(s.type))
       p.fail(item["type"].Mark(),
@@ -166,6 +198,16 @@ void parse_sinks(const Parser& p, const YAML::Node& n, std::vector<SinkConfig>& 
     if (s.type == "syslog" && s.address.empty())
       p.fail(item.Mark(), fmt::format("'{}.address' is required for a syslog sink (e.g. udp://127.0.0.1:514, "
                                       "tcp://127.0.0.1:514, unix:///dev/log)", path));
+    if (s.type == "webhook" && s.url.empty())
+      p.fail(item.Mark(), fmt::format("'{}.url' is required for a webhook sink (e.g. https://siem.example/ingest)", path));
+    if (s.type == "otlp" && s.url.empty() == s.endpoint.empty())
+      p.fail(item.Mark(), fmt::format("'{}': an otlp sink takes either 'endpoint' (e.g. http://127.0.0.1:4318, "
+                                      "/v1/logs appended) or 'url' (the whole logs URL)", path));
+    if (s.format != "json" && s.format != "jsonl")
+      p.fail(item["format"].Mark(), fmt::format("'{}.format' is '{}'; expected json or jsonl", path, s.format));
+    if (s.client_cert.empty() != s.client_key.empty())
+      p.fail(item.Mark(), fmt::format("'{}': client_cert and client_key go together (mTLS)", path));
+    if (s.timeout_ms == 0) p.fail(item["timeout_ms"].Mark(), fmt::format("'{}.timeout_ms' must be at least 1", path));
     for (size_t k = 0; k < s.kinds.size(); ++k) {
       const auto& all = all_event_kinds();
       if (std::find(all.begin(), all.end(), s.kinds[k]) == all.end())

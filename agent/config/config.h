@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -16,7 +17,8 @@ struct SinkConfig {
   std::string name;     // spool directory, metrics, lost{source:"sink_<name>"}; default: the type
   std::string path;     // file
   std::string address;  // syslog: udp://host:port, tcp://host:port, unix:///dev/log
-  std::string url;      // webhook, otlp
+  std::string url;      // webhook; otlp: the whole logs URL
+  std::string endpoint; // otlp: base URL, /v1/logs appended (OTEL_EXPORTER_OTLP_ENDPOINT's rule)
   std::vector<std::string> kinds;    // empty: every kind of events.kinds
   std::string min_severity = "info";  // info | low | medium | high | critical
   uint32_t queue_max_mb = 16;         // in memory, before shedding by class
@@ -27,6 +29,12 @@ struct SinkConfig {
   bool chain = true;                  // file: the hash chain (vigil audit verify)
   std::string facility = "daemon";    // syslog (RFC 5424 facility name)
   std::string app_name = "vigil";     // syslog APP-NAME
+  std::string format = "json";        // webhook body: json (an array) | jsonl
+  bool gzip = false;                  // webhook, otlp: Content-Encoding: gzip
+  std::vector<std::pair<std::string, std::string>> headers;  // webhook, otlp: e.g. Authorization
+  std::string ca, client_cert, client_key;  // TLS (https://, syslog tls://): PEM files; mTLS with both
+  std::string server_name;                  // TLS: the certificate name to expect (default: the host)
+  uint32_t timeout_ms = 10000;              // network sinks: connect and I/O
 };
 
 struct Config {

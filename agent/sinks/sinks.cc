@@ -5,10 +5,29 @@
 #include <algorithm>
 
 #include "agent/events/events.h"
+#include "agent/sinks/http_outputs.h"
 #include "agent/sinks/outputs.h"
 #include "agent/sinks/syslog.h"
 
 namespace vigil::sinks {
+
+namespace {
+
+TlsOptions tls_options(const SinkConfig& c) {
+  TlsOptions t;
+  t.ca_file = c.ca;
+  t.cert_file = c.client_cert;
+  t.key_file = c.client_key;
+  t.server_name = c.server_name;
+  return t;
+}
+
+}  // namespace
+
+std::string otlp_logs_url(std::string_view endpoint) {
+  while (endpoint.ends_with('/')) endpoint.remove_suffix(1);
+  return std::string(endpoint) + "/v1/logs";
+}
 
 std::string sink_name(const std::vector<SinkConfig>& configs, size_t i) {
   return configs[i].name.empty() ? configs[i].type : configs[i].name;  // the config names repeated types
@@ -33,14 +52,37 @@ Result<std::unique_ptr<SinkSet>> SinkSet::open(const std::vector<SinkConfig>& co
       if (c.chain) file = f->get();
       out = std::move(*f);
     } else if (c.type == "syslog") {
-      auto s = SyslogOutput::create({c.address, c.facility, c.app_name, ctx.node});
+      SyslogOptions so{c.address, c.facility, c.app_name, ctx.node};
+      so.tls = tls_options(c);
+      so.io_timeout_ns = uint64_t{c.timeout_ms} * 1'000'000;
+      auto s = SyslogOutput::create(std::move(so));
       if (!s) return Error{fmt::format("sink {}: {}", wo.name, s.error().message)};
       out = std::move(*s);
+    } else if (c.type == "webhook" || c.type == "otlp") {
+      HttpSinkOptions ho;
+      ho.url = c.type == "otlp" && !c.endpoint.empty() ? otlp_logs_url(c.endpoint) : c.url;
+      ho.tls = tls_options(c);
+      ho.timeout_ns = uint64_t{c.timeout_ms} * 1'000'000;
+      ho.headers = c.headers;
+      ho.gzip = c.gzip;
+      ho.json_lines = c.format == "jsonl";
+      ho.node = ctx.node;
+      ho.boot_id = ctx.boot_id;
+      ho.k8s_node = ctx.k8s_node;
+      Result<std::unique_ptr<Output>> o = Error{};
+      if (c.type == "webhook") {
+        auto w = WebhookOutput::create(std::move(ho));
+        o = w ? Result<std::unique_ptr<Output>>(std::move(*w)) : w.error();
+      } else {
+        auto w = OtlpOutput::create(std::move(ho));
+        o = w ? Result<std::unique_ptr<Output>>(std::move(*w)) : w.error();
+      }
+      if (!o) return Error{fmt::format("sink {}: {}", wo.name, o.error().message)};
+      out = std::move(*o);
     } else {
-      return Error{fmt::format("sink type '{}' is not implemented in this version of vigild "
-                               "(implemented: stdout, file, syslog)", c.type)};
+      return Error{fmt::format("sink type '{}' is unknown (stdout, file, syslog, webhook, otlp)", c.type)};
     }
-    if (c.type == "syslog") {
+    if (c.type != "stdout" && c.type != "file") {
       SpoolOptions so;
       so.max_bytes = uint64_t{c.spool_max_mb} << 20;
       so.fsync_interval_ns = uint64_t{c.fsync_interval_ms} * 1'000'000;

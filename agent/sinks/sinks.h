@@ -25,6 +25,7 @@ struct SinkContext {
   std::string node;      // syslog HOSTNAME, epoch records
   std::string boot_id;   // epoch records
   std::string hmac_key;  // audit.key_file's bytes (empty: the chain is plain SHA-256)
+  std::string k8s_node;  // VIGIL_NODE_NAME from the downward API, for OTLP resources
 };
 
 class SinkSet {
@@ -51,6 +52,9 @@ class SinkSet {
   };
   std::vector<Sink> sinks_;
 };
+
+// An OTLP endpoint's logs URL: ENDPOINT/v1/logs.
+std::string otlp_logs_url(std::string_view endpoint);
 
 // The name of the i-th sink: the config's (which names a repeated type type-i), else its type.
 std::string sink_name(const std::vector<SinkConfig>& configs, size_t i);

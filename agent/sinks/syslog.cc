@@ -41,16 +41,6 @@ void header_field(std::string& out, std::string_view v, size_t max) {
   if (n == 0) out += '-';
 }
 
-// Waits until fd is ready for `events`; false on timeout or error.
-bool wait_fd(int fd, short events, uint64_t timeout_ns) {
-  pollfd p{fd, events, 0};
-  int rc;
-  do {
-    rc = ::poll(&p, 1, static_cast<int>(timeout_ns / 1'000'000));
-  } while (rc < 0 && errno == EINTR);
-  return rc > 0 && !(p.revents & (POLLERR | POLLNVAL)) && (p.revents & events);
-}
-
 }  // namespace
 
 int syslog_facility(std::string_view name) {
@@ -117,16 +107,28 @@ Result<std::unique_ptr<SyslogOutput>> SyslogOutput::create(SyslogOptions o) {
     if (s->path_.empty() || s->path_.size() >= sizeof(sockaddr_un{}.sun_path))
       return Error{fmt::format("syslog address '{}': the socket path is empty or too long", o.address)};
   } else if (a.starts_with("tls://")) {
-    return Error{fmt::format("syslog address '{}': syslog over TLS (RFC 5425) is not implemented yet; "
-                             "use udp://, tcp:// or unix://", o.address)};
+    s->transport_ = Transport::kTls;
+    if (auto st = host_port(a.substr(6)); !st) return st.error();
+    auto t = TlsContext::create(o.tls);
+    if (!t) return Error{fmt::format("syslog {}: {}", o.address, t.error().message)};
+    s->tls_ = std::move(*t);
   } else {
-    return Error{fmt::format("syslog address '{}' must start with udp://, tcp:// or unix://", o.address)};
+    return Error{fmt::format("syslog address '{}' must start with udp://, tcp://, tls:// or unix://", o.address)};
   }
+  if (s->transport_ != Transport::kTls && (!o.tls.ca_file.empty() || !o.tls.cert_file.empty()))
+    return Error{fmt::format("syslog address '{}': ca/client_cert are set but the address is not tls://", o.address)};
   return s;
 }
 
 Status SyslogOutput::connect() {
   fd_.reset();
+  stream_.reset();
+  if (transport_ == Transport::kTcp || transport_ == Transport::kTls) {
+    auto st = Stream::connect(host_, port_, tls_, o_.tls.server_name, o_.io_timeout_ns);
+    if (!st) return Error{fmt::format("syslog {}: {}", o_.address, st.error().message)};
+    stream_ = std::move(*st);
+    return {};
+  }
   if (transport_ == Transport::kUnix) {
     Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!fd) return os_error("syslog socket");
@@ -139,7 +141,7 @@ Status SyslogOutput::connect() {
     return {};
   }
   addrinfo hints{};
-  hints.ai_socktype = transport_ == Transport::kTcp ? SOCK_STREAM : SOCK_DGRAM;
+  hints.ai_socktype = SOCK_DGRAM;
   hints.ai_flags = AI_NUMERICSERV;
   addrinfo* res = nullptr;
   if (int rc = getaddrinfo(host_.c_str(), port_.c_str(), &hints, &res); rc != 0)
@@ -151,15 +153,7 @@ Status SyslogOutput::connect() {
       last = os_error("syslog socket");
       continue;
     }
-    int rc = ::connect(fd.get(), ai->ai_addr, ai->ai_addrlen);
-    if (rc != 0 && errno == EINPROGRESS) {
-      int err = ETIMEDOUT;
-      socklen_t len = sizeof err;
-      if (wait_fd(fd.get(), POLLOUT, o_.io_timeout_ns)) getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-      rc = err ? -1 : 0;
-      errno = err;
-    }
-    if (rc != 0) {
+    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {  // a datagram socket connects at once
       last = os_error(fmt::format("connect to syslog {}", o_.address));
       continue;
     }
@@ -172,14 +166,14 @@ Status SyslogOutput::connect() {
 
 Delivery SyslogOutput::deliver(std::span<const Record> batch) {
   Delivery d;
-  if (!fd_)
+  if (!fd_ && !stream_)
     if (auto st = connect(); !st) {
       d.error = st.error().message;
       return d;
     }
   for (const auto& r : batch) {
     msg_ = format_rfc5424(r, facility_, o_.hostname, o_.app_name, pid_);
-    if (transport_ != Transport::kTcp) {
+    if (!stream_) {
       // One datagram per message.
       ssize_t n;
       do {
@@ -200,24 +194,14 @@ Delivery SyslogOutput::deliver(std::span<const Record> batch) {
       ++d.delivered;
       continue;
     }
-    // TCP, octet counting: "LEN SP MSG".
+    // TCP and TLS, octet counting: "LEN SP MSG".
     frame_ = fmt::format("{} ", msg_.size());
     frame_ += msg_;
-    size_t off = 0;
-    while (off < frame_.size()) {
-      ssize_t n = ::send(fd_.get(), frame_.data() + off, frame_.size() - off, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EAGAIN) {
-        if (wait_fd(fd_.get(), POLLOUT, o_.io_timeout_ns)) continue;
-        errno = ETIMEDOUT;
-      }
-      if (n <= 0) {
-        d.error = os_error(fmt::format("send to syslog {}", o_.address)).message;
-        // A frame cut in the middle cannot be resumed on a new connection: send it whole again.
-        fd_.reset();
-        return d;
-      }
-      off += static_cast<size_t>(n);
+    if (auto st = stream_->write_all(frame_); !st) {
+      d.error = fmt::format("syslog {}: {}", o_.address, st.error().message);
+      // A frame cut in the middle cannot be resumed on a new connection: send it whole again.
+      stream_.reset();
+      return d;
     }
     ++d.delivered;
   }

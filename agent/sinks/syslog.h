@@ -1,21 +1,24 @@
 // The syslog sink: RFC 5424 messages over UDP (RFC 5426), TCP with
-// octet-counting framing (RFC 6587) or a unix datagram socket (/dev/log).
+// octet-counting framing (RFC 6587), TLS (RFC 5425, the same framing) or a
+// unix datagram socket (/dev/log).
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "agent/sinks/stream.h"
 #include "agent/sinks/worker.h"
 #include "base/fd.h"
 
 namespace vigil::sinks {
 
 struct SyslogOptions {
-  std::string address;          // udp://host:port | tcp://host:port | unix:///dev/log
+  std::string address;          // udp://host:port | tcp://host:port | tls://host:port | unix:///dev/log
   std::string facility = "daemon";
   std::string app_name = "vigil";
   std::string hostname;         // the node name
   uint64_t io_timeout_ns = 5'000'000'000;
+  TlsOptions tls;  // tls:// (RFC 5425): CA, client certificate, server name
 };
 
 // "daemon" -> 3, ... (RFC 5424 6.2.1); -1 when unknown.
@@ -32,7 +35,7 @@ class SyslogOutput final : public Output {
   Delivery deliver(std::span<const Record> batch) override;
 
  private:
-  enum class Transport { kUdp, kTcp, kUnix };
+  enum class Transport { kUdp, kTcp, kTls, kUnix };
   explicit SyslogOutput(SyslogOptions o) : o_(std::move(o)) {}
   Status connect();
 
@@ -40,7 +43,9 @@ class SyslogOutput final : public Output {
   Transport transport_ = Transport::kUdp;
   std::string host_, port_, path_;
   int facility_ = 3, pid_ = 0;
-  Fd fd_;
+  Fd fd_;                          // udp, unix
+  std::unique_ptr<Stream> stream_;  // tcp, tls
+  std::shared_ptr<TlsContext> tls_;
   std::string msg_, frame_;
 };
 

@@ -56,7 +56,9 @@ Status Agent::start() {
     std::error_code ec;
     std::filesystem::create_directories(config_.data_dir + "/checkpoints", ec);  // <sink>.jsonl each
   }
-  auto sinks = sinks::SinkSet::open(config_.events.sinks, {config_.data_dir, node_, boot_id_, hmac_key});
+  const char* k8s_node = getenv("VIGIL_NODE_NAME");
+  auto sinks = sinks::SinkSet::open(config_.events.sinks,
+                                    {config_.data_dir, node_, boot_id_, hmac_key, k8s_node ? k8s_node : ""});
   if (!sinks) return sinks.error();
   sinks_ = std::move(*sinks);
 
@@ -250,6 +252,7 @@ nlohmann::json Agent::status() const {
                      {"dropped", dropped},
                      {"oldest_unacked_ns", s.oldest_unacked_ns},
                      {"last_error", s.last_error},
+                     {"last_reject", s.last_reject},
                      {"errors", s.last_error.empty() ? 0 : 1}});
   }
   return {{"agent", "vigild"},

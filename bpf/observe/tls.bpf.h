@@ -111,7 +111,9 @@ static __always_inline int tls__enter(struct pt_regs *ctx, __u8 op, __u64 ssl, _
 {
 	struct vigil_tls_args *t;
 
-	if (capture_bytes == 0)
+	/* The agent's own TLS (its webhook and OTLP sinks on BoringSSL): never
+	 * reported, or each delivery would make events to deliver. */
+	if (capture_bytes == 0 || (bpf_get_current_pid_tgid() >> 32) == self_pid)
 		return 0;
 	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!t)

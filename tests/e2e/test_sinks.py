@@ -6,6 +6,7 @@ of the TCP receiver across a SIGKILL of vigild loses nothing: the spool replays,
 in order, with no gap in seq per boot_id."""
 import json
 import os
+import pathlib
 import shutil
 import signal
 import socket
@@ -15,7 +16,7 @@ import textwrap
 import time
 import unittest
 
-from vigil_e2e import Agent, Process, free_port, listening, require_root, wait_until
+from vigil_e2e import Agent, Process, TestCA, free_port, listening, require_root, wait_until
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 SEVERITY = {"info": 6, "low": 5, "medium": 4, "high": 3, "critical": 2}
@@ -24,8 +25,12 @@ SEVERITY = {"info": 6, "low": 5, "medium": 4, "high": 3, "critical": 2}
 class Rsyslog:
     """rsyslogd in the foreground with a private config: one line per message in out.log."""
 
-    def __init__(self, udp_port=None, tcp_port=None):
+    def __init__(self, udp_port=None, tcp_port=None, tls=None):
+        """tls: (CA file, certificate, key) for an RFC 5425 input (gtls, x509/certvalid: clients need a
+        certificate from the CA) on self.tls_port."""
         self.dir = tempfile.mkdtemp(prefix="vigil-rsyslog-")
+        self.tls = tls
+        self.tls_port = free_port()
         self.udp_port = udp_port or free_port()
         self.tcp_port = tcp_port or free_port()
         self.sock = os.path.join(self.dir, "log.sock")
@@ -34,13 +39,21 @@ class Rsyslog:
         self.proc = None
 
     def start(self):
+        tls_global = tls_input = ""
+        if self.tls:
+            ca, cert, key = self.tls
+            tls_global = (f' DefaultNetstreamDriverCAFile="{ca}" DefaultNetstreamDriverCertFile="{cert}"'
+                          f' DefaultNetstreamDriverKeyFile="{key}"')
+            tls_input = (f'input(type="imtcp" address="127.0.0.1" port="{self.tls_port}" streamDriver.name="gtls"'
+                         f' streamDriver.mode="1" streamDriver.authMode="x509/certvalid")')
         with open(self.conf, "w") as f:
             f.write(textwrap.dedent(f"""\
-                global(workDirectory="{self.dir}" maxMessageSize="64k")
+                global(workDirectory="{self.dir}" maxMessageSize="64k"{tls_global})
                 module(load="imudp")
                 input(type="imudp" address="127.0.0.1" port="{self.udp_port}")
                 module(load="imtcp")
                 input(type="imtcp" address="127.0.0.1" port="{self.tcp_port}")
+                {tls_input}
                 module(load="imuxsock" SysSock.Use="off")
                 input(type="imuxsock" Socket="{self.sock}" UseSpecialParser="off" ParseHostname="on" IgnoreTimestamp="off")
                 template(name="fields" type="list") {{
@@ -59,7 +72,8 @@ class Rsyslog:
         with open(os.path.join(self.dir, "stderr"), "w") as err:
             self.proc = Process([RSYSLOGD, "-n", "-f", self.conf, "-i", os.path.join(self.dir, "pid")],
                                 stdout=subprocess.DEVNULL, stderr=err)
-        if not wait_until(lambda: listening("127.0.0.1", self.tcp_port) and os.path.exists(self.sock), 15):
+        if not wait_until(lambda: listening("127.0.0.1", self.tcp_port) and os.path.exists(self.sock)
+                          and (not self.tls or listening("127.0.0.1", self.tls_port)), 15):
             raise RuntimeError("rsyslogd did not start: " + open(os.path.join(self.dir, "stderr")).read())
         return self
 
@@ -164,6 +178,37 @@ class SyslogSink(unittest.TestCase):
             self.assertEqual(sum(sinks[name]["dropped"].values()), 0)
         self.assertTrue(os.path.isdir(os.path.join(agent.dir, "data", "spool", "tcp")))
 
+    def test_tls_with_a_client_certificate_rfc5425(self):
+        d = tempfile.mkdtemp(prefix="vigil-syslog-tls-")
+        self.addCleanup(shutil.rmtree, d, True)
+        ca = TestCA(d, "syslog")
+        server = ca.issue("rsyslog", "IP:127.0.0.1")
+        client = ca.issue("vigil-agent")
+        rs = Rsyslog(tls=(ca.ca, *server)).start()
+        self.addCleanup(rs.cleanup)
+        agent = Agent(extra_config=textwrap.indent(textwrap.dedent(f"""\
+            - type: syslog
+              name: tls
+              address: tls://127.0.0.1:{rs.tls_port}
+              ca: {ca.ca}
+              client_cert: {client[0]}
+              client_key: {client[1]}
+              kinds: [connection]
+            """), "    "))
+        self.addCleanup(agent.cleanup)
+        agent.start()
+        make_traffic(10, free_port())
+        want = wait_until(lambda: [e for e in agent.events() if e["kind"] == "connection"]
+                          if len([e for e in agent.events() if e["kind"] == "connection"]) >= 20 else None, 20)
+        self.assertTrue(want)
+        self.assertTrue(wait_until(lambda: all(("imtcp", e["seq"], e["boot_id"]) in rs.messages() for e in want), 20),
+                        (agent.status()["sinks"], pathlib.Path(rs.dir, "stderr").read_text()[-500:]))
+        got = rs.messages()
+        for e in want:
+            self.assertEqual(got[("imtcp", e["seq"], e["boot_id"])]["json"], e)
+        st = next(s for s in agent.status()["sinks"] if s["name"] == "tls")
+        self.assertEqual(st["last_error"], "")
+
     def test_a_receiver_outage_across_a_sigkill_loses_nothing(self):
         rs = Rsyslog()  # not started: the receiver is down
         self.addCleanup(rs.cleanup)
@@ -207,9 +252,6 @@ class SyslogSink(unittest.TestCase):
             self.assertEqual([s for s in dedup if s in set(expected)], expected)
         self.assertTrue(all(k in got for k in want))
 
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class AuditChain(unittest.TestCase):
@@ -332,3 +374,7 @@ class AuditChain(unittest.TestCase):
             r = self.verify(*files, "--key", key + ".pub", "--checkpoint", checkpoints)
             self.assertEqual(r.returncode, 1, f"{edit.__name__}: {r.stdout}{r.stderr}")
             self.assertIn("truncated: the checkpoint of", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -170,6 +170,23 @@ def http_server(port, bind="127.0.0.1"):
     return p, root
 
 
+def nginx_prelude(d):
+    """The start of an nginx.conf for one process with every path under d, up to inside http {."""
+    return f"""daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+"""
+
+
 class Nginx:
     """nginx on a free loopback port with its own config, one process (no master)."""
 
@@ -195,19 +212,7 @@ class Nginx:
         t = self.dir
         conf = os.path.join(t, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(f"""daemon off;
-master_process off;
-worker_processes 1;
-pid {t}/nginx.pid;
-error_log {t}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  client_body_temp_path {t}/body;
-  proxy_temp_path {t}/proxy;
-  fastcgi_temp_path {t}/fastcgi;
-  uwsgi_temp_path {t}/uwsgi;
-  scgi_temp_path {t}/scgi;
+            f.write(nginx_prelude(t) + f"""  access_log off;
   sendfile on;
   keepalive_requests 10000;
   gzip on;
@@ -234,6 +239,30 @@ http {{
     def stop(self):
         self.proc.stop(signal.SIGQUIT)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+class TestCA:
+    """A throw-away CA with a server certificate for 127.0.0.1 and a client certificate."""
+
+    def __init__(self, d, name):
+        self.d, self.name = d, name
+        self.ca, self.ca_key = f"{d}/{name}-ca.pem", f"{d}/{name}-ca.key"
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+                "-subj", f"/CN=vigil test {name} CA", "-keyout", self.ca_key, "-out", self.ca)
+
+    def issue(self, who, san=None):
+        key, csr, cert, ext = (f"{self.d}/{self.name}-{who}.{x}" for x in ("key", "csr", "pem", "ext"))
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={who}",
+                "-keyout", key, "-out", csr)
+        with open(ext, "w") as f:
+            f.write(f"subjectAltName={san}\n" if san else "extendedKeyUsage=clientAuth\n")
+        openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key, "-CAcreateserial", "-days", "1",
+                "-extfile", ext, "-out", cert)
+        return cert, key
 
 
 CURL = "/usr/bin/curl"

@@ -55,6 +55,36 @@ events:
   EXPECT_EQ(c->events.sinks[0].path, "/tmp/x.jsonl");
 }
 
+TEST(Config, HttpSinksTakeTlsHeadersAndFormats) {
+  auto c = parse_config(R"(
+events:
+  sinks:
+    - type: webhook
+      url: https://siem.example/ingest
+      format: jsonl
+      gzip: true
+      ca: /etc/vigil/ca.pem
+      client_cert: /etc/vigil/agent.pem
+      client_key: /etc/vigil/agent.key
+      server_name: siem.internal
+      timeout_ms: 3000
+      headers: {Authorization: "Bearer abc", X-Tenant: blue}
+    - {type: otlp, endpoint: "http://127.0.0.1:4318"}
+)", "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  const auto& w = c->events.sinks[0];
+  EXPECT_EQ(w.name, "webhook");
+  EXPECT_EQ(w.format, "jsonl");
+  EXPECT_TRUE(w.gzip);
+  EXPECT_EQ(w.client_key, "/etc/vigil/agent.key");
+  EXPECT_EQ(w.server_name, "siem.internal");
+  EXPECT_EQ(w.timeout_ms, 3000u);
+  ASSERT_EQ(w.headers.size(), 2u);
+  EXPECT_EQ(w.headers[0], (std::pair<std::string, std::string>{"Authorization", "Bearer abc"}));
+  EXPECT_EQ(c->events.sinks[1].endpoint, "http://127.0.0.1:4318");
+  EXPECT_EQ(c->events.sinks[1].name, "otlp");
+}
+
 struct BadCase {
   const char* name;
   std::string yaml;
@@ -111,6 +141,24 @@ INSTANTIATE_TEST_SUITE_P(
                 "events:\n  sinks:\n    - {type: syslog, address: 'udp://127.0.0.1:1', name: s}\n"
                 "    - {type: syslog, address: 'udp://127.0.0.1:2', name: s}\n",
                 "a second sink named 's'"},
+        BadCase{"WebhookNoUrl", "events:\n  sinks:\n    - type: webhook\n",
+                "'events.sinks[0].url' is required for a webhook sink"},
+        BadCase{"OtlpBothUrlAndEndpoint",
+                "events:\n  sinks:\n    - {type: otlp, url: 'http://a/v1/logs', endpoint: 'http://a'}\n",
+                "an otlp sink takes either 'endpoint'"},
+        BadCase{"WebhookBadFormat", "events:\n  sinks:\n    - {type: webhook, url: 'http://a', format: xml}\n",
+                "'events.sinks[0].format' is 'xml'; expected json or jsonl"},
+        BadCase{"CertWithoutKey", "events:\n  sinks:\n    - {type: webhook, url: 'https://a', client_cert: /c}\n",
+                "client_cert and client_key go together"},
+        BadCase{"HeaderInjection",
+                "events:\n  sinks:\n    - type: webhook\n      url: 'http://a'\n      headers: {X-A: \"1\\r\\nX-B: 2\"}\n",
+                "'events.sinks[0].headers.X-A' holds a line break"},
+        BadCase{"HeaderTheSinkSets",
+                "events:\n  sinks:\n    - type: webhook\n      url: 'http://a'\n      headers: {Content-Length: '5'}\n",
+                "'events.sinks[0].headers.Content-Length' is set by the sink itself"},
+        BadCase{"HeaderBadName",
+                "events:\n  sinks:\n    - type: webhook\n      url: 'http://a'\n      headers: {'X A': '5'}\n",
+                "'X A' is not an HTTP header name"},
         BadCase{"SinkBadName", "events:\n  sinks:\n    - {type: stdout, name: ../x}\n",
                 "'events.sinks[0].name' '../x' may hold only"},
         BadCase{"SyntaxError", "capture: [unclosed\n", "bad.yaml:"},

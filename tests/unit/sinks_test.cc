@@ -273,7 +273,15 @@ TEST(Syslog, FormatsRfc5424WithStructuredDataAndMicroseconds) {
     o.facility = std::move(facility);
     return o;
   };
-  EXPECT_FALSE(SyslogOutput::create(opts("tls://127.0.0.1:6514")));
+  EXPECT_TRUE(SyslogOutput::create(opts("tls://127.0.0.1:6514")));  // RFC 5425, the system's CAs
+  SyslogOptions no_ca = opts("tls://127.0.0.1:6514");
+  no_ca.tls.ca_file = "/nonexistent/ca.pem";
+  auto tls = SyslogOutput::create(no_ca);
+  ASSERT_FALSE(tls);
+  EXPECT_NE(tls.error().message.find("/nonexistent/ca.pem"), std::string::npos) << tls.error().message;
+  SyslogOptions ca_on_udp = opts("udp://127.0.0.1:514");
+  ca_on_udp.tls.ca_file = "/etc/ssl/certs/ca-certificates.crt";
+  EXPECT_FALSE(SyslogOutput::create(ca_on_udp));
   EXPECT_FALSE(SyslogOutput::create(opts("udp://127.0.0.1")));
   auto bad = SyslogOutput::create(opts("udp://127.0.0.1:514", "nofacility"));
   ASSERT_FALSE(bad);
