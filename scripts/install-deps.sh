@@ -11,7 +11,7 @@ packages=(
   libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev
   libnghttp2-dev libsqlite3-dev libhyperscan-dev robin-map-dev libxxhash-dev
-  curl iproute2 python3 procps nginx dnsmasq-base rsyslog rsyslog-gnutls openssl
+  curl iproute2 python3 procps nginx dnsmasq-base rsyslog rsyslog-gnutls openssl prometheus
 )
 
 # Peers and load generators for `make bench` only.
@@ -44,5 +44,12 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Test peers (nginx, rsyslog, prometheus) are started by the tests with their own
+# configs: the packages must not start system services (policy-rc.d, 101: not now).
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "agent/control/handlers.h"
+#include "agent/metrics/exposition.h"
 #include "agent/vigild/version.h"
 #include "base/file.h"
 #include "base/log.h"
@@ -109,6 +110,13 @@ Status Agent::start() {
   auto ctl = ControlServer::listen(config_.control_socket, [this] { return status(); });
   if (!ctl) return ctl.error();
   control_ = std::move(*ctl);
+  if (!config_.metrics.listen.empty()) {
+    // A busy port costs the metrics, not the agent: it says so and runs on.
+    auto m = metrics::Server::listen(config_.metrics.listen, {[this] { return metrics_text(); },
+                                                              [this] { return not_ready_reason(); }});
+    if (m) metrics_ = std::move(*m);
+    else log::warn("{} (metrics off; set metrics.listen to another address)", m.error().message);
+  }
 
   PolicyServiceOptions po{config_.policies.dir, config_.data_dir, config_.policies.pin_dir, cg_mount};
   EgressOptions eo{config_.policies.pin_dir, cg_mount, config_.policies.dns_ports, config_.policies.dns_min_ttl};
@@ -158,6 +166,7 @@ void Agent::ship(Event&& event) {
   event.seq = ++seq_;
   event.boot_id = boot_id_;
   ++events_by_kind_[event.kind()];
+  if (const auto* eg = std::get_if<EgressEvent>(&event.body)) ++egress_verdicts_[{eg->verdict, eg->policy}];
   encode_json(event, line_);
   sinks_->offer(event, line_);
   if (control_) control_->publish(event, line_);
@@ -275,9 +284,99 @@ nlohmann::json Agent::status() const {
               {"uncaptured_bytes", http.gap_bytes}}},
             {"trace_clients", control_->subscribers()}}},
           {"sinks", sinks},
+          {"metrics", {{"listen", config_.metrics.listen}, {"port", metrics_ ? metrics_->port() : 0},
+                       {"scrapes", metrics_ ? metrics_->requests() : 0}}},
           {"egress", policies_->status()},
           {"inventory", inventory_ ? inventory_->status() : nlohmann::json{{"enabled", false}}},
           {"tls", tls_status()}};
+}
+
+std::string Agent::not_ready_reason() const {
+  for (const auto& p : observer_->programs())
+    if (!p.attached) return fmt::format("program {} is not attached", p.name);
+  return "";  // sinks are open once start() returned
+}
+
+std::string Agent::metrics_text() const {
+  metrics::Exposition m;
+  auto num = [](auto v) { return static_cast<double>(v); };
+  m.family("vigil_build_info", "gauge", "The running vigild: version, node and boot_id.");
+  m.sample({{"version", VIGIL_VERSION}, {"node", node_}, {"boot_id", boot_id_}}, 1);
+  m.family("vigil_uptime_seconds", "gauge", "Seconds since vigild started.");
+  m.sample(num((BootClock::now_wall_ns() - started_ns_) / 1'000'000'000ull));
+  m.family("vigil_kernel_events_total", "counter", "Records read from the kernel ring buffers.");
+  m.sample(num(kernel_events_));
+  m.family("vigil_events_total", "counter", "Events shipped, by kind.");
+  for (const auto& [kind, n] : events_by_kind_) m.sample({{"kind", kind}}, num(n));
+  m.family("vigil_lost_events_total", "counter", "Events lost, by where (the lost events' sources).");
+  for (const auto& [source, n] : lost_reported_) m.sample({{"source", source}}, num(n));
+  const HttpStats http = mapper_->http_stats();
+  m.family("vigil_api_calls_total", "counter", "HTTP and gRPC exchanges paired into api_call events.");
+  m.sample(num(http.api_calls));
+  m.family("vigil_parse_errors_total", "counter", "Messages the protocol trackers could not pair or finish, by protocol.");
+  m.sample({{"protocol", "http1"}, {"reason", "unpaired_request"}}, num(http.unpaired_requests));
+  m.sample({{"protocol", "http1"}, {"reason", "unpaired_response"}}, num(http.unpaired_responses));
+  m.sample({{"protocol", "http2"}, {"reason", "partial_stream"}}, num(http.partial_streams));
+  m.family("vigil_uncaptured_bytes_total", "counter", "Payload bytes beyond the capture cap or lost, skipped by the parsers.");
+  m.sample(num(http.gap_bytes));
+  m.family("vigil_ringbuf_lost_total", "counter", "Kernel records dropped because a ring buffer was full, by ring.");
+  auto observed = observer_->lost_counters();
+  for (size_t i = 0; i < observed.size(); ++i)
+    if (std::string_view(kObserveLostSources[i]).find("ringbuf") != std::string_view::npos)
+      m.sample({{"ring", kObserveLostSources[i]}}, num(observed[i]));
+  m.family("vigil_programs_attached", "gauge", "BPF programs of the observer, 1 when attached.");
+  for (const auto& p : observer_->programs()) m.sample({{"program", p.name}}, p.attached ? 1 : 0);
+  m.family("vigil_probes_attached", "gauge", "TLS uprobes attached, by library kind and path.");
+  if (tls_)
+    for (const auto& l : tls_->status()) m.sample({{"lib", l.kind}, {"path", l.path}}, num(l.probes.size()));
+  m.family("vigil_processes", "gauge", "Processes in the process table.");
+  m.sample(num(procs_->size()));
+  m.family("vigil_connections", "gauge", "Open connections tracked.");
+  m.sample(num(conns_.size()));
+  m.family("vigil_egress_verdicts_total", "counter", "Egress verdicts reported, by verdict and policy.");
+  for (const auto& [k, n] : egress_verdicts_) m.sample({{"verdict", k.first}, {"policy", k.second}}, num(n));
+  if (inventory_) {
+    nlohmann::json inv = inventory_->status();
+    m.family("vigil_apimap_endpoints", "gauge", "Endpoints in the API inventory.");
+    m.sample(num(inv.value("endpoints", uint64_t{0})));
+    m.family("vigil_apimap_findings", "gauge", "Open risk findings in the API inventory.");
+    m.sample(num(inv.value("findings", uint64_t{0})));
+  }
+  auto stats = sinks_->stats();
+  m.family("vigil_sink_queue_depth", "gauge", "Events waiting in a sink's in-memory queue.");
+  for (const auto& s : stats) m.sample({{"sink", s.name}}, num(s.queued));
+  m.family("vigil_sink_queue_bytes", "gauge", "Bytes in a sink's in-memory queue.");
+  for (const auto& s : stats) m.sample({{"sink", s.name}}, num(s.queue_bytes));
+  m.family("vigil_sink_queue_capacity_bytes", "gauge", "A sink's in-memory queue limit (queue_max_mb).");
+  for (const auto& s : stats) m.sample({{"sink", s.name}}, num(s.queue_capacity));
+  m.family("vigil_sink_spool_bytes", "gauge", "Bytes in a network sink's disk spool.");
+  for (const auto& s : stats)
+    if (s.spooled) m.sample({{"sink", s.name}}, num(s.spool_bytes));
+  m.family("vigil_sink_pending", "gauge", "Events taken by a sink and not yet acknowledged.");
+  for (const auto& s : stats) m.sample({{"sink", s.name}}, num(s.pending));
+  m.family("vigil_sink_oldest_unacked_seconds", "gauge", "Age of the oldest event a sink has not delivered (0: none).");
+  uint64_t now = BootClock::now_wall_ns();
+  for (const auto& s : stats)
+    m.sample({{"sink", s.name}}, s.oldest_unacked_ns && now > s.oldest_unacked_ns
+                                     ? num(now - s.oldest_unacked_ns) / 1e9 : 0.0);
+  m.family("vigil_sink_delivered_total", "counter", "Events a sink delivered (acknowledged or written).");
+  for (const auto& s : stats) m.sample({{"sink", s.name}}, num(s.delivered));
+  m.family("vigil_sink_retries_total", "counter", "Delivery attempts that failed and were retried.");
+  for (const auto& s : stats) m.sample({{"sink", s.name}}, num(s.retries));
+  m.family("vigil_sink_dropped_total", "counter", "Events a sink dropped: shed by class when full, or rejected by the receiver.");
+  for (const auto& s : stats) {
+    for (int c = 0; c < sinks::kShedClasses; ++c)
+      m.sample({{"sink", s.name}, {"reason", fmt::format("shed_{}", sinks::shed_class_name(c))}}, num(s.dropped[c]));
+    m.sample({{"sink", s.name}, {"reason", "rejected"}}, num(s.rejected));
+  }
+  m.family("vigil_sink_spool_corrupt_total", "counter", "Spool records skipped as corrupt.");
+  for (const auto& s : stats)
+    if (s.spooled) m.sample({{"sink", s.name}}, num(s.spool_corrupt));
+  m.family("vigil_sink_up", "gauge", "1 when a sink's last delivery attempt succeeded.");
+  for (const auto& s : stats) m.sample({{"sink", s.name}}, s.last_error.empty() ? 1 : 0);
+  m.family("vigil_trace_clients", "gauge", "Clients of `vigil trace`.");
+  m.sample(num(control_->subscribers()));
+  return m.text();
 }
 
 int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
@@ -290,6 +389,8 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     fds.push_back({policies_->inotify_fd(), POLLIN, 0});
     constexpr size_t kOwnFds = 3;
     control_->fill_pollfds(fds);
+    const size_t metrics_at = fds.size();
+    if (metrics_) metrics_->fill_pollfds(fds);
     // Payload records do not wake us (see event__wakeup_flags in
     // bpf/observe/ring.bpf.h): the timeout bounds their delivery delay.
     int rc = ::poll(fds.data(), fds.size(), 20);
@@ -301,7 +402,8 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     policies_->consume();
     if (rc > 0 && (fds[2].revents & POLLIN)) policies_->on_inotify();
     if (reload && reload->exchange(false)) policies_->reload(ReloadReason::kSignal);
-    if (rc > 0) control_->service(fds.data() + kOwnFds, fds.size() - kOwnFds);
+    if (rc > 0) control_->service(fds.data() + kOwnFds, metrics_at - kOwnFds);
+    if (metrics_) metrics_->service(fds.data() + metrics_at, fds.size() - metrics_at, BootClock::now_wall_ns());
     uint64_t now = BootClock::now_wall_ns();
     if (now - last_http_tick >= 100'000'000ull) {
       last_http_tick = now;

@@ -13,6 +13,7 @@
 #include "agent/audit/checkpoint.h"
 #include "agent/config/config.h"
 #include "agent/control/server.h"
+#include "agent/metrics/server.h"
 #include "agent/events/event_mapper.h"
 #include "agent/policy/service.h"
 #include "agent/sinks/sinks.h"
@@ -48,6 +49,9 @@ class Agent {
   void checkpoint(uint64_t now, bool force);
   nlohmann::json status() const;
   nlohmann::json tls_status() const;
+  // The Prometheus page of /metrics (from the same counters as status()).
+  std::string metrics_text() const;
+  std::string not_ready_reason() const;
 
   Config config_;
   AgentOptions options_;
@@ -64,6 +68,8 @@ class Agent {
   uint64_t last_checkpoint_ns_ = 0;
   std::map<std::string, uint64_t> checkpoint_rotations_;  // by sink
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<metrics::Server> metrics_;
+  std::map<std::pair<std::string, std::string>, uint64_t> egress_verdicts_;  // (verdict, policy)
   std::unique_ptr<PolicyService> policies_;
   std::unique_ptr<TlsManager> tls_;
   std::unique_ptr<apimap::InventoryService> inventory_;

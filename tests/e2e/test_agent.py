@@ -265,20 +265,22 @@ class Config(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(f"{path}:2:11: 'capture.bodies' must be true or false", r.stderr)
 
-    def test_unimplemented_sink_is_refused_at_start(self):
+    def test_a_sink_with_a_missing_ca_file_is_refused_at_start_naming_it(self):
         if os.geteuid() != 0:
             self.skipTest("start needs root")
         d = os.path.join("/tmp", f"vigil-sink-{os.getpid()}")
         os.makedirs(d, exist_ok=True)
         path = os.path.join(d, "c.yaml")
         with open(path, "w") as f:
-            f.write(f"control_socket: {d}/s.sock\nevents:\n  sinks:\n    - type: webhook\n      url: https://127.0.0.1:1/\n")
+            f.write(f"control_socket: {d}/s.sock\ndata_dir: {d}/data\nevents:\n  sinks:\n    - type: webhook\n"
+                    f"      url: https://127.0.0.1:1/\n      ca: {d}/missing-ca.pem\n")
         try:
             r = subprocess.run([VIGILD, "--config", path], capture_output=True, text=True, timeout=20)
         finally:
             shutil.rmtree(d, ignore_errors=True)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("sink type 'webhook' is not implemented", r.stderr)
+        self.assertIn("sink webhook: webhook https://127.0.0.1:1/: TLS CA file", r.stderr)
+        self.assertIn(f"{d}/missing-ca.pem", r.stderr)
 
     def test_version_and_check(self):
         r = subprocess.run([VIGILD, "--version"], capture_output=True, text=True)
