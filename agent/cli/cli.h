@@ -46,5 +46,6 @@ void add_trace(CLI::App& app, const Globals& g, Verbs& verbs);
 void add_policy(CLI::App& app, const Globals& g, Verbs& verbs);
 void add_map(CLI::App& app, const Globals& g, Verbs& verbs);
 void add_audit(CLI::App& app, const Globals& g, Verbs& verbs);
+void add_events(CLI::App& app, const Globals& g, Verbs& verbs);
 
 }  // namespace vigil::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   add_policy(app, g, verbs);
   add_map(app, g, verbs);
   add_audit(app, g, verbs);
+  add_events(app, g, verbs);
 
   try {
     app.parse(argc, argv);
