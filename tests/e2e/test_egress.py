@@ -192,7 +192,9 @@ spec:
         self.assertIsNotNone(line, "vigil trace showed no deny")
         self.assertIn("curl-only-two", line)
         self.assertIn("/usr/bin/curl", line)
-        deny = [e for e in self.egress_events() if e["verdict"] == "deny"]
+        # The file sink writes on its own thread: the trace can show the deny first.
+        deny = wait_until(lambda: [e for e in self.egress_events() if e["verdict"] == "deny"], 10)
+        self.assertTrue(deny, "the deny in the events file")
         self.assertEqual(deny[0]["policy"], "curl-only-two")
         self.assertEqual(deny[0]["dst"], {"addr": "127.0.0.3", "port": bad})
         self.assertEqual(deny[0]["process"]["comm"], "curl")
