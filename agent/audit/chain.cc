@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <unordered_map>
 
 #include <fmt/format.h>
+
+#include "base/zstd_file.h"
 
 namespace vigil::audit {
 namespace {
@@ -61,42 +63,84 @@ bool from_hex(std::string_view s, uint8_t* out, size_t n) {
   return true;
 }
 
-std::string chain_hash(std::string_view key, std::string_view prev_hex, std::string_view line) {
-  auto prev = unhex32(prev_hex);
-  uint8_t md[32];
+namespace {
+
+void hex_into(const Digest& d, char* out) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (size_t i = 0; i < d.size(); ++i) {
+    out[2 * i] = kDigits[d[i] >> 4];
+    out[2 * i + 1] = kDigits[d[i] & 15];
+  }
+}
+
+void digest(std::string_view key, const Digest& prev, std::string_view body, Digest& md) {
   if (key.empty()) {
     SHA256_CTX c;
     SHA256_Init(&c);
     SHA256_Update(&c, prev.data(), prev.size());
-    SHA256_Update(&c, line.data(), line.size());
-    SHA256_Final(md, &c);
-  } else {
-    HMAC_CTX c;
-    HMAC_CTX_init(&c);
-    HMAC_Init_ex(&c, key.data(), key.size(), EVP_sha256(), nullptr);
-    HMAC_Update(&c, prev.data(), prev.size());
-    HMAC_Update(&c, reinterpret_cast<const uint8_t*>(line.data()), line.size());
-    unsigned len = 0;
-    HMAC_Final(&c, md, &len);
-    HMAC_CTX_cleanup(&c);
+    SHA256_Update(&c, body.data(), body.size());
+    SHA256_Final(md.data(), &c);
+    return;
   }
-  return to_hex(md, sizeof md);
+  HMAC_CTX c;
+  HMAC_CTX_init(&c);
+  HMAC_Init_ex(&c, key.data(), key.size(), EVP_sha256(), nullptr);
+  HMAC_Update(&c, prev.data(), prev.size());
+  HMAC_Update(&c, reinterpret_cast<const uint8_t*>(body.data()), body.size());
+  unsigned len = 0;
+  HMAC_Final(&c, md.data(), &len);
+  HMAC_CTX_cleanup(&c);
+}
+
+}  // namespace
+
+std::string chain_hash(std::string_view key, std::string_view prev_hex, std::string_view line) {
+  Digest md;
+  digest(key, unhex32(prev_hex), line, md);
+  return to_hex(md.data(), md.size());
+}
+
+Chain::Chain(std::string key, std::string_view prev_hex) : key_(std::move(key)) {
+  if (!from_hex(prev_hex, last_.data(), last_.size())) last_ = {};
+  hex_into(last_, last_hex_.data());
+  if (!key_.empty()) {
+    HMAC_CTX* c = HMAC_CTX_new();
+    if (c && HMAC_Init_ex(c, key_.data(), key_.size(), EVP_sha256(), nullptr)) hmac_.reset(c);
+    else HMAC_CTX_free(c);
+  }
+}
+
+void Chain::HmacFree::operator()(void* ctx) const { HMAC_CTX_free(static_cast<HMAC_CTX*>(ctx)); }
+
+void Chain::reset(const Digest& d) {
+  last_ = d;
+  hex_into(last_, last_hex_.data());
 }
 
 // The hash covers the line without its closing brace: what stays of it once sealed.
-void Chain::seal(std::string_view line, std::string& out) {
+// One copy of the body (into `out`), no allocation once `out` has grown.
+void Chain::seal_append(std::string_view line, std::string& out) {
   std::string_view body = line;
   if (!body.empty() && body.back() == '}') body.remove_suffix(1);
-  std::string h = chain_hash(key_, last_, body);
-  out.clear();
-  out.reserve(body.size() + kOpen.size() + kMid.size() + kClose.size() + 128);
+  Digest md;
+  if (auto* c = static_cast<HMAC_CTX*>(hmac_.get())) {
+    unsigned len = 0;
+    if (!HMAC_Init_ex(c, nullptr, 0, nullptr, nullptr) || !HMAC_Update(c, last_.data(), last_.size()) ||
+        !HMAC_Update(c, reinterpret_cast<const uint8_t*>(body.data()), body.size()) || !HMAC_Final(c, md.data(), &len))
+      digest(key_, last_, body, md);
+  } else {
+    digest(key_, last_, body, md);
+  }
+  char hex[64];
+  hex_into(md, hex);
   out.append(body);
   out.append(kOpen);
-  out.append(last_);
+  out.append(last_hex_.data(), last_hex_.size());
   out.append(kMid);
-  out.append(h);
+  out.append(hex, sizeof hex);
   out.append(kClose);
-  last_ = std::move(h);
+  last_ = md;
+  std::memcpy(last_hex_.data(), hex, sizeof hex);
 }
 
 bool unseal(std::string_view sealed, std::string_view& line, std::string_view& prev, std::string_view& hash) {
@@ -112,13 +156,20 @@ bool unseal(std::string_view sealed, std::string_view& line, std::string_view& p
 }
 
 std::vector<std::string> with_rotated(const std::string& path) {
+  // PATH.N, or PATH.N.zst when the sink compressed it (the plain one if both: it is the source).
+  auto at = [&](int i) -> std::string {
+    std::string p = fmt::format("{}.{}", path, i);
+    if (std::filesystem::exists(p)) return p;
+    if (std::filesystem::exists(p + ".zst")) return p + ".zst";
+    return "";
+  };
   std::vector<std::string> out;
   for (int i = 1; i < 10000; ++i) {
-    std::string p = fmt::format("{}.{}", path, i);
-    if (!std::filesystem::exists(p)) {
+    std::string p = at(i);
+    if (p.empty()) {
       // A gap (PATH.2 deleted, PATH.3 there) is for verify() to report: keep looking a little.
       bool later = false;
-      for (int k = i + 1; k <= i + 8 && !later; ++k) later = std::filesystem::exists(fmt::format("{}.{}", path, k));
+      for (int k = i + 1; k <= i + 8 && !later; ++k) later = !at(k).empty();
       if (!later) break;
       continue;
     }
@@ -132,18 +183,17 @@ Verified verify(const std::vector<std::string>& files, std::string_view key) {
   Verified v;
   std::vector<Line> lines;
   for (size_t f = 0; f < files.size(); ++f) {
-    std::ifstream in(files[f], std::ios::binary);
-    if (!in) {
-      v.issues.push_back({files[f], 0, "cannot be read (missing?)"});
+    size_t n = 0;
+    auto st = for_each_line(files[f], [&](std::string_view text) {
+      ++n;
+      if (!text.empty()) lines.push_back({f, n, std::string(text)});
+      return true;
+    });
+    if (!st) {
+      v.issues.push_back({files[f], 0, fmt::format("cannot be read: {}", st.error().message)});
       continue;
     }
     ++v.files;
-    std::string text;
-    size_t n = 0;
-    while (std::getline(in, text)) {
-      ++n;
-      if (!text.empty()) lines.push_back({f, n, std::move(text)});
-    }
   }
   // Where each hash is, to tell a reordered line from a deleted one.
   std::unordered_map<std::string, size_t> at;

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,16 +22,31 @@ bool from_hex(std::string_view s, uint8_t* out, size_t n);
 // hex(SHA-256(prev || line)) or, with a key, hex(HMAC-SHA-256(key, prev || line)); prev as 32 raw bytes.
 std::string chain_hash(std::string_view key, std::string_view prev_hex, std::string_view line);
 
+using Digest = std::array<uint8_t, 32>;
+
 class Chain {
  public:
-  explicit Chain(std::string key = {}, std::string prev_hex = std::string(kGenesis))
-      : key_(std::move(key)), last_(std::move(prev_hex)) {}
+  explicit Chain(std::string key = {}, std::string_view prev_hex = kGenesis);
   // `line` (a JSON object) with ,"chain":{"prev":…,"hash":…} before its closing brace, into `out`.
-  void seal(std::string_view line, std::string& out);
-  const std::string& last() const { return last_; }
+  void seal(std::string_view line, std::string& out) {
+    out.clear();
+    seal_append(line, out);
+  }
+  // The same, appended to `out` (the file sink seals straight into its write buffer).
+  void seal_append(std::string_view line, std::string& out);
+  std::string last() const { return std::string(last_hex_.data(), last_hex_.size()); }
+  const Digest& last_digest() const { return last_; }
+  // Back to an earlier point (lines sealed after it were not written).
+  void reset(const Digest& d);
 
  private:
-  std::string key_, last_;
+  struct HmacFree {
+    void operator()(void* ctx) const;
+  };
+  std::string key_;
+  std::unique_ptr<void, HmacFree> hmac_;  // HMAC_CTX keyed once (each line reuses its pads)
+  Digest last_{};
+  std::array<char, 64> last_hex_{};
 };
 
 // A sealed line's parts: the line as sealed over, and its prev and hash (false: not sealed).

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
+#include "base/zstd_file.h"
 
 #include <fmt/format.h>
 
@@ -16,7 +16,7 @@
 namespace vigil::cli {
 
 void add_events(CLI::App& app, const Globals& g, Verbs& verbs) {
-  auto* cmd = app.add_subcommand("events", "query event files (JSON lines, rotated ones too) without the agent");
+  auto* cmd = app.add_subcommand("events", "query event files (JSON lines; rotated and zstd-compressed ones too) without the agent");
   auto q = std::make_shared<EventQuery>();
   auto files = std::make_shared<std::vector<std::string>>();
   q->add_options(cmd, true);
@@ -34,29 +34,28 @@ void add_events(CLI::App& app, const Globals& g, Verbs& verbs) {
                          fmt::print(stderr, "vigil events: {}: {}\n", f, std::strerror(errno));
                          return kExitUsage;
                        }
-                       if (f.ends_with(".zst")) {
-                         fmt::print(stderr, "vigil events: {}: zstd files are not read by this version\n", f);
-                         return kExitUsage;
-                       }
                        order.emplace_back(int64_t{sb.st_mtim.tv_sec} * 1'000'000'000 + sb.st_mtim.tv_nsec, f);
                      }
                      std::stable_sort(order.begin(), order.end(),
                                       [](const auto& a, const auto& b) { return a.first < b.first; });
                      uint64_t shown = 0, malformed = 0;
                      for (const auto& [mtime, f] : order) {
-                       std::ifstream in(f);
-                       std::string line;
-                       while (std::getline(in, line)) {
-                         if (line.empty()) continue;
+                       auto st = for_each_line(f, [&](std::string_view line) {
+                         if (line.empty()) return true;
                          nlohmann::json e = nlohmann::json::parse(line, nullptr, false);
                          if (e.is_discarded()) {
                            ++malformed;
-                           continue;
+                           return true;
                          }
-                         if (e.value("kind", "") == "epoch" || !q->matches(e)) continue;  // epoch: the chain's
+                         if (e.value("kind", "") == "epoch" || !q->matches(e)) return true;  // epoch: the chain's
                          ++shown;
                          if (g.json()) fmt::print("{}\n", line);
                          else fmt::print("{}\n", human_line(e));
+                         return !std::ferror(stdout);
+                       });
+                       if (!st) {
+                         fmt::print(stderr, "vigil events: {}\n", st.error().message);
+                         return kExitUsage;
                        }
                      }
                      if (malformed) fmt::print(stderr, "vigil events: {} line(s) were not JSON (skipped)\n", malformed);

@@ -140,7 +140,7 @@ void parse_sinks(const Parser& p, const YAML::Node& n, std::vector<SinkConfig>& 
     const YAML::Node item = n[i];
     std::string path = fmt::format("events.sinks[{}]", i);
     p.expect_map(item, path, {"type", "name", "path", "address", "url", "kinds", "min_severity", "queue_max_mb",
-                              "spool_max_mb", "fsync_interval_ms", "max_size_mb", "max_files", "chain", "facility",
+                              "spool_max_mb", "fsync_interval_ms", "max_size_mb", "max_files", "chain", "compress", "facility",
                               "app_name", "endpoint", "format", "gzip", "headers", "ca", "client_cert",
                               "client_key", "server_name", "timeout_ms"});
     SinkConfig s;
@@ -158,6 +158,7 @@ void parse_sinks(const Parser& p, const YAML::Node& n, std::vector<SinkConfig>& 
     p.field(item, path, "max_size_mb", s.max_size_mb);
     p.field(item, path, "max_files", s.max_files);
     p.field(item, path, "chain", s.chain);
+    p.field(item, path, "compress", s.compress);
     p.field(item, path, "facility", s.facility);
     p.field(item, path, "app_name", s.app_name);
     p.field(item, path, "endpoint", s.endpoint);
@@ -203,6 +204,8 @@ void parse_sinks(const Parser& p, const YAML::Node& n, std::vector<SinkConfig>& 
     if (s.type == "otlp" && s.url.empty() == s.endpoint.empty())
       p.fail(item.Mark(), fmt::format("'{}': an otlp sink takes either 'endpoint' (e.g. http://127.0.0.1:4318, "
                                       "/v1/logs appended) or 'url' (the whole logs URL)", path));
+    if (s.compress != "none" && s.compress != "zstd")
+      p.fail(item["compress"].Mark(), fmt::format("'{}.compress' is '{}'; expected none or zstd", path, s.compress));
     if (s.format != "json" && s.format != "jsonl")
       p.fail(item["format"].Mark(), fmt::format("'{}.format' is '{}'; expected json or jsonl", path, s.format));
     if (s.client_cert.empty() != s.client_key.empty())

@@ -27,6 +27,7 @@ struct SinkConfig {
   uint32_t max_size_mb = 100;         // file: rotate beyond this (0: never)
   uint32_t max_files = 10;            // file: PATH and PATH.1 .. PATH.<max_files-1>
   bool chain = true;                  // file: the hash chain (vigil audit verify)
+  std::string compress = "none";      // file: none | zstd (rotated files become PATH.N.zst)
   std::string facility = "daemon";    // syslog (RFC 5424 facility name)
   std::string app_name = "vigil";     // syslog APP-NAME
   std::string format = "json";        // webhook body: json (an array) | jsonl

@@ -10,16 +10,18 @@
 #include "agent/events/events.h"
 #include "base/clock.h"
 #include "base/file.h"
+#include "base/log.h"
+#include "base/zstd_file.h"
 
 namespace vigil::sinks {
 namespace {
 
-// Writes lines [from, from+n) of `batch`, after the rest of a line a failed write
-// cut (`tail`, the end of batch[from]): the lines now wholly written. A new cut
-// leaves its rest in `tail` for the next call, so no line is written twice or torn.
-template <typename LineAt>
-size_t write_lines(int fd, LineAt line_at, size_t from, size_t n, std::string& tail, std::string& buf,
-                   uint64_t& written, int& err) {
+// Writes the rest of a line a failed write cut (`tail`), then `buf`, whose lines end
+// at `ends` (the offset just past each one's newline): the lines now wholly written,
+// the tail's own counted. A new cut leaves its rest in `tail` for the next call, so
+// no line is written twice or torn.
+size_t write_prepared(int fd, std::string& tail, const std::string& buf, const std::vector<size_t>& ends,
+                      uint64_t& written, int& err) {
   size_t done = 0;
   err = 0;
   if (!tail.empty()) {
@@ -29,24 +31,30 @@ size_t write_lines(int fd, LineAt line_at, size_t from, size_t n, std::string& t
     if (!tail.empty()) return 0;
     ++done;
   }
-  buf.clear();
-  for (size_t i = from + done; i < from + n; ++i) {
-    buf += line_at(i);
-    buf += '\n';
-  }
+  if (buf.empty()) return done;
   size_t w = write_some(fd, buf, err);
   written += w;
-  size_t at = 0;
-  for (size_t i = from + done; i < from + n; ++i) {
-    size_t len = line_at(i).size() + 1;
-    if (w - at < len) {
-      if (w > at) tail = buf.substr(w, len - (w - at));  // the unwritten rest of this line
+  size_t start = 0;
+  for (size_t end : ends) {
+    if (w < end) {
+      if (w > start) tail.assign(buf, w, end - w);  // the unwritten rest of this line
       break;
     }
-    at += len;
     ++done;
+    start = end;
   }
   return done;
+}
+
+// Lines [from, from+n) of `batch` and their ends into `buf`/`ends`.
+void prepare(std::span<const Record> batch, size_t from, size_t n, std::string& buf, std::vector<size_t>& ends) {
+  buf.clear();
+  ends.clear();
+  for (size_t i = from; i < from + n; ++i) {
+    buf += batch[i].line;
+    buf += '\n';
+    ends.push_back(buf.size());
+  }
 }
 
 // What sealing adds to a line: ,"chain":{"prev":"<64>","hash":"<64>"} (its closing brace stays).
@@ -58,8 +66,8 @@ Delivery FdOutput::deliver(std::span<const Record> batch) {
   Delivery d;
   int err = 0;
   uint64_t written = 0;
-  auto line_at = [&](size_t i) -> std::string_view { return batch[i].line; };
-  d.delivered = write_lines(fd_, line_at, 0, batch.size(), tail_, buf_, written, err);
+  prepare(batch, tail_.empty() ? 0 : 1, batch.size() - (tail_.empty() ? 0 : 1), buf_, ends_);
+  d.delivered = write_prepared(fd_, tail_, buf_, ends_, written, err);
   if (err) d.error = os_error("write events to " + label_, err).message;
   return d;
 }
@@ -67,6 +75,7 @@ Delivery FdOutput::deliver(std::span<const Record> batch) {
 Result<std::unique_ptr<FileOutput>> FileOutput::open(FileOptions o) {
   std::unique_ptr<FileOutput> f(new FileOutput(std::move(o)));
   if (auto st = f->reopen(); !st) return st.error();
+  if (f->o_.zstd) f->compress_rotated();  // a rotation the last run did not get to compress
   if (f->o_.chain)
     if (auto st = f->resume_chain(); !st) return st.error();
   return f;
@@ -77,14 +86,29 @@ Result<std::unique_ptr<FileOutput>> FileOutput::open(FileOptions o) {
 Status FileOutput::resume_chain() {
   std::string from = o_.path, prev(audit::kGenesis);
   uint64_t cut = 0;
-  for (const std::string& p : {o_.path, o_.path + ".1"}) {
+  for (const std::string& p : {o_.path, o_.path + ".1", o_.path + ".1.zst"}) {
     // Only the end of the file: its last line (a file may be max_size_mb long).
     std::error_code ec;
     uint64_t size = std::filesystem::file_size(p, ec);
     if (ec || size == 0) continue;
     uint64_t want = std::min<uint64_t>(size, 64u << 10);
     Result<std::string> text = std::string();
-    while (true) {
+    if (p.ends_with(".zst")) {
+      // A compressed rotated file: its last two lines, read through once.
+      std::string before, last;
+      auto st = for_each_line(p, [&](std::string_view l) {
+        before.swap(last);
+        last.assign(l);
+        return true;
+      });
+      if (!st) {
+        log::warn("file sink {}: {}; the chain starts afresh", o_.path, st.error().message);
+        continue;
+      }
+      text = before + "\n" + last + "\n";
+      size = want = text->size();
+    }
+    while (!p.ends_with(".zst")) {
       text = read_range(p, size - want, want);
       if (!text) break;
       // The window must hold the whole last line (or two: the torn one and the one before).
@@ -137,8 +161,10 @@ Status FileOutput::reopen() {
   if (!fd) return os_error("open file sink " + o_.path);
   struct stat st{};
   if (::fstat(fd.get(), &st) == 0) {
-    size_ = static_cast<uint64_t>(st.st_size);
-    if ((st.st_mode & 0777) != 0600) ::fchmod(fd.get(), 0600);  // an older file: events are sensitive
+    // /dev/null, a FIFO or a terminal is written to as it is: never chmod-ed, renamed or truncated.
+    regular_ = S_ISREG(st.st_mode);
+    size_ = regular_ ? static_cast<uint64_t>(st.st_size) : 0;
+    if (regular_ && (st.st_mode & 0777) != 0600) ::fchmod(fd.get(), 0600);  // an older file: events are sensitive
   }
   fd_ = std::move(fd);
   return {};
@@ -148,13 +174,34 @@ Status FileOutput::rotate() {
   if (o_.max_files <= 1) {
     if (::truncate(o_.path.c_str(), 0) != 0) return os_error("truncate " + o_.path);
   } else {
-    ::unlink(fmt::format("{}.{}", o_.path, o_.max_files - 1).c_str());
+    auto rotated = [&](uint32_t i, bool z) { return fmt::format("{}.{}{}", o_.path, i, z ? ".zst" : ""); };
+    for (bool z : {false, true}) ::unlink(rotated(o_.max_files - 1, z).c_str());
     for (uint32_t i = o_.max_files - 1; i > 1; --i)
-      ::rename(fmt::format("{}.{}", o_.path, i - 1).c_str(), fmt::format("{}.{}", o_.path, i).c_str());
-    if (::rename(o_.path.c_str(), (o_.path + ".1").c_str()) != 0) return os_error("rotate " + o_.path);
+      for (bool z : {false, true}) ::rename(rotated(i - 1, z).c_str(), rotated(i, z).c_str());
+    if (::rename(o_.path.c_str(), rotated(1, false).c_str()) != 0) return os_error("rotate " + o_.path);
   }
   ++rotations_;
-  return reopen();
+  auto st = reopen();
+  if (o_.zstd) compress_rotated();
+  return st;
+}
+
+// PATH.1 -> PATH.1.zst. A failure (a full disk) leaves PATH.1 as it is, with a warning:
+// readers take either form, and nothing is lost.
+void FileOutput::compress_rotated() {
+  if (o_.max_files <= 1) return;
+  std::string plain = o_.path + ".1", packed = plain + ".zst";
+  std::error_code ec;
+  if (!std::filesystem::exists(plain, ec)) return;
+  if (std::filesystem::exists(packed, ec)) {  // compressed whole (it is renamed into place), then cut short
+    ::unlink(plain.c_str());
+    return;
+  }
+  if (auto st = compress_file_zstd(plain, packed); !st) {
+    log::warn("file sink {}: {} (the rotated file stays uncompressed)", o_.path, st.error().message);
+    return;
+  }
+  ::unlink(plain.c_str());
 }
 
 Delivery FileOutput::deliver(std::span<const Record> batch) {
@@ -172,33 +219,37 @@ Delivery FileOutput::deliver(std::span<const Record> batch) {
     uint64_t bytes = tail_.size();
     const size_t seal = o_.chain ? kSealBytes : 0;
     while (i + n < batch.size() &&
-           (n == 0 || o_.max_bytes == 0 || size_ + bytes + batch[i + n].line.size() + seal + 1 <= o_.max_bytes)) {
+           (n == 0 || !regular_ || o_.max_bytes == 0 || size_ + bytes + batch[i + n].line.size() + seal + 1 <= o_.max_bytes)) {
       bytes += (n == 0 && !tail_.empty()) ? 0 : batch[i + n].line.size() + seal + 1;
       ++n;
     }
-    if (tail_.empty() && o_.max_bytes && size_ > 0 && size_ + bytes > o_.max_bytes) {
+    if (tail_.empty() && regular_ && o_.max_bytes && size_ > 0 && size_ + bytes > o_.max_bytes) {
       if (auto st = rotate(); !st) return fail(st);
       continue;
     }
     int err = 0;
     size_t lines;
+    const bool resumed = !tail_.empty();  // batch[i]'s rest is in tail_ (sealed, partly written last time)
     if (o_.chain) {
-      // Seal this round's lines; the chain keeps the hash of the last line that reached the file.
-      std::string before = chain_.last();
-      bool resumed = !tail_.empty();  // batch[i] was sealed and partly written last time
-      sealed_.resize(n);
-      std::vector<std::string> hashes(n);
+      // Seal this round's lines straight into the write buffer; the chain keeps the
+      // hash of the last line that reached the file.
+      const audit::Digest before = chain_.last_digest();
+      buf_.clear();
+      ends_.clear();
+      digests_.clear();
       for (size_t k = resumed ? 1 : 0; k < n; ++k) {
-        chain_.seal(batch[i + k].line, sealed_[k]);
-        hashes[k] = chain_.last();
+        chain_.seal_append(batch[i + k].line, buf_);
+        buf_ += '\n';
+        ends_.push_back(buf_.size());
+        digests_.push_back(chain_.last_digest());
       }
-      auto line_at = [&](size_t j) -> std::string_view { return sealed_[j - i]; };
-      lines = write_lines(fd_.get(), line_at, i, n, tail_, buf_, size_, err);
+      lines = write_prepared(fd_.get(), tail_, buf_, ends_, size_, err);
       size_t started = lines + (tail_.empty() ? 0 : 1);  // lines whose bytes began to reach the file
-      if (started < n) chain_ = audit::Chain(o_.hmac_key, started == 0 || (resumed && started == 1) ? before : hashes[started - 1]);
+      if (started < n)
+        chain_.reset(started == 0 || (resumed && started == 1) ? before : digests_[started - 1 - (resumed ? 1 : 0)]);
     } else {
-      auto line_at = [&](size_t j) -> std::string_view { return batch[j].line; };
-      lines = write_lines(fd_.get(), line_at, i, n, tail_, buf_, size_, err);
+      prepare(batch, i + (resumed ? 1 : 0), n - (resumed ? 1 : 0), buf_, ends_);
+      lines = write_prepared(fd_.get(), tail_, buf_, ends_, size_, err);
     }
     d.delivered += lines;
     i += lines;
@@ -213,7 +264,7 @@ Delivery FileOutput::deliver(std::span<const Record> batch) {
       d.error = os_error("write events to " + o_.path, err).message;
       return d;
     }
-    if (o_.max_bytes && size_ >= o_.max_bytes && tail_.empty())
+    if (regular_ && o_.max_bytes && size_ >= o_.max_bytes && tail_.empty())
       if (auto st = rotate(); !st) return fail(st);
   }
   return d;

@@ -22,6 +22,7 @@ class FdOutput final : public Output {
   std::string label_;
   int fd_;
   std::string buf_, tail_;
+  std::vector<size_t> ends_;
 };
 
 struct FileOptions {
@@ -29,12 +30,14 @@ struct FileOptions {
   uint64_t max_bytes = 100ull << 20;  // rotate beyond this (0: never)
   uint32_t max_files = 10;            // events.jsonl.1 .. .N-1 kept beside the live file
   bool chain = false;                 // seal each line into the hash chain (agent/audit)
+  bool zstd = false;                  // compress rotated files: PATH.1.zst .. (compress: zstd)
   std::string hmac_key;               // audit.key_file's bytes: HMAC-SHA-256 instead of SHA-256
   std::string node, boot_id;          // for the epoch record a chained file starts each run with
 };
 
 // JSON lines appended to a file, mode 0600, parent directories created; at
-// max_bytes the file becomes PATH.1 (PATH.1 becomes PATH.2, ...; the oldest goes).
+// max_bytes the file becomes PATH.1 (PATH.1 becomes PATH.2, ...; the oldest goes),
+// with `zstd` then compressed to PATH.1.zst on the sink's thread.
 // Chained: each line sealed (chain{prev, hash}), continuing across rotation and
 // restarts; each run starts with an epoch record naming the file and hash it continues.
 class FileOutput final : public Output {
@@ -60,13 +63,16 @@ class FileOutput final : public Output {
   explicit FileOutput(FileOptions o) : o_(std::move(o)) {}
   Status reopen();
   Status rotate();
+  void compress_rotated();
   Status resume_chain();
 
   FileOptions o_;
   audit::Chain chain_;
-  std::vector<std::string> sealed_;
+  std::vector<audit::Digest> digests_;  // each sealed line's hash, this round
+  std::vector<size_t> ends_;             // where each line of buf_ ends
   Fd fd_;
   uint64_t size_ = 0, rotations_ = 0;
+  bool regular_ = true;  // a regular file (rotated); else a device or FIFO, written as it is
   std::string buf_, tail_;  // tail_: the unwritten rest of a line a failed write cut
   mutable std::mutex state_mu_;
   ChainState state_;

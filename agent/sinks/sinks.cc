@@ -46,8 +46,15 @@ Result<std::unique_ptr<SinkSet>> SinkSet::open(const std::vector<SinkConfig>& co
     if (c.type == "stdout") {
       out = std::make_unique<FdOutput>("stdout", STDOUT_FILENO);
     } else if (c.type == "file") {
-      auto f = FileOutput::open(
-          {c.path, uint64_t{c.max_size_mb} << 20, c.max_files, c.chain, ctx.hmac_key, ctx.node, ctx.boot_id});
+      FileOptions fo{.path = c.path,
+                     .max_bytes = uint64_t{c.max_size_mb} << 20,
+                     .max_files = c.max_files,
+                     .chain = c.chain,
+                     .zstd = c.compress == "zstd",
+                     .hmac_key = ctx.hmac_key,
+                     .node = ctx.node,
+                     .boot_id = ctx.boot_id};
+      auto f = FileOutput::open(std::move(fo));
       if (!f) return f.error();
       if (c.chain) file = f->get();
       out = std::move(*f);

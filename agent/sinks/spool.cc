@@ -185,8 +185,11 @@ Status Spool::open_active(uint64_t id) {
   return {};
 }
 
+// The sealed segment reaches the disk with the next interval sync, not now: a roll
+// every segment_bytes must not stall delivery on the disk (fsync_interval_ms is the
+// durability promise). A segment acknowledged before then is never synced at all.
 Status Spool::roll() {
-  if (data_dirty_) ::fdatasync(active_.get());
+  if (data_dirty_) unsynced_.emplace_back(segs_.back(), std::move(active_));
   data_dirty_ = false;
   return open_active(segs_.back() + 1);
 }
@@ -411,6 +414,7 @@ void Spool::ack(size_t n) {
   // Sealed segments read to their end are done.
   while (segs_.size() > 1 && cursor_.seg == segs_.front() && cursor_.off >= file_size(seg_path(cursor_.seg))) {
     ::unlink(seg_path(segs_.front()).c_str());
+    std::erase_if(unsynced_, [&](const auto& u) { return u.first == segs_.front(); });
     segs_.erase(segs_.begin());
     cursor_ = {segs_.front(), 0};
   }
@@ -419,8 +423,11 @@ void Spool::ack(size_t n) {
 Status Spool::sync(uint64_t now_ns, bool force) {
   if (!force && now_ns - last_sync_ns_ < o_.fsync_interval_ns) return {};
   last_sync_ns_ = now_ns;
+  for (auto& [id, fd] : unsynced_)
+    if (!segs_.empty() && id >= segs_.front() && ::fdatasync(fd.get()) != 0) return os_error("fsync spool segment " + seg_path(id));
+  unsynced_.clear();
   if (data_dirty_ && active_) {
-    if (::fdatasync(active_.get()) != 0) return os_error("fsync spool " + dir_);
+    if (::fdatasync(active_.get()) != 0) return os_error("fsync spool segment " + seg_path(segs_.back()));
     data_dirty_ = false;
   }
   if (cursor_dirty_) {

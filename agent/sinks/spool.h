@@ -71,6 +71,7 @@ class Spool {
   SpoolOptions o_;
   std::vector<uint64_t> segs_;  // ids, oldest first; the last is the active one
   Fd active_;
+  std::vector<std::pair<uint64_t, Fd>> unsynced_;  // sealed segments written since the last sync
   uint64_t active_size_ = 0;
   Pos cursor_, read_;  // first unacknowledged record; where the next peek continues
   bool cursor_dirty_ = false, data_dirty_ = false;

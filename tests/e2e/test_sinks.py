@@ -375,6 +375,54 @@ class AuditChain(unittest.TestCase):
             self.assertEqual(r.returncode, 1, f"{edit.__name__}: {r.stdout}{r.stderr}")
             self.assertIn("truncated: the checkpoint of", r.stdout)
 
+    def test_zstd_rotated_files_are_valid_verify_and_are_queried(self):
+        """compress: zstd: rotated files become events.jsonl.N.zst, which the real zstd tool accepts;
+        the chain verifies through them, and `vigil events` reads them with the live file."""
+        zstd = shutil.which("zstd")
+        if not zstd:
+            self.fail("zstd is not installed (scripts/install-deps.sh installs it)")
+        agent = Agent()
+        self.addCleanup(agent.cleanup)
+        audit_dir = os.path.join(agent.dir, "zaudit")
+        path = os.path.join(audit_dir, "events.jsonl")
+        with open(agent.config, "a") as f:
+            f.write(textwrap.indent(textwrap.dedent(f"""\
+                - type: file
+                  name: zaudit
+                  path: {path}
+                  max_size_mb: 1
+                  max_files: 5
+                  compress: zstd
+                """), "    "))
+        agent.start()
+        make_traffic(1500, free_port())
+        self.assertTrue(wait_until(lambda: os.path.exists(path + ".2.zst"), 60), os.listdir(audit_dir))
+        agent.stop()
+        names = sorted(os.listdir(audit_dir))
+        self.assertNotIn("events.jsonl.1", names, "the plain copy goes once compressed")
+        rotated = [os.path.join(audit_dir, n) for n in names if n.endswith(".zst")]
+        for z in rotated:
+            r = subprocess.run([zstd, "-t", "-q", z], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, f"zstd -t {z}: {r.stderr}")
+            self.assertEqual(os.stat(z).st_mode & 0o777, 0o600)
+        self.assertLess(sum(os.path.getsize(z) for z in rotated), len(rotated) * (1 << 20) // 3,
+                        "JSON lines compress well")
+        r = self.verify(path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("chain intact", r.stdout)
+        # What the files hold, by zstd -dc and plain reads, is what vigil events shows.
+        expect = 0
+        for p in rotated + [path]:
+            text = subprocess.run([zstd, "-dc", p], capture_output=True, text=True, check=True).stdout \
+                if p.endswith(".zst") else pathlib.Path(p).read_text()
+            expect += sum(1 for l in text.splitlines() if '"kind":"connection"' in l)
+        from vigil_e2e import VIGIL
+        r = subprocess.run([VIGIL, "events", "--kind", "connection", "-o", "json", *rotated, path],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreater(expect, 1000)
+        self.assertEqual(len(r.stdout.splitlines()), expect)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -148,6 +148,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "an otlp sink takes either 'endpoint'"},
         BadCase{"WebhookBadFormat", "events:\n  sinks:\n    - {type: webhook, url: 'http://a', format: xml}\n",
                 "'events.sinks[0].format' is 'xml'; expected json or jsonl"},
+        BadCase{"FileBadCompress", "events:\n  sinks:\n    - {type: file, path: /tmp/e.jsonl, compress: gzip}\n",
+                "'events.sinks[0].compress' is 'gzip'; expected none or zstd"},
         BadCase{"CertWithoutKey", "events:\n  sinks:\n    - {type: webhook, url: 'https://a', client_cert: /c}\n",
                 "client_cert and client_key go together"},
         BadCase{"HeaderInjection",

@@ -19,6 +19,7 @@
 #include "agent/sinks/spool.h"
 #include "agent/sinks/syslog.h"
 #include "agent/sinks/worker.h"
+#include "base/fd.h"
 #include "base/file.h"
 
 namespace vigil::sinks {
@@ -254,6 +255,32 @@ TEST(FileOutput, RotatesBySizeKeepsWholeLinesAndMode0600) {
   ASSERT_FALSE(seqs.empty());
   EXPECT_EQ(seqs.back(), 100u);
   EXPECT_EQ(seqs, range(seqs.front(), 100));
+}
+
+TEST(FileOutput, ADeviceOrFifoIsWrittenAsItIsNeverRotatedOrChmodded) {
+  // A sink at /dev/null (the bench's) or a FIFO must not be renamed or made 0600.
+  TempDir d;
+  std::string fifo = d.path() + "/events.fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  Fd reader(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(reader);
+  auto f = FileOutput::open(file_options(fifo, 1000, 3));
+  ASSERT_TRUE(f) << f.error().message;
+  size_t got = 0;
+  char buf[65536];
+  for (uint64_t i = 1; i <= 20; ++i) {
+    std::vector<Record> batch{rec(i, kShedNormal, 200)};
+    auto dl = (*f)->deliver(batch);
+    EXPECT_EQ(dl.delivered, 1u) << dl.error;
+    for (ssize_t n; (n = ::read(reader.get(), buf, sizeof buf)) > 0;) got += static_cast<size_t>(n);
+  }
+  EXPECT_EQ((*f)->rotations(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(fifo + ".1"));
+  struct stat st{};
+  ASSERT_EQ(stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  EXPECT_GT(got, 20u * 200);
 }
 
 TEST(Syslog, FormatsRfc5424WithStructuredDataAndMicroseconds) {
