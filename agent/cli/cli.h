@@ -47,5 +47,6 @@ void add_policy(CLI::App& app, const Globals& g, Verbs& verbs);
 void add_map(CLI::App& app, const Globals& g, Verbs& verbs);
 void add_audit(CLI::App& app, const Globals& g, Verbs& verbs);
 void add_events(CLI::App& app, const Globals& g, Verbs& verbs);
+void add_top(CLI::App& app, const Globals& g, Verbs& verbs);
 
 }  // namespace vigil::cli

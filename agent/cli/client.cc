@@ -1,10 +1,13 @@
 #include "agent/cli/client.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -52,6 +55,11 @@ Fd connect_socket(const std::string& path) {
 
 int request(const std::string& socket_path, const nlohmann::json& req,
             const std::function<bool(const std::string&)>& on_line) {
+  return request(socket_path, req, on_line, -1, nullptr);
+}
+
+int request(const std::string& socket_path, const nlohmann::json& req,
+            const std::function<bool(const std::string&)>& on_line, int tick_ms, const std::function<bool()>& on_tick) {
   Fd fd = connect_socket(socket_path);
   if (!fd) return kExitUsage;
   std::string out = req.dump() + "\n";
@@ -61,17 +69,31 @@ int request(const std::string& socket_path, const nlohmann::json& req,
   }
   std::string buf;
   char chunk[65536];
+  auto next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(tick_ms);
   while (true) {
+    if (on_tick) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= next_tick) {
+        if (!on_tick()) return kExitOk;
+        next_tick = now + std::chrono::milliseconds(tick_ms);
+      }
+      pollfd p{fd.get(), POLLIN, 0};
+      int wait = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now).count());
+      int r = poll(&p, 1, std::max(wait, 1));
+      if (r < 0 && errno == EINTR) continue;
+      if (r == 0) continue;
+    }
     ssize_t n = read(fd.get(), chunk, sizeof(chunk));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     buf.append(chunk, n);
-    size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
-      std::string line = buf.substr(0, nl);
-      buf.erase(0, nl + 1);
+    size_t start = 0, nl;
+    while ((nl = buf.find('\n', start)) != std::string::npos) {
+      std::string line = buf.substr(start, nl - start);
+      start = nl + 1;
       if (!on_line(line)) return kExitOk;
     }
+    buf.erase(0, start);
   }
   return kExitOk;
 }

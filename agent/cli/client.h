@@ -13,6 +13,10 @@ namespace vigil::cli {
 // returns false. 0, or kExitUsage with the reason printed.
 int request(const std::string& socket_path, const nlohmann::json& req,
             const std::function<bool(const std::string&)>& on_line);
+// The same, and `on_tick` every `tick_ms` whether lines came or not (live views);
+// either returning false ends it.
+int request(const std::string& socket_path, const nlohmann::json& req,
+            const std::function<bool(const std::string&)>& on_line, int tick_ms, const std::function<bool()>& on_tick);
 
 // One request, one JSON reply. Errors (no agent, no reply, {"error": …}) are
 // printed and leave `rc` at kExitUsage.

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   add_map(app, g, verbs);
   add_audit(app, g, verbs);
   add_events(app, g, verbs);
+  add_top(app, g, verbs);
 
   try {
     app.parse(argc, argv);

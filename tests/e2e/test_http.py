@@ -151,6 +151,52 @@ class HttpCapture(AgentAndNginx):
             self.assertIn(f"GET 127.0.0.1:{self.nginx.port}/api/trace/9 -> 200", l)
             self.assertIn(" ms,", l)
 
+    def test_top_once_shows_rates_errors_and_latency_per_process_and_endpoint(self):
+        import json
+        import time
+        from vigil_e2e import Process, VIGIL
+        top = Process([VIGIL, "--socket", self.agent.socket, "top", "--once", "-d", "4", "-o", "json"],
+                      stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_until(lambda: self.agent.status()["counters"]["trace_clients"] >= 1, 10))
+            pid, out = self.run_python(f"""
+                import http.client
+                c = http.client.HTTPConnection("127.0.0.1", {self.nginx.port})
+                for path in ["/api/top/%d" % i for i in range(30)] + ["/nothere/%d" % i for i in range(5)] + \\
+                            ["/err/%d" % i for i in range(5)]:
+                    c.request("GET", path)
+                    c.getresponse().read()
+                print("done")
+            """)
+            self.assertTrue(wait_until(lambda: top.proc.poll() is not None, 15), "top --once exits after one interval")
+        finally:
+            top.stop()
+        snap = json.loads(top.output().strip().splitlines()[-1])
+        procs = {p["pid"]: p for p in snap["processes"]}
+        server = procs.get(self.nginx.pid)
+        self.assertIsNotNone(server, snap)
+        self.assertEqual(server["requests"], 40)
+        self.assertEqual(server["client_errors"], 5)
+        self.assertEqual(server["server_errors"], 5)
+        self.assertGreater(server["p95_ns"], 0)
+        self.assertGreaterEqual(server["p95_ns"], server["p50_ns"])
+        self.assertEqual(server["comm"], "nginx")
+        client = procs.get(pid)
+        self.assertIsNotNone(client, snap)
+        self.assertEqual(client["requests"], 40)
+        ep = {(e["role"], e["endpoint"]): e for e in snap["endpoints"]}
+        api = ep.get(("server", "/api/top/{topId}"))
+        self.assertIsNotNone(api, list(ep))
+        self.assertEqual(api["requests"], 30)
+        self.assertEqual(api["host"], f"127.0.0.1:{self.nginx.port}")
+        # The plain table is what a person sees (the same numbers, no screen control without a tty).
+        r = subprocess.run([VIGIL, "--socket", self.agent.socket, "top", "--once", "-d", "0.5"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^\d+ API calls in [\d.]+ s")
+        self.assertIn("REQ/S", r.stdout)
+        self.assertNotIn("\x1b[", r.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()

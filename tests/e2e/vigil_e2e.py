@@ -222,6 +222,7 @@ class Nginx:
     listen {listen};
 {tls_conf}    root {www};
     location /api/ {{ default_type application/json; return 200 '{{"ok":true}}\\n'; }}
+    location /err/ {{ return 503; }}
   }}
 }}
 """)

@@ -1,7 +1,8 @@
-// The filters of `vigil trace` and `vigil events` on event JSON.
+// The filters of `vigil trace` and `vigil events` on event JSON, and the tables of `vigil top`.
 #include <gtest/gtest.h>
 
 #include "agent/cli/event_query.h"
+#include "agent/cli/top_table.h"
 
 namespace vigil::cli {
 namespace {
@@ -66,6 +67,56 @@ TEST(EventQuery, TimesAreRfc3339OrADurationAgo) {
   auto st = q.resolve(0);
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find("--since '10 minutes'"), std::string::npos);
+}
+
+TEST(TopTable, RatesErrorsAndLatencyQuantilesPerProcessAndEndpoint) {
+  TopTable t;
+  auto call = [](int pid, const char* comm, const char* path, int status, uint64_t latency) {
+    return nlohmann::json{{"kind", "api_call"},
+                          {"role", "server"},
+                          {"process", {{"pid", pid}, {"comm", comm}}},
+                          {"request", {{"method", "GET"}, {"host", "127.0.0.1:8080"}, {"path", path}}},
+                          {"response", {{"status", status}}},
+                          {"endpoint", std::string(path) == "/health" ? "" : "/users/{id}"},
+                          {"latency_ns", latency}};
+  };
+  for (int i = 1; i <= 100; ++i) t.add(call(10, "nginx", "/users/7", i <= 5 ? 503 : i <= 15 ? 404 : 200, i * 1'000'000ull));
+  for (int i = 0; i < 10; ++i) t.add(call(20, "api", "/health", 200, 500'000));
+  t.add(nlohmann::json{{"kind", "connection"}});  // not an API call
+  t.add(nlohmann::json::parse(R"({"kind":"api_call","response":"garbage","latency_ns":-1,"endpoint":5,"process":{"comm":7}})"));  // malformed: counted, no crash
+  EXPECT_EQ(t.calls(), 111u);
+  auto j = t.to_json(2.0, 10);
+  ASSERT_GE(j["processes"].size(), 2u);
+  const auto& top = j["processes"][0];
+  EXPECT_EQ(top["pid"], 10);
+  EXPECT_EQ(top["comm"], "nginx");
+  EXPECT_EQ(top["requests"], 100);
+  EXPECT_DOUBLE_EQ(top["rate"].get<double>(), 50.0);
+  EXPECT_EQ(top["server_errors"], 5);
+  EXPECT_EQ(top["client_errors"], 10);
+  EXPECT_NEAR(top["p50_ns"].get<double>(), 50e6, 1.5e6);
+  EXPECT_NEAR(top["p95_ns"].get<double>(), 95e6, 1.5e6);
+  // Endpoints by template; a call without one by its path.
+  ASSERT_GE(j["endpoints"].size(), 2u);
+  EXPECT_EQ(j["endpoints"][0]["endpoint"], "/users/{id}");
+  EXPECT_EQ(j["endpoints"][1]["endpoint"], "/health");
+  std::string text = t.render(2.0, 10);
+  EXPECT_NE(text.find("111 API calls in 2.0 s"), std::string::npos) << text;
+  EXPECT_NE(text.find("nginx"), std::string::npos);
+  EXPECT_NE(text.find("127.0.0.1:8080/users/{id}"), std::string::npos) << text;
+  EXPECT_EQ(t.to_json(2.0, 1)["processes"].size(), 1u) << "rows caps each table";
+  t.clear();
+  EXPECT_EQ(t.calls(), 0u);
+  EXPECT_TRUE(t.to_json(1.0, 10)["processes"].empty());
+}
+
+TEST(TopTable, ASampleKeepsQuantilesBoundedForBusyRows) {
+  TopTable t;
+  for (uint64_t i = 1; i <= 100'000; ++i)
+    t.add(nlohmann::json{{"kind", "api_call"}, {"process", {{"pid", 1}, {"comm", "x"}}}, {"latency_ns", i}});
+  auto row = t.to_json(1.0, 5)["processes"][0];
+  EXPECT_EQ(row["requests"], 100000);
+  EXPECT_NEAR(row["p95_ns"].get<double>(), 95000, 3000) << "the reservoir stays representative";
 }
 
 }  // namespace
