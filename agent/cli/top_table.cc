@@ -41,12 +41,16 @@ void TopTable::Row::add(uint16_t status, uint64_t latency_ns) {
   }
 }
 
-uint64_t TopTable::Row::quantile(double q) const {
-  if (latencies_ns.empty()) return 0;
+std::pair<uint64_t, uint64_t> TopTable::Row::p50_p95() const {
+  if (latencies_ns.empty()) return {0, 0};
   std::vector<uint64_t> v = latencies_ns;
-  size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
+  auto at = [&](double q) {
+    size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+    return v[k];
+  };
+  uint64_t p95 = at(0.95);
+  return {at(0.5), p95};
 }
 
 void TopTable::add(const nlohmann::json& e) {
@@ -87,9 +91,10 @@ std::string TopTable::render(double seconds, size_t rows) const {
                      "P95 MS");
   for (auto it : busiest(processes_, rows)) {
     const Row& r = it->second;
+    auto [p50, p95] = r.p50_p95();
     out += fmt::format("{:>8} {:<16} {:>9.1f} {:>6} {:>6} {:>9} {:>9}\n", std::get<0>(it->first),
                        std::get<1>(it->first).substr(0, 16), r.requests / s, r.client_errors, r.server_errors,
-                       ms(r.quantile(0.5)), ms(r.quantile(0.95)));
+                       ms(p50), ms(p95));
   }
   out += fmt::format("\n{:<6} {:<7} {:<40} {:>9} {:>6} {:>6} {:>9} {:>9}\n", "ROLE", "METHOD", "ENDPOINT", "REQ/S", "4XX",
                      "5XX", "P50 MS", "P95 MS");
@@ -98,8 +103,9 @@ std::string TopTable::render(double seconds, size_t rows) const {
     const auto& [role, method, host, endpoint] = it->first;
     std::string where = host.empty() ? endpoint : host + endpoint;
     if (where.size() > 40) where = where.substr(0, 39) + "…";
+    auto [p50, p95] = r.p50_p95();
     out += fmt::format("{:<6} {:<7} {:<40} {:>9.1f} {:>6} {:>6} {:>9} {:>9}\n", role, method.substr(0, 7), where,
-                       r.requests / s, r.client_errors, r.server_errors, ms(r.quantile(0.5)), ms(r.quantile(0.95)));
+                       r.requests / s, r.client_errors, r.server_errors, ms(p50), ms(p95));
   }
   return out;
 }
@@ -107,9 +113,10 @@ std::string TopTable::render(double seconds, size_t rows) const {
 nlohmann::json TopTable::to_json(double seconds, size_t rows) const {
   double s = seconds > 0 ? seconds : 1;
   auto stats = [&](const Row& r) {
+    auto [p50, p95] = r.p50_p95();
     return nlohmann::json{{"requests", r.requests},        {"rate", r.requests / s},
                           {"client_errors", r.client_errors}, {"server_errors", r.server_errors},
-                          {"p50_ns", r.quantile(0.5)},     {"p95_ns", r.quantile(0.95)}};
+                          {"p50_ns", p50},                 {"p95_ns", p95}};
   };
   nlohmann::json j{{"seconds", seconds}, {"calls", calls_}, {"processes", nlohmann::json::array()},
                    {"endpoints", nlohmann::json::array()}};

@@ -30,7 +30,7 @@ class TopTable {
     std::vector<uint64_t> latencies_ns;  // at most kSamples per interval (then every call still counts)
     uint64_t seen = 0;                   // calls offered to the sample (reservoir)
     void add(uint16_t status, uint64_t latency_ns);
-    uint64_t quantile(double q) const;
+    std::pair<uint64_t, uint64_t> p50_p95() const;  // from one copy of the sample
   };
   static constexpr size_t kSamples = 4096;
   using ProcessKey = std::tuple<uint32_t, std::string>;                          // pid, comm
