@@ -360,6 +360,143 @@ def sinks_section(rounds=5):
     return lines
 
 
+class TcpDrain:
+    """A TCP receiver that reads and discards: the syslog sink's peer in the end-to-end sinks rows."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.port = self.srv.getsockname()[1]
+        self.bytes = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import threading
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drain, args=(c,), daemon=True).start()
+
+    def _drain(self, c):
+        with c:
+            while True:
+                b = c.recv(1 << 20)
+                if not b:
+                    return
+                self.bytes += len(b)
+
+    def stop(self):
+        self.srv.close()
+
+
+SINK_E2E_VARIANTS = (
+    ("off", "file sink on disk, chain off"),
+    ("on", "file sink on disk, chain on (SHA-256)"),
+    ("spool", "chain on + syslog TCP sink through its disk spool"),
+)
+
+
+def bench_sinks_e2e():
+    """Issue 11's target in the agent itself: the plaintext HTTP load with the file sink on a real file,
+    chain off, chain on, and chain on plus a spooled network sink, interleaved per round."""
+    from vigil_e2e import Nginx
+    nginx = Nginx()
+    drain = TcpDrain()
+    url = f"http://127.0.0.1:{nginx.port}/api/bench/1"
+    runs = {k: [] for k, _ in SINK_E2E_VARIANTS}
+    try:
+        wrk_round(url)  # warm-up
+        for _ in range(HTTP_ROUNDS):
+            for key, _ in SINK_E2E_VARIANTS:
+                # The spool may hold a whole round (~1 GiB): this row measures cost, not shedding.
+                extra = {"off": "      chain: false\n", "on": "",
+                         "spool": f"    - type: syslog\n      address: tcp://127.0.0.1:{drain.port}\n"
+                                  "      spool_max_mb: 4096\n"}[key]
+                agent = Agent(extra_config="      max_size_mb: 64\n      max_files: 2\n" + extra)
+                try:
+                    before = agent.status()["counters"]["http"]["api_calls"]
+                    cpu0 = proc_cpu_seconds(agent.proc.pid)
+                    reqs, rps = wrk_round(url)
+                    t_end = time.monotonic()
+                    time.sleep(1)
+                    # CPU counts until every sink delivered what it was given: a sink that fell
+                    # behind during the load still pays for its backlog.
+                    deadline = time.monotonic() + 180
+                    while time.monotonic() < deadline:
+                        st = agent.status()
+                        if all(s["queue_bytes"] == 0 and s["spool_records"] == 0 for s in st["sinks"]):
+                            break
+                        time.sleep(0.2)
+                    behind = time.monotonic() - t_end
+                    cpu = proc_cpu_seconds(agent.proc.pid) - cpu0
+                    calls = st["counters"]["http"]["api_calls"] - before
+                    lost = {k: v for k, v in st["counters"]["lost"].items() if v}
+                    lost.pop("http_unpaired_requests", None)  # wrk's connections cut at the end of a round
+                    runs[key].append({"rps": rps, "cpu_us_per_event": 1e6 * cpu / max(calls, 1),
+                                      "events": calls, "requests": reqs, "lost": lost, "drained_s": behind})
+                finally:
+                    agent.stop()
+    finally:
+        drain.stop()
+        nginx.stop()
+    return runs
+
+
+def sinks_e2e_section(runs):
+    med = {k: statistics.median(r["rps"] for r in v) for k, v in runs.items()}
+    cpu = {k: statistics.median(r["cpu_us_per_event"] for r in v) for k, v in runs.items()}
+    lines = ["", "## Sinks in the agent: the plaintext HTTP load shipped to disk (chain off / on / plus a spooled sink)", "",
+             f"The plaintext HTTP row's load (`wrk -t1 -c10 -d{HTTP_SECONDS}s`, one nginx worker), vigild with its file "
+             "sink on a real file (ext4, max_size_mb 64, 2 files), {0} interleaved rounds of the three configurations; "
+             "the third adds a syslog TCP sink (RFC 6587, its disk spool under data_dir) to a receiver that reads and "
+             "discards (spool_max_mb 4096, so that nothing is shed). Agent CPU is all of vigild's threads', per api_call "
+             "event, counted until every sink delivered what it was given (polled from vigil status: queue and spool "
+             "empty); `lost` leaves out the ~10 requests wrk cuts off at the end of a round.".format(HTTP_ROUNDS), "",
+             "| configuration | req/s (median) | rounds | ratio to chain off | agent CPU µs per event (median) | rounds | "
+             "sinks drained (s after the load) | lost |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, label in SINK_E2E_VARIANTS:
+        v = runs[key]
+        lost = [r["lost"] for r in v if r["lost"]]
+        rps_rounds = ", ".join(f"{r['rps']:.0f}" for r in v)
+        cpu_rounds = ", ".join(f"{r['cpu_us_per_event']:.2f}" for r in v)
+        drained = ", ".join(f"{r['drained_s']:.1f}" for r in v)
+        lines.append(f"| {label} | {med[key]:.0f} | {rps_rounds} | {med[key] / med['off']:.3f} | {cpu[key]:.2f} | "
+                     f"{cpu_rounds} | {drained} | {lost or 'none'} |")
+    return lines
+
+
+
+def connect_section(results, agent_stats):
+    med = {k: statistics.median(v) for k, v in results.items()}
+    expected_events = 4 * CONNS  # open+close for the client and the server side
+    lines = [
+        "",
+        "## Connection churn (connect/accept/1-byte echo/close, loopback)",
+        "",
+        f"`build/bin/connect_loop {CONNS}`, {ROUNDS} interleaved rounds per peer; median ns per connection.",
+        "",
+    ]
+    lines += peer_rows(results, "ns/conn", (("none", "no agent"), ("vigild", "vigild observing"),
+                                            ("bpftrace", "bpftrace counting the same 26 tracepoints")))
+    lines += [
+        "",
+        f"vigild vs bpftrace (same probes): {med['vigild'] / med['bpftrace']:.3f}× the time per connection.",
+        "",
+        "| vigild round | CPU % | peak RSS MiB | connection events | expected | lost |",
+        "|---|---|---|---|---|---|",
+    ]
+    for i, s in enumerate(agent_stats):
+        lines.append(f"| {i + 1} | {s['cpu_pct']:.1f} | {s['rss_kib'] / 1024:.1f} | {s['events']} | "
+                     f"{expected_events} | {s['lost']} |")
+    return lines
+
 def peer_rows(results, value_header, labels):
     """The side-by-side table of one scenario: median, every round, ratio to no agent."""
     med = {k: statistics.median(v) for k, v in results.items()}
@@ -627,37 +764,19 @@ def main():
     http_lines = http_section(*bench_http()[:2]) if only in ("", "http") else []
     if only in ("", "tls"):
         http_lines += http_section(*bench_http(tls=True))
-    results, agent_stats = (bench_connect() if only in ("", "connect")
-                            else ({"none": [1], "vigild": [1], "bpftrace": [1]}, []))
-    med = {k: statistics.median(v) for k, v in results.items()}
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                          capture_output=True, text=True).stdout.strip()
-    expected_events = 4 * CONNS  # open+close for the client and the server side
     lines = [
         "# Vigil benchmarks",
         "",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- kernel: {platform.release()}; CPU: {cpu} ({os.cpu_count()} cores)",
         f"- commit: {subprocess.run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()}",
-        f"- command: `make bench` (bench/run.py; VIGIL_BENCH_ROUNDS={ROUNDS}, VIGIL_BENCH_CONNS={CONNS})",
-        "",
-        "## Connection churn (connect/accept/1-byte echo/close, loopback)",
-        "",
-        f"`build/bin/connect_loop {CONNS}`, {ROUNDS} interleaved rounds per peer; median ns per connection.",
-        "",
+        f"- command: `make bench` (bench/run.py; VIGIL_BENCH_ROUNDS={ROUNDS}, VIGIL_BENCH_CONNS={CONNS})"
+        + (f", VIGIL_BENCH_ONLY={only}" if only else ""),
     ]
-    lines += peer_rows(results, "ns/conn", (("none", "no agent"), ("vigild", "vigild observing"),
-                                            ("bpftrace", "bpftrace counting the same 26 tracepoints")))
-    lines += [
-        "",
-        f"vigild vs bpftrace (same probes): {med['vigild'] / med['bpftrace']:.3f}× the time per connection.",
-        "",
-        "| vigild round | CPU % | peak RSS MiB | connection events | expected | lost |",
-        "|---|---|---|---|---|---|",
-    ]
-    for i, s in enumerate(agent_stats):
-        lines.append(f"| {i + 1} | {s['cpu_pct']:.1f} | {s['rss_kib'] / 1024:.1f} | {s['events']} | "
-                     f"{expected_events} | {s['lost']} |")
+    if only in ("", "connect"):  # a partial run without it leaves the section out, not a table of placeholders
+        lines += connect_section(*bench_connect())
     lines += http_lines
     if only in ("", "inference"):
         lines += inference_section()
@@ -669,6 +788,8 @@ def main():
         lines += egress_section(*bench_egress())
     if only in ("", "sinks"):
         lines += sinks_section()
+    if only in ("", "sinks", "sinks_e2e"):
+        lines += sinks_e2e_section(bench_sinks_e2e())
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     # A partial run (VIGIL_BENCH_ONLY) must not replace the full table.
     path = os.path.join(ROOT, "bench", "results", "partial.md" if only else "latest.md")

@@ -59,9 +59,12 @@ Result<std::unique_ptr<SinkSet>> SinkSet::open(const std::vector<SinkConfig>& co
       if (c.chain) file = f->get();
       out = std::move(*f);
     } else if (c.type == "syslog") {
-      SyslogOptions so{c.address, c.facility, c.app_name, ctx.node};
-      so.tls = tls_options(c);
-      so.io_timeout_ns = uint64_t{c.timeout_ms} * 1'000'000;
+      SyslogOptions so{.address = c.address,
+                       .facility = c.facility,
+                       .app_name = c.app_name,
+                       .hostname = ctx.node,
+                       .io_timeout_ns = uint64_t{c.timeout_ms} * 1'000'000,
+                       .tls = tls_options(c)};
       auto s = SyslogOutput::create(std::move(so));
       if (!s) return Error{fmt::format("sink {}: {}", wo.name, s.error().message)};
       out = std::move(*s);
@@ -116,16 +119,31 @@ SinkSet::~SinkSet() { stop(); }
 
 void SinkSet::offer(const Event& e, std::string_view line) {
   Record r = record_of(e, line);
-  Worker* last = nullptr;  // takes the record itself: one copy of the line fewer per event
+  Sink* last = nullptr;  // takes the record itself: one copy of the line fewer per event
+  auto add = [](Sink& s, Record&& rec) {
+    s.batch.push_back(std::move(rec));
+    if (s.batch.size() >= kFlushRecords) {
+      s.worker->offer(std::span<Record>(s.batch));
+      s.batch.clear();
+    }
+  };
   for (auto& s : sinks_) {
     if (!(s.kinds & (1u << r.kind)) || r.severity < s.min_severity) continue;
-    if (last) last->offer(Record(r));
-    last = s.worker.get();
+    if (last) add(*last, Record(r));
+    last = &s;
   }
-  if (last) last->offer(std::move(r));
+  if (last) add(*last, std::move(r));
+}
+
+void SinkSet::flush() {
+  for (auto& s : sinks_) {
+    s.worker->offer(std::span<Record>(s.batch));
+    s.batch.clear();
+  }
 }
 
 bool SinkSet::drain(uint64_t timeout_ns) {
+  flush();
   bool ok = true;
   for (auto& s : sinks_) ok = s.worker->drain(timeout_ns) && ok;
   return ok;
@@ -139,6 +157,7 @@ std::vector<std::pair<std::string, FileOutput::ChainState>> SinkSet::chains() co
 }
 
 void SinkSet::stop() {
+  flush();
   for (auto& s : sinks_) s.worker->stop();
 }
 

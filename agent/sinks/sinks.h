@@ -33,11 +33,16 @@ class SinkSet {
   // Opens every sink (files, spools, addresses checked); nothing is half-opened on error.
   static Result<std::unique_ptr<SinkSet>> open(const std::vector<SinkConfig>& configs, const SinkContext& ctx);
   ~SinkSet();
-  // Hands the event to each sink whose kinds and min_severity take it.
+  // Hands the event to each sink whose kinds and min_severity take it. The poll
+  // loop's thread only: records collect per sink and reach the sinks' queues in
+  // batches (one lock and at most one wake-up of the sink's thread each) at
+  // flush(), or once kFlushRecords are waiting.
   void offer(const Event& e, std::string_view line);
-  // Delivers what it can (network sinks: within their stop timeout; the rest stays spooled).
+  void flush();
+  static constexpr size_t kFlushRecords = 256;
+  // Flushes, then delivers what it can (network sinks: within their stop timeout; the rest stays spooled).
   void stop();
-  // Waits (bounded) until every sink delivered what it was given; false on timeout.
+  // Flushes, then waits (bounded) until every sink delivered what it was given; false on timeout.
   bool drain(uint64_t timeout_ns);
   std::vector<WorkerStats> stats() const;
   // The chained file sinks: name, and where their chain stands.
@@ -49,6 +54,7 @@ class SinkSet {
     std::unique_ptr<Worker> worker;
     uint32_t kinds = ~0u;  // bit per event_kind_index
     uint8_t min_severity = kSevInfo;
+    std::vector<Record> batch;  // offered, not yet flushed to the worker
   };
   std::vector<Sink> sinks_;
 };

@@ -146,8 +146,15 @@ Stream::~Stream() {
   }
 }
 
-Status Stream::write_all(std::string_view data) {
+Status Stream::write_all(std::string_view data, size_t* written) {
   size_t off = 0;
+  struct Report {
+    size_t* to;
+    const size_t& off;
+    ~Report() {
+      if (to) *to = off;
+    }
+  } report{written, off};
   while (off < data.size()) {
     if (ssl_) {
       int n = SSL_write(ssl_, data.data() + off, static_cast<int>(std::min<size_t>(data.size() - off, 1 << 30)));

@@ -43,7 +43,8 @@ class Stream {
                                                  const std::shared_ptr<TlsContext>& tls,
                                                  const std::string& server_name, uint64_t timeout_ns);
   ~Stream();
-  Status write_all(std::string_view data);
+  // All of `data`, or an error; `written` (when given) gets how much went out before the error.
+  Status write_all(std::string_view data, size_t* written = nullptr);
   // Some bytes (>0), 0 at end of stream, or an error (timeout included).
   Result<size_t> read_some(char* buf, size_t cap);
   // True when the peer closed or sent something unasked (a kept-alive connection gone stale).

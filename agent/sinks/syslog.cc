@@ -6,7 +6,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <iterator>
 #include <cstring>
 #include <ctime>
 
@@ -58,12 +60,18 @@ std::string format_rfc5424(const Record& r, int facility, std::string_view host,
   out.reserve(r.line.size() + 160);
   out += fmt::format("<{}>1 ", facility * 8 + syslog_severity(r.severity));
   // TIMESTAMP: RFC 3339, at most 6 fractional digits (RFC 5424 6.2.3).
+  // Events come in bursts within the same second: its text is kept per thread.
+  thread_local time_t last_secs = -1;
+  thread_local char ts[40];
+  thread_local size_t ts_len = 0;
   time_t secs = static_cast<time_t>(r.time_ns / 1'000'000'000ull);
-  struct tm tm{};
-  gmtime_r(&secs, &tm);
-  char ts[40];
-  size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-  out.append(ts, n);
+  if (secs != last_secs) {
+    struct tm tm{};
+    gmtime_r(&secs, &tm);
+    ts_len = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    last_secs = secs;
+  }
+  out.append(ts, ts_len);
   out += fmt::format(".{:06}Z ", (r.time_ns % 1'000'000'000ull) / 1000);
   header_field(out, host, 255);
   out += ' ';
@@ -171,39 +179,56 @@ Delivery SyslogOutput::deliver(std::span<const Record> batch) {
       d.error = st.error().message;
       return d;
     }
+  if (stream_) return deliver_stream(batch);
   for (const auto& r : batch) {
     msg_ = format_rfc5424(r, facility_, o_.hostname, o_.app_name, pid_);
-    if (!stream_) {
-      // One datagram per message.
-      ssize_t n;
-      do {
-        n = ::send(fd_.get(), msg_.data(), msg_.size(), MSG_NOSIGNAL);
-      } while (n < 0 && errno == EINTR);
-      if (n < 0 && errno == EAGAIN && wait_fd(fd_.get(), POLLOUT, o_.io_timeout_ns))
-        n = ::send(fd_.get(), msg_.data(), msg_.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EMSGSIZE) {  // given up on; the rest follows in the next call
-        d.rejected = 1;
-        d.reason = fmt::format("a {} byte message is larger than a datagram", msg_.size());
-        return d;
-      }
-      if (n < 0) {
-        d.error = os_error(fmt::format("send to syslog {}", o_.address)).message;
-        fd_.reset();  // ECONNREFUSED and friends: connect again next time
-        return d;
-      }
-      ++d.delivered;
-      continue;
+    // One datagram per message.
+    ssize_t n;
+    do {
+      n = ::send(fd_.get(), msg_.data(), msg_.size(), MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN && wait_fd(fd_.get(), POLLOUT, o_.io_timeout_ns))
+      n = ::send(fd_.get(), msg_.data(), msg_.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EMSGSIZE) {  // given up on; the rest follows in the next call
+      d.rejected = 1;
+      d.reason = fmt::format("a {} byte message is larger than a datagram", msg_.size());
+      return d;
     }
-    // TCP and TLS, octet counting: "LEN SP MSG".
-    frame_ = fmt::format("{} ", msg_.size());
-    frame_ += msg_;
-    if (auto st = stream_->write_all(frame_); !st) {
-      d.error = fmt::format("syslog {}: {}", o_.address, st.error().message);
-      // A frame cut in the middle cannot be resumed on a new connection: send it whole again.
-      stream_.reset();
+    if (n < 0) {
+      d.error = os_error(fmt::format("send to syslog {}", o_.address)).message;
+      fd_.reset();  // ECONNREFUSED and friends: connect again next time
       return d;
     }
     ++d.delivered;
+  }
+  return d;
+}
+
+Delivery SyslogOutput::deliver_stream(std::span<const Record> batch) {
+  // TCP and TLS, octet counting: "LEN SP MSG". The frames of a batch go out in
+  // writes of up to kWriteBytes, not one send per event.
+  constexpr size_t kWriteBytes = 256 << 10;
+  Delivery d;
+  size_t i = 0;
+  while (i < batch.size()) {
+    frame_.clear();
+    ends_.clear();
+    for (; i < batch.size() && (frame_.empty() || frame_.size() < kWriteBytes); ++i) {
+      msg_ = format_rfc5424(batch[i], facility_, o_.hostname, o_.app_name, pid_);
+      fmt::format_to(std::back_inserter(frame_), "{} ", msg_.size());
+      frame_ += msg_;
+      ends_.push_back(frame_.size());
+    }
+    size_t written = 0;
+    if (auto st = stream_->write_all(frame_, &written); !st) {
+      // Frames written whole count as delivered; a frame cut in the middle cannot be
+      // resumed on a new connection, so it is sent whole again.
+      d.delivered += static_cast<size_t>(std::upper_bound(ends_.begin(), ends_.end(), written) - ends_.begin());
+      d.error = fmt::format("syslog {}: {}", o_.address, st.error().message);
+      stream_.reset();
+      return d;
+    }
+    d.delivered += ends_.size();
   }
   return d;
 }

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/sinks/stream.h"
 #include "agent/sinks/worker.h"
@@ -46,7 +47,9 @@ class SyslogOutput final : public Output {
   Fd fd_;                          // udp, unix
   std::unique_ptr<Stream> stream_;  // tcp, tls
   std::shared_ptr<TlsContext> tls_;
+  Delivery deliver_stream(std::span<const Record> batch);
   std::string msg_, frame_;
+  std::vector<size_t> ends_;  // where each record's frame ends in frame_
 };
 
 }  // namespace vigil::sinks

@@ -35,8 +35,7 @@ Worker::Worker(WorkerOptions o, std::unique_ptr<Output> out, std::unique_ptr<Spo
 
 Worker::~Worker() { stop(); }
 
-void Worker::offer(Record&& r) {
-  std::lock_guard l(mu_);
+void Worker::admit_locked(Record&& r) {
   size_t size = r.line.size() + kRecordOverhead;
   // Shed by class: telemetry beyond the capacity, the rest beyond 1.5x, keep beyond 2x.
   size_t limit = o_.queue_max_bytes / 2 * (2 + r.shed);
@@ -48,7 +47,20 @@ void Worker::offer(Record&& r) {
   incoming_bytes_ += size;
   held_bytes_ += size;
   ++st_.queued;
+}
+
+void Worker::offer(Record&& r) {
+  std::lock_guard l(mu_);
+  admit_locked(std::move(r));
   if (incoming_.size() == 1) cv_.notify_one();
+}
+
+void Worker::offer(std::span<Record> batch) {
+  if (batch.empty()) return;
+  std::lock_guard l(mu_);
+  bool was_empty = incoming_.empty();
+  for (auto& r : batch) admit_locked(std::move(r));
+  if (was_empty && !incoming_.empty()) cv_.notify_one();  // one wake-up per batch, not per record
 }
 
 void Worker::stop() {

@@ -69,6 +69,8 @@ class Worker {
   ~Worker();
   // The poll loop's side: moves the record into the queue, sheds when full.
   void offer(Record&& r);
+  // The same for a batch, under one lock and with at most one wake-up; the records are moved from.
+  void offer(std::span<Record> batch);
   // Delivers what it can within stop_timeout, leaves the rest in the spool, joins.
   void stop();
   // Waits (bounded) until everything offered so far was delivered; for tests and shutdown.
@@ -78,7 +80,7 @@ class Worker {
 
  private:
   void run();
-  size_t pending_local() const;
+  void admit_locked(Record&& r);
 
   WorkerOptions o_;
   std::unique_ptr<Output> out_;

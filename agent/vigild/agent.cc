@@ -421,6 +421,7 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
       last_resync = now;
       clock_.resync();
     }
+    sinks_->flush();  // this round's events, one batch per sink
   }
   // Drain what the kernel already produced before detaching.
   (void)observer_->consume();

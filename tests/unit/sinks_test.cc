@@ -3,7 +3,10 @@
 // cannot be delivered is counted by class (lost{source:"sink_<name>"}), never lost silently.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +14,8 @@
 #include <fstream>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -313,6 +318,55 @@ TEST(Syslog, FormatsRfc5424WithStructuredDataAndMicroseconds) {
   auto bad = SyslogOutput::create(opts("udp://127.0.0.1:514", "nofacility"));
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("facility 'nofacility'"), std::string::npos);
+}
+
+// A batch larger than one write (256 KiB) goes out in several writes of whole
+// octet-counted frames (RFC 6587): every message arrives once, in order, intact.
+TEST(Syslog, TcpBatchLargerThanOneWriteArrivesFramedInOrder) {
+  Fd lfd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(lfd);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lfd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(lfd.get(), 1), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(lfd.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+  std::string got;
+  std::thread reader([&] {
+    Fd c(::accept4(lfd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(c.get(), buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+  });
+  constexpr uint64_t kCount = 3000;  // ~2.8 MB: eleven writes
+  std::vector<Record> batch;
+  for (uint64_t i = 0; i < kCount; ++i) batch.push_back(rec(i, kShedNormal, 900));
+  {
+    SyslogOptions o;
+    o.address = fmt::format("tcp://127.0.0.1:{}", ntohs(a.sin_port));
+    o.hostname = "host-1";
+    auto out = SyslogOutput::create(o);
+    ASSERT_TRUE(out) << out.error().message;
+    Delivery d = (*out)->deliver(batch);
+    EXPECT_EQ(d.delivered, kCount) << d.error;
+    EXPECT_TRUE(d.error.empty()) << d.error;
+  }  // closes the connection: the reader sees EOF
+  reader.join();
+  size_t off = 0;
+  uint64_t next = 0;
+  while (off < got.size()) {
+    size_t sp = got.find(' ', off);
+    ASSERT_NE(sp, std::string::npos);
+    size_t n = std::stoul(got.substr(off, sp - off));
+    std::string msg = got.substr(sp + 1, n);
+    ASSERT_EQ(msg.size(), n) << "frame " << next << " cut";
+    EXPECT_EQ(msg, format_rfc5424(batch[next], syslog_facility("daemon"), "host-1", "vigil", getpid()))
+        << "frame " << next;
+    off = sp + 1 + n;
+    ++next;
+  }
+  EXPECT_EQ(next, kCount);
 }
 
 TEST(Sinks, EventsAreClassedForShedding) {
