@@ -206,8 +206,14 @@ void parse_sinks(const Parser& p, const YAML::Node& n, std::vector<SinkConfig>& 
                                       "/v1/logs appended) or 'url' (the whole logs URL)", path));
     if (s.compress != "none" && s.compress != "zstd")
       p.fail(item["compress"].Mark(), fmt::format("'{}.compress' is '{}'; expected none or zstd", path, s.compress));
-    if (s.format != "json" && s.format != "jsonl")
-      p.fail(item["format"].Mark(), fmt::format("'{}.format' is '{}'; expected json or jsonl", path, s.format));
+    if (!s.format.empty()) {
+      if (s.type == "webhook" && s.format != "json" && s.format != "jsonl")
+        p.fail(item["format"].Mark(), fmt::format("'{}.format' is '{}'; expected json or jsonl", path, s.format));
+      else if (s.type == "syslog" && s.format != "rfc5424" && s.format != "rfc3164")
+        p.fail(item["format"].Mark(), fmt::format("'{}.format' is '{}'; expected rfc5424 or rfc3164", path, s.format));
+      else if (s.type != "webhook" && s.type != "syslog")
+        p.fail(item["format"].Mark(), fmt::format("'{}.format' applies to webhook and syslog sinks only", path));
+    }
     if (s.client_cert.empty() != s.client_key.empty())
       p.fail(item.Mark(), fmt::format("'{}': client_cert and client_key go together (mTLS)", path));
     if (s.timeout_ms == 0) p.fail(item["timeout_ms"].Mark(), fmt::format("'{}.timeout_ms' must be at least 1", path));

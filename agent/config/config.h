@@ -30,7 +30,8 @@ struct SinkConfig {
   std::string compress = "none";      // file: none | zstd (rotated files become PATH.N.zst)
   std::string facility = "daemon";    // syslog (RFC 5424 facility name)
   std::string app_name = "vigil";     // syslog APP-NAME
-  std::string format = "json";        // webhook body: json (an array) | jsonl
+  std::string format;                 // webhook body: json (an array, the default) | jsonl;
+                                      // syslog: rfc5424 | rfc3164 (default: rfc3164 on unix://, else rfc5424)
   bool gzip = false;                  // webhook, otlp: Content-Encoding: gzip
   std::vector<std::pair<std::string, std::string>> headers;  // webhook, otlp: e.g. Authorization
   std::string ca, client_cert, client_key;  // TLS (https://, syslog tls://): PEM files; mTLS with both

@@ -62,6 +62,7 @@ Result<std::unique_ptr<SinkSet>> SinkSet::open(const std::vector<SinkConfig>& co
       SyslogOptions so{.address = c.address,
                        .facility = c.facility,
                        .app_name = c.app_name,
+                       .format = c.format,
                        .hostname = ctx.node,
                        .io_timeout_ns = uint64_t{c.timeout_ms} * 1'000'000,
                        .tls = tls_options(c)};

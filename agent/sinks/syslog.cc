@@ -43,6 +43,37 @@ void header_field(std::string& out, std::string_view v, size_t max) {
   if (n == 0) out += '-';
 }
 
+// A timestamp's text down to the second, formatted once per second per thread and
+// format: events come in bursts within the same second.
+struct SecondText {
+  time_t secs = -1;
+  char text[40];
+  size_t len = 0;
+
+  template <typename Format>  // Format(const struct tm&, char* out, size_t room) -> length
+  std::string_view of(uint64_t time_ns, bool utc, Format&& format) {
+    time_t now = static_cast<time_t>(time_ns / 1'000'000'000ull);
+    if (now != secs) {
+      struct tm tm{};
+      if (utc)
+        gmtime_r(&now, &tm);
+      else
+        localtime_r(&now, &tm);
+      len = format(tm, text, sizeof text);
+      secs = now;
+    }
+    return {text, len};
+  }
+};
+
+// "<PRI>", room reserved for the header (`header` bytes) and the event's line.
+std::string message_start(const Record& r, int facility, size_t header) {
+  std::string out;
+  out.reserve(r.line.size() + header);
+  out += fmt::format("<{}>", facility * 8 + syslog_severity(r.severity));
+  return out;
+}
+
 }  // namespace
 
 int syslog_facility(std::string_view name) {
@@ -56,22 +87,13 @@ int syslog_facility(std::string_view name) {
 }
 
 std::string format_rfc5424(const Record& r, int facility, std::string_view host, std::string_view app, int pid) {
-  std::string out;
-  out.reserve(r.line.size() + 160);
-  out += fmt::format("<{}>1 ", facility * 8 + syslog_severity(r.severity));
+  std::string out = message_start(r, facility, 160);
+  out += "1 ";  // VERSION
   // TIMESTAMP: RFC 3339, at most 6 fractional digits (RFC 5424 6.2.3).
-  // Events come in bursts within the same second: its text is kept per thread.
-  thread_local time_t last_secs = -1;
-  thread_local char ts[40];
-  thread_local size_t ts_len = 0;
-  time_t secs = static_cast<time_t>(r.time_ns / 1'000'000'000ull);
-  if (secs != last_secs) {
-    struct tm tm{};
-    gmtime_r(&secs, &tm);
-    ts_len = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    last_secs = secs;
-  }
-  out.append(ts, ts_len);
+  thread_local SecondText ts;
+  out += ts.of(r.time_ns, true, [](const struct tm& tm, char* text, size_t room) {
+    return strftime(text, room, "%Y-%m-%dT%H:%M:%S", &tm);
+  });
   out += fmt::format(".{:06}Z ", (r.time_ns % 1'000'000'000ull) / 1000);
   header_field(out, host, 255);
   out += ' ';
@@ -83,6 +105,28 @@ std::string format_rfc5424(const Record& r, int facility, std::string_view host,
   out += "\" severity=\"";
   sd_value(out, severity_name(r.severity));
   out += fmt::format("\" seq=\"{}\"] ", r.seq);
+  out += r.line;
+  return out;
+}
+
+std::string format_rfc3164(const Record& r, int facility, std::string_view host, std::string_view app, int pid) {
+  std::string out = message_start(r, facility, 64);
+  // TIMESTAMP "Mmm dd HH:MM:SS" in local time, as syslog(3) writes it (months in English
+  // whatever the locale).
+  thread_local SecondText ts;
+  out += ts.of(r.time_ns, false, [](const struct tm& tm, char* text, size_t room) {
+    static constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    return fmt::format_to_n(text, room, "{} {:2} {:02}:{:02}:{:02} ", kMonths[tm.tm_mon % 12], tm.tm_mday,
+                            tm.tm_hour, tm.tm_min, tm.tm_sec)
+        .size;
+  });
+  if (!host.empty()) {
+    header_field(out, host, 255);
+    out += ' ';
+  }
+  header_field(out, app, 32);  // the TAG
+  out += fmt::format("[{}]: ", pid);
   out += r.line;
   return out;
 }
@@ -123,6 +167,12 @@ Result<std::unique_ptr<SyslogOutput>> SyslogOutput::create(SyslogOptions o) {
   } else {
     return Error{fmt::format("syslog address '{}' must start with udp://, tcp://, tls:// or unix://", o.address)};
   }
+  if (o.format.empty())
+    s->rfc3164_ = s->transport_ == Transport::kUnix;
+  else if (o.format == "rfc3164" || o.format == "rfc5424")
+    s->rfc3164_ = o.format == "rfc3164";
+  else
+    return Error{fmt::format("syslog format '{}' is not rfc5424 or rfc3164", o.format)};
   if (s->transport_ != Transport::kTls && (!o.tls.ca_file.empty() || !o.tls.cert_file.empty()))
     return Error{fmt::format("syslog address '{}': ca/client_cert are set but the address is not tls://", o.address)};
   return s;
@@ -172,6 +222,13 @@ Status SyslogOutput::connect() {
   return fd_ ? Status{} : last;
 }
 
+std::string SyslogOutput::format(const Record& r) const {
+  if (!rfc3164_) return format_rfc5424(r, facility_, o_.hostname, o_.app_name, pid_);
+  // On the local socket the receiver adds its own host name, as for syslog(3).
+  return format_rfc3164(r, facility_, transport_ == Transport::kUnix ? std::string_view() : o_.hostname,
+                        o_.app_name, pid_);
+}
+
 Delivery SyslogOutput::deliver(std::span<const Record> batch) {
   Delivery d;
   if (!fd_ && !stream_)
@@ -181,7 +238,7 @@ Delivery SyslogOutput::deliver(std::span<const Record> batch) {
     }
   if (stream_) return deliver_stream(batch);
   for (const auto& r : batch) {
-    msg_ = format_rfc5424(r, facility_, o_.hostname, o_.app_name, pid_);
+    msg_ = format(r);
     // One datagram per message.
     ssize_t n;
     do {
@@ -214,7 +271,7 @@ Delivery SyslogOutput::deliver_stream(std::span<const Record> batch) {
     frame_.clear();
     ends_.clear();
     for (; i < batch.size() && (frame_.empty() || frame_.size() < kWriteBytes); ++i) {
-      msg_ = format_rfc5424(batch[i], facility_, o_.hostname, o_.app_name, pid_);
+      msg_ = format(batch[i]);
       fmt::format_to(std::back_inserter(frame_), "{} ", msg_.size());
       frame_ += msg_;
       ends_.push_back(frame_.size());

@@ -17,6 +17,7 @@ struct SyslogOptions {
   std::string address;          // udp://host:port | tcp://host:port | tls://host:port | unix:///dev/log
   std::string facility = "daemon";
   std::string app_name = "vigil";
+  std::string format;           // rfc5424 | rfc3164; empty: rfc3164 on unix://, else rfc5424
   std::string hostname;         // the node name
   uint64_t io_timeout_ns = 5'000'000'000;
   TlsOptions tls;  // tls:// (RFC 5425): CA, client certificate, server name
@@ -27,6 +28,11 @@ int syslog_facility(std::string_view name);
 
 // One RFC 5424 message: <PRI>1 TIMESTAMP HOST APP PROCID MSGID [vigil@32473 kind= severity= seq=] JSON
 std::string format_rfc5424(const Record& r, int facility, std::string_view host, std::string_view app, int pid);
+
+// What syslog(3) writes to /dev/log, and what rsyslog's and journald's local socket
+// parse by default: <PRI>Mmm dd HH:MM:SS [HOST ]APP[PID]: JSON (RFC 3164; local time;
+// HOST only when `host` is not empty, i.e. over the network).
+std::string format_rfc3164(const Record& r, int facility, std::string_view host, std::string_view app, int pid);
 
 class SyslogOutput final : public Output {
  public:
@@ -39,9 +45,11 @@ class SyslogOutput final : public Output {
   enum class Transport { kUdp, kTcp, kTls, kUnix };
   explicit SyslogOutput(SyslogOptions o) : o_(std::move(o)) {}
   Status connect();
+  std::string format(const Record& r) const;
 
   SyslogOptions o_;
   Transport transport_ = Transport::kUdp;
+  bool rfc3164_ = false;
   std::string host_, port_, path_;
   int facility_ = 3, pid_ = 0;
   Fd fd_;                          // udp, unix

@@ -1,6 +1,7 @@
 """E2E (issue 11): event sinks against real peers. A real rsyslogd (imudp, imtcp,
 imuxsock), started by the test with its own config, receives vigild's RFC 5424
-messages over UDP, TCP (octet counting) and a unix socket; every event of the
+messages over UDP, TCP (octet counting) and a unix socket (and syslog(3)'s format on a
+socket parsed as a stock rsyslog parses /dev/log); every event of the
 file sink arrives with the right PRI, MSGID, structured data and JSON. An outage
 of the TCP receiver across a SIGKILL of vigild loses nothing: the spool replays,
 in order, with no gap in seq per boot_id."""
@@ -35,6 +36,10 @@ class Rsyslog:
         self.tcp_port = tcp_port or free_port()
         self.sock = os.path.join(self.dir, "log.sock")
         self.out = os.path.join(self.dir, "out.log")
+        # A socket parsed as Debian's stock rsyslog parses /dev/log (imuxsock's defaults:
+        # the special parser for syslog(3)'s format, the host name not parsed).
+        self.stock_sock = os.path.join(self.dir, "stock.sock")
+        self.stock_out = os.path.join(self.dir, "stock.log")
         self.conf = os.path.join(self.dir, "rsyslog.conf")
         self.proc = None
 
@@ -56,6 +61,7 @@ class Rsyslog:
                 {tls_input}
                 module(load="imuxsock" SysSock.Use="off")
                 input(type="imuxsock" Socket="{self.sock}" UseSpecialParser="off" ParseHostname="on" IgnoreTimestamp="off")
+                input(type="imuxsock" Socket="{self.stock_sock}" Ruleset="stock")
                 template(name="fields" type="list") {{
                   property(name="inputname") constant(value="|")
                   property(name="pri") constant(value="|")
@@ -68,6 +74,9 @@ class Rsyslog:
                   property(name="msg" droplastlf="on") constant(value="\\n")
                 }}
                 *.* action(type="omfile" file="{self.out}" template="fields")
+                ruleset(name="stock") {{
+                  action(type="omfile" file="{self.stock_out}" template="fields")
+                }}
                 """))
         with open(os.path.join(self.dir, "stderr"), "w") as err:
             self.proc = Process([RSYSLOGD, "-n", "-f", self.conf, "-i", os.path.join(self.dir, "pid")],
@@ -81,11 +90,11 @@ class Rsyslog:
         if self.proc:
             self.proc.stop()
 
-    def messages(self):
-        """{(input, seq, boot_id): fields} of every message received so far."""
+    def messages(self, stock=False):
+        """{(input, seq, boot_id): fields} of every message received so far (stock: on stock_sock)."""
         out = {}
         try:
-            with open(self.out) as f:
+            with open(self.stock_out if stock else self.out) as f:
                 lines = f.read().splitlines()
         except FileNotFoundError:
             return out
@@ -140,8 +149,13 @@ class SyslogSink(unittest.TestCase):
             - type: syslog
               name: unix
               address: unix://{rs.sock}
+              format: rfc5424
               facility: local0
               app_name: vigil-test
+            - type: syslog
+              name: local
+              address: unix://{rs.stock_sock}
+              facility: local0
             """)
         agent = Agent(extra_config=textwrap.indent(items, "    "))  # more items under events.sinks
         self.addCleanup(agent.cleanup)
@@ -157,6 +171,16 @@ class SyslogSink(unittest.TestCase):
             got = rs.messages()
             return all((inp, e["seq"], boot) in got for e in file_events for inp in ("imudp", "imtcp", "imuxsock"))
         self.assertTrue(wait_until(arrived, 20), "every event on every transport")
+        # The default on a unix socket is syslog(3)'s format, which a stock rsyslog (and journald)
+        # parses: the program name is vigil, the message the event's JSON.
+        self.assertTrue(wait_until(lambda: all((("imuxsock", e["seq"], boot) in rs.messages(stock=True))
+                                                for e in file_events), 20), "every event on the stock socket")
+        stock = rs.messages(stock=True)
+        for e in file_events:
+            m = stock[("imuxsock", e["seq"], boot)]
+            self.assertEqual(m["json"], e)
+            self.assertEqual(int(m["pri"]), 16 * 8 + SEVERITY["info"])
+            self.assertEqual((m["app"], m["procid"]), ("vigil", str(agent.proc.pid)))
         got = rs.messages()
         hostname = file_events[0]["node"]
         for e in file_events:
@@ -172,7 +196,7 @@ class SyslogSink(unittest.TestCase):
                 self.assertTrue(m["time"].startswith(e["time"][:26]), (m["time"], e["time"]))
         st = agent.status()
         sinks = {s["name"]: s for s in st["sinks"]}
-        for name in ("udp", "tcp", "unix"):
+        for name in ("udp", "tcp", "unix", "local"):
             self.assertTrue(sinks[name]["spooled"])
             self.assertGreaterEqual(sinks[name]["delivered"], len(file_events))
             self.assertEqual(sum(sinks[name]["dropped"].values()), 0)

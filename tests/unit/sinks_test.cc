@@ -297,6 +297,13 @@ TEST(Syslog, FormatsRfc5424WithStructuredDataAndMicroseconds) {
   // PRI = local0 (16) * 8 + err (3)
   EXPECT_EQ(m, "<131>1 2025-12-01T08:00:00.123456Z host-1 vigil 4242 egress "
                "[vigil@32473 kind=\"egress\" severity=\"high\" seq=\"42\"] " + r.line);
+  // RFC 3164, as syslog(3) writes it to /dev/log (in local time: here UTC).
+  setenv("TZ", "UTC", 1);
+  tzset();
+  EXPECT_EQ(format_rfc3164(r, syslog_facility("local0"), "", "vigil", 4242),
+            "<131>Dec  1 08:00:00 vigil[4242]: " + r.line);
+  EXPECT_EQ(format_rfc3164(r, syslog_facility("local0"), "host-1", "vigil", 4242),
+            "<131>Dec  1 08:00:00 host-1 vigil[4242]: " + r.line);
   EXPECT_EQ(syslog_facility("daemon"), 3);
   EXPECT_EQ(syslog_facility("nope"), -1);
   auto opts = [](std::string address, std::string facility = "daemon") {
@@ -315,6 +322,11 @@ TEST(Syslog, FormatsRfc5424WithStructuredDataAndMicroseconds) {
   ca_on_udp.tls.ca_file = "/etc/ssl/certs/ca-certificates.crt";
   EXPECT_FALSE(SyslogOutput::create(ca_on_udp));
   EXPECT_FALSE(SyslogOutput::create(opts("udp://127.0.0.1")));
+  SyslogOptions bad_format = opts("unix:///dev/log");
+  bad_format.format = "cef";
+  auto bf = SyslogOutput::create(bad_format);
+  ASSERT_FALSE(bf);
+  EXPECT_NE(bf.error().message.find("syslog format 'cef'"), std::string::npos);
   auto bad = SyslogOutput::create(opts("udp://127.0.0.1:514", "nofacility"));
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("facility 'nofacility'"), std::string::npos);
