@@ -12,6 +12,8 @@
 #include "agent/control/handlers.h"
 #include "agent/metrics/exposition.h"
 #include "agent/vigild/version.h"
+#include "base/caps.h"
+#include <fmt/ranges.h>
 #include "base/file.h"
 #include "base/log.h"
 #include "collectors/kernel/egress_enforcer.h"
@@ -36,8 +38,14 @@ Agent::~Agent() {
 Status Agent::start() {
   started_ns_ = BootClock::now_wall_ns();
   route_libbpf_logs(options_.verbose);
+  const uint64_t caps = caps::effective();
+  if (!caps::has_bpf_perfmon(caps))
+    return Error{fmt::format("vigild needs CAP_BPF and CAP_PERFMON to load its programs; it runs with {:#x} "
+                             "(CapEff). {}", caps, fmt::join(caps::missing(caps), "; "))};
+  for (const auto& m : caps::missing(caps)) log::warn("{}", m);
   if (geteuid() != 0)
-    return Error{"vigild needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load its programs"};
+    log::warn("vigild runs as uid {}: the pins under {} and tracefs's uprobe_events are root's (uid 0 or "
+              "CAP_DAC_OVERRIDE)", geteuid(), config_.policies.pin_dir);
   if (auto s = ensure_kernel_mounts(); !s) return s;
   if (auto s = raise_memlock_limit(); !s) log::debug("{}", s.error().message);
 
@@ -122,7 +130,9 @@ Status Agent::start() {
   EgressOptions eo{config_.policies.pin_dir, cg_mount, config_.policies.dns_ports, config_.policies.dns_min_ttl};
   policies_ = std::make_unique<PolicyService>(
       po,
-      [eo](policy::Enforcer::Handler on_verdict) -> Result<std::unique_ptr<policy::Enforcer>> {
+      [eo, caps](policy::Enforcer::Handler on_verdict) -> Result<std::unique_ptr<policy::Enforcer>> {
+        if (!caps::has_net_admin(caps))
+          return Error{"enforcing needs CAP_NET_ADMIN (cgroup connect/sendmsg programs), which vigild has not got"};
         auto e = EgressEnforcer::open(eo, std::move(on_verdict));
         if (!e) return e.error();
         return std::unique_ptr<policy::Enforcer>(std::move(*e));

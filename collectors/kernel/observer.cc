@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "base/caps.h"
 #include "base/log.h"
 #include "bpf/observe.skel.h"
 #include "collectors/kernel/bpf_util.h"
@@ -120,22 +121,35 @@ Result<std::unique_ptr<Observer>> Observer::create(const ObserverOptions& option
   if (int err = observe_bpf__attach(skel); err)
     return os_error("attach observation programs (is tracefs mounted?)", -err);
 
+  // The uprobe PMU wants CAP_SYS_ADMIN; without it tracefs's uprobe_events serves.
+  self->uprobes_via_tracefs_ = !caps::has(caps::effective(), caps::kSysAdmin);
+  if (self->uprobes_via_tracefs_ && options.tls && options.capture_bytes > 0)
+    log::info("no CAP_SYS_ADMIN: TLS uprobes are defined in tracefs's uprobe_events");
   self->ring_ = ring_buffer__new(bpf_map__fd(skel->maps.events), &Observer::on_sample,
                                  self.get(), nullptr);
   if (!self->ring_) return os_error("open ring buffer of BPF object observe");
   return self;
 }
 
-Result<Link> Observer::attach_uprobe(std::string_view program, const std::string& binary, const std::string& func,
-                                     uint64_t cookie) {
+Result<UprobeLink> Observer::attach_uprobe(std::string_view program, const std::string& binary,
+                                           const std::string& func, uint64_t cookie) {
   bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, std::string(program).c_str());
   if (!prog || bpf_program__fd(prog) < 0) return Error{fmt::format("program {} is not loaded", program)};
-  LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie,
-              .retprobe = std::string_view(bpf_program__section_name(prog)).starts_with("uretprobe"),
-              .func_name = func.c_str());
-  bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, binary.c_str(), 0, &opts);
-  if (!link) return os_error(fmt::format("attach {} to {} in {}", program, func, binary));
-  return Link(link);
+  bool ret = std::string_view(bpf_program__section_name(prog)).starts_with("uretprobe");
+  if (!uprobes_via_tracefs_) {
+    LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = ret, .func_name = func.c_str());
+    bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, binary.c_str(), 0, &opts);
+    if (link) return UprobeLink(Link(link));
+    if (errno != EACCES && errno != EPERM) return os_error(fmt::format("attach {} to {} in {}", program, func, binary));
+    // Refused for another reason than the capability (an LSM, a lockdown): try tracefs.
+    log::info("uprobe PMU refused ({}): TLS uprobes go through tracefs uprobe_events", std::strerror(errno));
+    uprobes_via_tracefs_ = true;
+  }
+  auto off = elf_function_offset(binary, func);
+  if (!off) return off.error();
+  auto link = attach_uprobe_tracefs(prog, binary, *off, ret, cookie);
+  if (!link) return Error{fmt::format("attach {} to {} in {}: {}", program, func, binary, link.error().message)};
+  return std::move(*link);
 }
 
 void Observer::set_tls_enabled(bool on) { skel_->bss->tls_enabled = on ? 1 : 0; }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/link.h"
+#include "collectors/kernel/uprobe.h"
 #include "base/result.h"
 #include "bpf/include/vigil/abi.h"
 
@@ -71,8 +72,9 @@ class Observer {
   std::vector<ProgramStatus> programs() const;
   // Attaches uprobe (or uretprobe) program `program` to `func` in the ELF file
   // at `binary`, for every process; `cookie` reaches the program. Destroying
-  // the link detaches it.
-  Result<Link> attach_uprobe(std::string_view program, const std::string& binary, const std::string& func,
+  // the link detaches it. Without CAP_SYS_ADMIN (the uprobe PMU refuses) the
+  // probe is defined through tracefs instead (uprobe.h).
+  Result<UprobeLink> attach_uprobe(std::string_view program, const std::string& binary, const std::string& func,
                              uint64_t cookie);
   // Socket syscalls check for a TLS call in flight only once this is set.
   void set_tls_enabled(bool on);
@@ -86,6 +88,7 @@ class Observer {
   ring_buffer* ring_ = nullptr;
   Handler handler_;
   uint64_t malformed_ = 0;
+  bool uprobes_via_tracefs_ = false;  // the uprobe PMU refused once: not asked again
 };
 
 }  // namespace vigil

@@ -24,7 +24,8 @@ Status mount_if_missing(const char* target, const char* fstype, long magic) {
   if (mkdir(target, 0755) != 0 && errno != EEXIST)
     return os_error(fmt::format("create mount point {}", target));
   if (mount(fstype, target, fstype, 0, nullptr) != 0)
-    return os_error(fmt::format("mount {} at {}", fstype, target));
+    return os_error(fmt::format("{} is not mounted at {} and mounting it failed (it needs CAP_SYS_ADMIN: mount "
+                                "it before starting vigild, or mount it into its container)", fstype, target));
   log::info("mounted {} at {}", fstype, target);
   return {};
 }

@@ -4,8 +4,6 @@
 #include <glob.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,38 +45,15 @@ bool candidate(const std::string& path, const std::string& exe) {
 }  // namespace
 
 Result<TlsIdentity> identify_tls_library(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return os_error("open " + path);
-  elf_version(EV_CURRENT);
-  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
-  if (!elf || elf_kind(elf) != ELF_K_ELF) {
-    if (elf) elf_end(elf);
-    ::close(fd);
-    return Error{fmt::format("{} is not an ELF file", path)};
-  }
   std::set<std::string> found;
-  static const std::set<std::string> kWanted = {"SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex",
-                                                "SSL_CTX_set_strict_cipher_list", "SSL_get1_peer_certificate"};
-  for (Elf64_Word type : {SHT_DYNSYM, SHT_SYMTAB}) {
-    Elf_Scn* scn = nullptr;
-    while ((scn = elf_nextscn(elf, scn)) != nullptr) {
-      GElf_Shdr sh;
-      if (!gelf_getshdr(scn, &sh) || sh.sh_type != type || sh.sh_entsize == 0) continue;
-      Elf_Data* data = elf_getdata(scn, nullptr);
-      if (!data) continue;
-      size_t n = sh.sh_size / sh.sh_entsize;
-      for (size_t i = 0; i < n; ++i) {
-        GElf_Sym sym;
-        if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
-        if (sym.st_shndx == SHN_UNDEF || GELF_ST_TYPE(sym.st_info) != STT_FUNC) continue;
-        const char* name = elf_strptr(elf, sh.sh_link, sym.st_name);
-        if (name && kWanted.count(name)) found.insert(name);
-      }
-    }
-    if (found.count("SSL_read") || found.count("SSL_write")) break;  // the dynamic table said it
-  }
-  elf_end(elf);
-  ::close(fd);
+  static const std::set<std::string, std::less<>> kWanted = {
+      "SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex", "SSL_CTX_set_strict_cipher_list",
+      "SSL_get1_peer_certificate"};
+  auto st = for_each_elf_function(path, [&](std::string_view name, uint64_t) {
+    if (auto it = kWanted.find(name); it != kWanted.end()) found.insert(*it);
+    return found.size() < kWanted.size();
+  });
+  if (!st) return st.error();
   TlsIdentity id;
   id.read = found.count("SSL_read");
   id.write = found.count("SSL_write");
@@ -94,7 +69,10 @@ Result<TlsIdentity> identify_tls_library(const std::string& path) {
 }
 
 TlsManager::TlsManager(Observer& observer, std::string proc_root)
-    : observer_(observer), proc_root_(std::move(proc_root)) {}
+    : observer_(observer), proc_root_(std::move(proc_root)) {
+  if (size_t n = remove_stale_tracefs_uprobes())
+    log::info("removed {} tracefs uprobes left by a vigild that is gone", n);
+}
 
 TlsManager::~TlsManager() {
   for (auto& [_, lib] : libs_) detach(lib);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/link.h"
+#include "collectors/kernel/uprobe.h"
 #include "base/result.h"
 
 namespace vigil {
@@ -66,7 +67,7 @@ class TlsManager {
  private:
   struct Library {
     TlsLibraryStatus st;
-    std::vector<Link> links;
+    std::vector<UprobeLink> links;
     std::set<uint32_t> pids;
     bool host = false;  // a host library: kept attached while unused
   };

@@ -86,7 +86,9 @@ class Process:
 class Agent:
     """vigild with its own temporary config, socket and events file."""
 
-    def __init__(self, extra_config=""):
+    def __init__(self, extra_config="", wrap=()):
+        """wrap: a command vigild runs under (e.g. setpriv with a reduced bounding set)."""
+        self.wrap = list(wrap)
         self.dir = tempfile.mkdtemp(prefix="vigil-e2e-")
         self.socket = os.path.join(self.dir, "vigil.sock")
         self.events_path = os.path.join(self.dir, "events.jsonl")
@@ -106,7 +108,7 @@ events:
         self.proc = None
 
     def start(self):
-        self.proc = Process([VIGILD, "--config", self.config], stdout=self.stdout, stderr=self.stderr)
+        self.proc = Process(self.wrap + [VIGILD, "--config", self.config], stdout=self.stdout, stderr=self.stderr)
         if not wait_until(lambda: self.status() is not None or self.proc.proc.poll() is not None, 20):
             raise RuntimeError("vigild did not answer on its socket: " + self.log())
         if self.proc.proc.poll() is not None:

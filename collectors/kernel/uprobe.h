@@ -1,0 +1,54 @@
+// uprobes without CAP_SYS_ADMIN. The kernel's uprobe PMU (what libbpf uses)
+// refuses a caller without CAP_SYS_ADMIN (perf_uprobe_event_init); a probe
+// defined in tracefs's uprobe_events and opened as a tracepoint perf event needs
+// only CAP_PERFMON. Both run the same uprobe handler, so the cost per hit is the
+// same. Also the ELF symbol walk both paths (and TLS detection) need.
+#pragma once
+
+#include <bpf/libbpf.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "base/link.h"
+#include "base/result.h"
+
+namespace vigil {
+
+// Calls `f(name, file_offset)` for every defined function symbol of the ELF file at
+// `path` (the symbol table and the dynamic one); file_offset is what a uprobe takes.
+// `f` returns false to stop.
+Status for_each_elf_function(const std::string& path,
+                             const std::function<bool(std::string_view name, uint64_t file_offset)>& f);
+Result<uint64_t> elf_function_offset(const std::string& path, std::string_view func);
+
+// An attached uprobe: the link and, when it was made through tracefs, the probe
+// event to remove once the link is gone.
+class UprobeLink {
+ public:
+  UprobeLink() = default;
+  explicit UprobeLink(Link link, std::string tracefs_event = {})
+      : link_(std::move(link)), tracefs_event_(std::move(tracefs_event)) {}
+  UprobeLink(UprobeLink&& o) noexcept = default;
+  UprobeLink& operator=(UprobeLink&& o) noexcept;
+  ~UprobeLink() { reset(); }
+  void reset();
+  bool via_tracefs() const { return !tracefs_event_.empty(); }
+
+ private:
+  Link link_;
+  std::string tracefs_event_;  // "group/event"
+};
+
+// Defines a uprobe (or uretprobe) at `file_offset` of `binary` in
+// <tracefs>/uprobe_events, in a group named after this process, and attaches
+// `prog` to it for every process with `cookie`.
+Result<UprobeLink> attach_uprobe_tracefs(bpf_program* prog, const std::string& binary, uint64_t file_offset,
+                                         bool retprobe, uint64_t cookie);
+// Removes the uprobe_events entries a vigild that is no longer running left
+// behind (a SIGKILL skips the cleanup); returns how many.
+size_t remove_stale_tracefs_uprobes();
+
+}  // namespace vigil
