@@ -10,7 +10,7 @@ packages=(
   android-libboringssl-dev
   libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev
-  libnghttp2-dev libsqlite3-dev libhyperscan-dev robin-map-dev libxxhash-dev libzstd-dev zstd
+  libnghttp2-dev libsqlite3-dev libhyperscan-dev robin-map-dev libxxhash-dev libzstd-dev zstd libsystemd-dev
   curl iproute2 python3 procps nginx dnsmasq-base rsyslog rsyslog-gnutls openssl prometheus
 )
 

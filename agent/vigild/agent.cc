@@ -389,9 +389,20 @@ std::string Agent::metrics_text() const {
   return m.text();
 }
 
+std::string Agent::status_line() const {
+  auto progs = observer_->programs();
+  size_t attached = std::count_if(progs.begin(), progs.end(), [](auto& p) { return p.attached; });
+  uint64_t lost = 0;
+  for (const auto& [_, n] : lost_reported_) lost += n;
+  return fmt::format("{} programs attached, {} events shipped, {} lost, {} sinks{}", attached, seq_, lost,
+                     sinks_->stats().size(), policies_->status().value("state", "") == "enforcing" ? ", enforcing" : "");
+}
+
 int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   std::vector<pollfd> fds;
   uint64_t last_tick = 0, last_http_tick = 0, last_resync = BootClock::now_wall_ns();
+  // start() attached the programs and opened the sinks: what READY=1 promises.
+  notify_.ready(status_line());
   while (!stop.load()) {
     fds.clear();
     fds.push_back({observer_->epoll_fd(), POLLIN, 0});
@@ -411,10 +422,15 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     if (auto n = observer_->consume(); !n) log::warn("{}", n.error().message);
     policies_->consume();
     if (rc > 0 && (fds[2].revents & POLLIN)) policies_->on_inotify();
-    if (reload && reload->exchange(false)) policies_->reload(ReloadReason::kSignal);
+    if (reload && reload->exchange(false)) {
+      notify_.reloading();
+      policies_->reload(ReloadReason::kSignal);
+      notify_.ready(status_line());
+    }
     if (rc > 0) control_->service(fds.data() + kOwnFds, metrics_at - kOwnFds);
     if (metrics_) metrics_->service(fds.data() + metrics_at, fds.size() - metrics_at, BootClock::now_wall_ns());
     uint64_t now = BootClock::now_wall_ns();
+    notify_.tick(now);
     if (now - last_http_tick >= 100'000'000ull) {
       last_http_tick = now;
       mapper_->tick(clock_.to_boot_ns(now), [this](Event&& e) { ship(std::move(e)); });
@@ -426,6 +442,7 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     if (now - last_tick >= 1'000'000'000ull) {
       last_tick = now;
       report_lost();
+      notify_.status(status_line());
     }
     if (now - last_resync >= 60'000'000'000ull) {
       last_resync = now;
@@ -433,6 +450,7 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     }
     sinks_->flush();  // this round's events, one batch per sink
   }
+  notify_.stopping();
   // Drain what the kernel already produced before detaching.
   (void)observer_->consume();
   policies_->consume();

@@ -12,6 +12,7 @@
 #include "agent/apimap/service.h"
 #include "agent/audit/checkpoint.h"
 #include "agent/config/config.h"
+#include "agent/vigild/notify.h"
 #include "agent/control/server.h"
 #include "agent/metrics/server.h"
 #include "agent/events/event_mapper.h"
@@ -69,6 +70,8 @@ class Agent {
   std::map<std::string, uint64_t> checkpoint_rotations_;  // by sink
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<metrics::Server> metrics_;
+  ServiceNotifier notify_;
+  std::string status_line() const;
   std::map<std::pair<std::string, std::string>, uint64_t> egress_verdicts_;  // (verdict, policy)
   std::unique_ptr<PolicyService> policies_;
   std::unique_ptr<TlsManager> tls_;

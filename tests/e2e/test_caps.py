@@ -26,6 +26,20 @@ def setpriv(caps):
     return ["setpriv", "--bounding-set", "-all," + ",".join("+" + c for c in caps), "--inh-caps=-all"]
 
 
+def probe_policy(name):
+    """An enforced policy: vigil_egress_probe may connect to 127.0.0.1:1 only."""
+    return f"""apiVersion: vigil/v1
+kind: EgressPolicy
+metadata: {{name: {name}}}
+spec:
+  mode: enforce
+  allowLoopback: false
+  selector: {{binaries: ["{PROBE}"]}}
+  egress:
+    - {{to: [{{cidr: 127.0.0.1/32}}], ports: [{{port: 1, protocol: tcp}}]}}
+"""
+
+
 def our_uprobes(pid):
     with open(UPROBE_EVENTS) as f:
         return [line for line in f.read().splitlines() if re.match(rf"^[pr]:vigil_{pid}/", line)]
@@ -55,16 +69,7 @@ class Capabilities(unittest.TestCase):
     def agent(self, caps, policy=False):
         if policy:
             with open(os.path.join(self.poldir, "probe.yaml"), "w") as f:
-                f.write(f"""apiVersion: vigil/v1
-kind: EgressPolicy
-metadata: {{name: caps-probe}}
-spec:
-  mode: enforce
-  allowLoopback: false
-  selector: {{binaries: ["{PROBE}"]}}
-  egress:
-    - {{to: [{{cidr: 127.0.0.1/32}}], ports: [{{port: 1, protocol: tcp}}]}}
-""")
+                f.write(probe_policy("caps-probe"))
         a = Agent(f"""policies:
   dir: {self.poldir}
   pin_dir: {self.pins}

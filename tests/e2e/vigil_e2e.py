@@ -86,9 +86,11 @@ class Process:
 class Agent:
     """vigild with its own temporary config, socket and events file."""
 
-    def __init__(self, extra_config="", wrap=()):
-        """wrap: a command vigild runs under (e.g. setpriv with a reduced bounding set)."""
+    def __init__(self, extra_config="", wrap=(), env=None):
+        """wrap: a command vigild runs under (e.g. setpriv with a reduced bounding set);
+        env: extra environment variables."""
         self.wrap = list(wrap)
+        self.env = dict(os.environ, **(env or {}))
         self.dir = tempfile.mkdtemp(prefix="vigil-e2e-")
         self.socket = os.path.join(self.dir, "vigil.sock")
         self.events_path = os.path.join(self.dir, "events.jsonl")
@@ -108,7 +110,8 @@ events:
         self.proc = None
 
     def start(self):
-        self.proc = Process(self.wrap + [VIGILD, "--config", self.config], stdout=self.stdout, stderr=self.stderr)
+        self.proc = Process(self.wrap + [VIGILD, "--config", self.config], stdout=self.stdout, stderr=self.stderr,
+                            env=self.env)
         if not wait_until(lambda: self.status() is not None or self.proc.proc.poll() is not None, 20):
             raise RuntimeError("vigild did not answer on its socket: " + self.log())
         if self.proc.proc.poll() is not None:
