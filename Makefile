@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?=
 VIGILD_ARGS ?= $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: all deps validators configure build run test test-unit test-bpf test-e2e test-fuzz bench clean vmlinux
+.PHONY: all deps validators configure build package run test test-unit test-bpf test-e2e test-fuzz bench clean vmlinux
 
 all: build
 
@@ -19,6 +19,10 @@ configure: deps $(BUILD_DIR)/CMakeCache.txt
 
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# build/vigil_<version>_amd64.deb (packaging/CMakeLists.txt)
+package: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 run: build
 	@echo "vigild: events go to stdout and /var/log/vigil/events.jsonl; try 'build/bin/vigil trace' in another shell; Ctrl-C stops"

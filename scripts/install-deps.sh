@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev
   libnghttp2-dev libsqlite3-dev libhyperscan-dev robin-map-dev libxxhash-dev libzstd-dev zstd libsystemd-dev
   curl iproute2 python3 procps nginx dnsmasq-base rsyslog rsyslog-gnutls openssl prometheus
+  help2man lintian
 )
 
 # Peers and load generators for `make bench` only.

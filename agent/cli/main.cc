@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/cli/cli.h"
+#include "agent/vigild/version.h"
 
 int main(int argc, char** argv) {
   using namespace vigil::cli;
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   app.add_option("--socket", g.socket_flag, "control socket of vigild");
   app.add_option("--config", g.config_path, "vigild configuration (for its control_socket)");
   app.add_option("-o,--output", g.output, "table | json | yaml")->check(CLI::IsMember({"table", "json", "yaml"}));
+  app.set_version_flag("-V,--version", fmt::format("vigil {}", VIGIL_VERSION));
 
   Verbs verbs;
   add_status(app, g, verbs);
