@@ -69,7 +69,7 @@ def proc_peak_rss_kib(pid):
 
 
 class Agent:
-    def __init__(self, sink_path=None, env=None, extra_config=""):
+    def __init__(self, sink_path=None, env=None, extra_config="", wrap=()):
         self.dir = tempfile.mkdtemp(prefix="vigil-bench-")
         self.sock = os.path.join(self.dir, "vigil.sock")
         self.events = os.path.join(self.dir, "events.jsonl")
@@ -77,7 +77,7 @@ class Agent:
         with open(cfg, "w") as f:
             f.write(f"control_socket: {self.sock}\ndata_dir: {self.dir}/data\nevents:\n  sinks:\n"
                     f"    - type: file\n      path: {sink_path or self.events}\n{extra_config}")
-        self.proc = subprocess.Popen([os.path.join(BIN, "vigild"), "--config", cfg],
+        self.proc = subprocess.Popen(list(wrap) + [os.path.join(BIN, "vigild"), "--config", cfg],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      env={**os.environ, **(env or {})})
         if not wait_for(lambda: os.path.exists(self.sock)):
@@ -216,9 +216,9 @@ def bench_http(tls=False):
 INV_ROUNDS = int(os.environ.get("VIGIL_BENCH_INV_ROUNDS", "5"))
 
 
-def agent_round(url, extra_config=""):
+def agent_round(url, extra_config="", wrap=()):
     """One wrk round against nginx with a fresh vigild: (req/s, agent CPU ns per request, api_calls, RSS KiB)."""
-    agent = Agent(sink_path="/dev/null", extra_config=extra_config)
+    agent = Agent(sink_path="/dev/null", extra_config=extra_config, wrap=wrap)
     try:
         before = agent.status()["counters"]["http"]["api_calls"]
         cpu0 = proc_cpu_seconds(agent.proc.pid)
@@ -757,6 +757,52 @@ def egress_section(results, compile_ms, prog_ns):
     return lines
 
 
+# vigild with the five capabilities of the README (no CAP_SYS_ADMIN): TLS uprobes through tracefs.
+FIVE_CAPS = ["setpriv", "--bounding-set", "-all,+bpf,+perfmon,+net_admin,+sys_ptrace,+dac_read_search",
+             "--inh-caps=-all"]
+
+
+def bench_tls_uprobe_paths():
+    """TLS load with vigild as full root (libbpf's uprobe PMU) and with the five capabilities
+    (uprobe_events in tracefs), interleaved: (req/s, agent CPU ns per request, api_calls) each."""
+    from vigil_e2e import Nginx
+    nginx = Nginx(tls=True)
+    url = f"https://127.0.0.1:{nginx.port}/api/bench/1"
+    out = {"pmu": [], "tracefs": []}
+    try:
+        wrk_round(url)
+        for i in range(HTTP_ROUNDS):
+            for key in (("pmu", "tracefs") if i % 2 == 0 else ("tracefs", "pmu")):
+                rps, ns, calls, _, _ = agent_round(url, wrap=FIVE_CAPS if key == "tracefs" else ())
+                out[key].append((rps, ns, calls))
+    finally:
+        nginx.stop()
+    return out
+
+
+def tls_uprobe_section(out):
+    med = lambda xs: statistics.median(xs)
+    rows = [
+        "## TLS uprobes: libbpf's uprobe PMU (CAP_SYS_ADMIN) vs tracefs uprobe_events (five capabilities)",
+        "",
+        f"The TLS row's load (`wrk -t1 -c10 -d{HTTP_SECONDS}s`, nginx https), {HTTP_ROUNDS} rounds of each, order "
+        "alternating; vigild as full root attaches its TLS uprobes through the uprobe PMU, under "
+        "`setpriv --bounding-set -all,+bpf,+perfmon,+net_admin,+sys_ptrace,+dac_read_search` through "
+        "tracefs (README \"Privileges\").",
+        "",
+        "| vigild | req/s (median) | rounds | agent CPU ns/request (median) | rounds | api_call events per request (≈, both sides) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, label in (("pmu", "full root: uprobe PMU"), ("tracefs", "five capabilities: tracefs uprobes")):
+        r = out[key]
+        rows.append(f"| {label} | {med([x[0] for x in r]):.0f} | {', '.join(f'{x[0]:.0f}' for x in r)} | "
+                    f"{med([x[1] for x in r]):.0f} | {', '.join(f'{x[1]:.0f}' for x in r)} | "
+                    f"{', '.join(f'{x[2] / max(1, x[0] * HTTP_SECONDS):.2f}' for x in r)} |")
+    ratio = med([x[0] for x in out["tracefs"]]) / med([x[0] for x in out["pmu"]])
+    rows += ["", f"tracefs / PMU: {ratio:.3f} of the throughput.", ""]
+    return rows
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: run as root (loads BPF programs)")
@@ -788,6 +834,8 @@ def main():
         lines += egress_section(*bench_egress())
     if only in ("", "sinks"):
         lines += sinks_section()
+    if only in ("", "tls", "tls_caps"):
+        lines += tls_uprobe_section(bench_tls_uprobe_paths())
     if only in ("", "sinks", "sinks_e2e"):
         lines += sinks_e2e_section(bench_sinks_e2e())
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
