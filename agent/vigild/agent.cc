@@ -9,11 +9,12 @@
 #include <cstring>
 #include <filesystem>
 
+#include <fmt/ranges.h>
+
 #include "agent/control/handlers.h"
 #include "agent/metrics/exposition.h"
 #include "agent/vigild/version.h"
 #include "base/caps.h"
-#include <fmt/ranges.h>
 #include "base/file.h"
 #include "base/log.h"
 #include "collectors/kernel/egress_enforcer.h"
@@ -147,8 +148,7 @@ Status Agent::start() {
     return {{"ok", true}, {"inventory", inventory_->export_json(service)}};
   });
 
-  auto progs = observer_->programs();
-  size_t attached = std::count_if(progs.begin(), progs.end(), [](auto& p) { return p.attached; });
+  size_t attached = attached_programs();
   log::info("vigild {} on {}: {} programs attached, {} processes known, control socket {}",
             VIGIL_VERSION, node_, attached, n, config_.control_socket);
   for (const auto& s : sinks_->stats())
@@ -389,20 +389,24 @@ std::string Agent::metrics_text() const {
   return m.text();
 }
 
-std::string Agent::status_line() const {
+size_t Agent::attached_programs() const {
   auto progs = observer_->programs();
-  size_t attached = std::count_if(progs.begin(), progs.end(), [](auto& p) { return p.attached; });
+  return std::count_if(progs.begin(), progs.end(), [](auto& p) { return p.attached; });
+}
+
+std::string Agent::status_line() const {
+  size_t attached = attached_programs();
   uint64_t lost = 0;
   for (const auto& [_, n] : lost_reported_) lost += n;
   return fmt::format("{} programs attached, {} events shipped, {} lost, {} sinks{}", attached, seq_, lost,
-                     sinks_->stats().size(), policies_->status().value("state", "") == "enforcing" ? ", enforcing" : "");
+                     config_.events.sinks.size(), policies_->status().value("state", "") == "enforcing" ? ", enforcing" : "");
 }
 
 int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   std::vector<pollfd> fds;
   uint64_t last_tick = 0, last_http_tick = 0, last_resync = BootClock::now_wall_ns();
   // start() attached the programs and opened the sinks: what READY=1 promises.
-  notify_.ready(status_line());
+  if (notify_.active()) notify_.ready(status_line());
   while (!stop.load()) {
     fds.clear();
     fds.push_back({observer_->epoll_fd(), POLLIN, 0});
@@ -425,7 +429,7 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     if (reload && reload->exchange(false)) {
       notify_.reloading();
       policies_->reload(ReloadReason::kSignal);
-      notify_.ready(status_line());
+      if (notify_.active()) notify_.ready(status_line());
     }
     if (rc > 0) control_->service(fds.data() + kOwnFds, metrics_at - kOwnFds);
     if (metrics_) metrics_->service(fds.data() + metrics_at, fds.size() - metrics_at, BootClock::now_wall_ns());
@@ -442,7 +446,7 @@ int Agent::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     if (now - last_tick >= 1'000'000'000ull) {
       last_tick = now;
       report_lost();
-      notify_.status(status_line());
+      if (notify_.active()) notify_.status(status_line());
     }
     if (now - last_resync >= 60'000'000'000ull) {
       last_resync = now;

@@ -71,7 +71,8 @@ class Agent {
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<metrics::Server> metrics_;
   ServiceNotifier notify_;
-  std::string status_line() const;
+  std::string status_line() const;  // systemd's STATUS=
+  size_t attached_programs() const;
   std::map<std::pair<std::string, std::string>, uint64_t> egress_verdicts_;  // (verdict, policy)
   std::unique_ptr<PolicyService> policies_;
   std::unique_ptr<TlsManager> tls_;

@@ -2,13 +2,14 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "base/log.h"
 
 namespace vigil {
 
-ServiceNotifier::ServiceNotifier() {
+ServiceNotifier::ServiceNotifier() : active_(std::getenv("NOTIFY_SOCKET") != nullptr) {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) > 0) watchdog_ns_ = usec * 1000;
 }

@@ -19,9 +19,12 @@ class ServiceNotifier {
   void tick(uint64_t now_ns);
   void stopping();
   uint64_t watchdog_ns() const { return watchdog_ns_; }
+  // Started by systemd (NOTIFY_SOCKET set): only then is a STATUS= line worth building.
+  bool active() const { return active_; }
 
  private:
   void send(const std::string& state);
+  bool active_ = false;
   uint64_t watchdog_ns_ = 0;  // 0: no watchdog asked for
   uint64_t last_ping_ns_ = 0;
 };

@@ -132,22 +132,20 @@ Result<std::unique_ptr<Observer>> Observer::create(const ObserverOptions& option
 }
 
 Result<UprobeLink> Observer::attach_uprobe(std::string_view program, const std::string& binary,
-                                           const std::string& func, uint64_t cookie) {
+                                           const std::string& func, uint64_t offset, uint64_t cookie) {
   bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, std::string(program).c_str());
   if (!prog || bpf_program__fd(prog) < 0) return Error{fmt::format("program {} is not loaded", program)};
   bool ret = std::string_view(bpf_program__section_name(prog)).starts_with("uretprobe");
   if (!uprobes_via_tracefs_) {
-    LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = ret, .func_name = func.c_str());
-    bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, binary.c_str(), 0, &opts);
+    LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = ret);
+    bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, binary.c_str(), offset, &opts);
     if (link) return UprobeLink(Link(link));
     if (errno != EACCES && errno != EPERM) return os_error(fmt::format("attach {} to {} in {}", program, func, binary));
     // Refused for another reason than the capability (an LSM, a lockdown): try tracefs.
     log::info("uprobe PMU refused ({}): TLS uprobes go through tracefs uprobe_events", std::strerror(errno));
     uprobes_via_tracefs_ = true;
   }
-  auto off = elf_function_offset(binary, func);
-  if (!off) return off.error();
-  auto link = attach_uprobe_tracefs(prog, binary, *off, ret, cookie);
+  auto link = attach_uprobe_tracefs(prog, binary, offset, ret, cookie);
   if (!link) return Error{fmt::format("attach {} to {} in {}: {}", program, func, binary, link.error().message)};
   return std::move(*link);
 }

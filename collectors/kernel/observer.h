@@ -74,8 +74,9 @@ class Observer {
   // at `binary`, for every process; `cookie` reaches the program. Destroying
   // the link detaches it. Without CAP_SYS_ADMIN (the uprobe PMU refuses) the
   // probe is defined through tracefs instead (uprobe.h).
+  // `offset` is func's place in the file (identify_tls_library found it).
   Result<UprobeLink> attach_uprobe(std::string_view program, const std::string& binary, const std::string& func,
-                             uint64_t cookie);
+                                   uint64_t offset, uint64_t cookie);
   // Socket syscalls check for a TLS call in flight only once this is set.
   void set_tls_enabled(bool on);
   uint64_t malformed_events() const { return malformed_; }

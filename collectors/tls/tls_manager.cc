@@ -45,16 +45,18 @@ bool candidate(const std::string& path, const std::string& exe) {
 }  // namespace
 
 Result<TlsIdentity> identify_tls_library(const std::string& path) {
-  std::set<std::string> found;
+  std::map<std::string, uint64_t, std::less<>> found;  // the first of a name: the dynamic table's
   static const std::set<std::string, std::less<>> kWanted = {
       "SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex", "SSL_CTX_set_strict_cipher_list",
       "SSL_get1_peer_certificate"};
-  auto st = for_each_elf_function(path, [&](std::string_view name, uint64_t) {
-    if (auto it = kWanted.find(name); it != kWanted.end()) found.insert(*it);
+  auto st = for_each_elf_function(path, [&](std::string_view name, uint64_t offset) {
+    if (auto it = kWanted.find(name); it != kWanted.end()) found.emplace(*it, offset);
     return found.size() < kWanted.size();
   });
   if (!st) return st.error();
   TlsIdentity id;
+  for (const char* f : {"SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex"})
+    if (auto it = found.find(f); it != found.end()) id.offsets.emplace(it->first, it->second);
   id.read = found.count("SSL_read");
   id.write = found.count("SSL_write");
   id.read_ex = found.count("SSL_read_ex");
@@ -87,7 +89,7 @@ void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity
   if (id.read) probes.insert(probes.end(), std::begin(kReadProbes), std::end(kReadProbes));
   if (id.read_ex) probes.insert(probes.end(), std::begin(kReadExProbes), std::end(kReadExProbes));
   for (const Probe& p : probes) {
-    auto link = observer_.attach_uprobe(p.program, path, p.symbol, lib.st.id);
+    auto link = observer_.attach_uprobe(p.program, path, p.symbol, id.offsets.at(p.symbol), lib.st.id);
     if (!link) {
       lib.st.error = link.error().message;
       log::warn("TLS library {}: {}", path, lib.st.error);

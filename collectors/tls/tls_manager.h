@@ -26,6 +26,9 @@ class Observer;
 struct TlsIdentity {
   std::string kind;  // "openssl-3", "openssl-1.1", "openssl", "boringssl"
   bool read = false, write = false, read_ex = false, write_ex = false;
+  // File offset of each SSL_* function found: what the uprobes attach to (the ELF
+  // file is parsed once, here).
+  std::map<std::string, uint64_t, std::less<>> offsets;
 };
 
 // Parses the ELF file's dynamic (else static) symbol table. An error when it
