@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?=
 VIGILD_ARGS ?= $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: all deps validators configure build package run test test-unit test-bpf test-e2e test-fuzz bench clean vmlinux
+.PHONY: all deps validators configure build package image run test test-unit test-bpf test-e2e test-fuzz bench clean vmlinux
 
 all: build
 
@@ -23,6 +23,10 @@ build: configure
 # build/vigil_<version>_amd64.deb (packaging/CMakeLists.txt)
 package: build
 	cd $(BUILD_DIR) && cpack -G DEB
+
+# The container image (packaging/container/Dockerfile) with podman or docker.
+image: deps
+	./scripts/build-image.sh $(IMAGE)
 
 run: build
 	@echo "vigild: events go to stdout and /var/log/vigil/events.jsonl; try 'build/bin/vigil trace' in another shell; Ctrl-C stops"

@@ -3,26 +3,37 @@
 # packages already present are left alone and apt is not touched at all.
 set -euo pipefail
 
-packages=(
-  build-essential cmake pkg-config make git
+# What building the binaries and the .deb takes (--build: only these, as the
+# container image's build stage does).
+build_packages=(
+  build-essential cmake pkg-config make file
   clang-19 llvm-19 lld-19 libclang-rt-19-dev
   libbpf-dev bpftool libelf-dev zlib1g-dev
   android-libboringssl-dev
   libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev
-  libnghttp2-dev libsqlite3-dev libhyperscan-dev robin-map-dev libxxhash-dev libzstd-dev zstd libsystemd-dev
-  curl iproute2 python3 procps nginx dnsmasq-base rsyslog rsyslog-gnutls openssl prometheus
-  help2man lintian
+  libnghttp2-dev libsqlite3-dev libhyperscan-dev robin-map-dev libxxhash-dev libzstd-dev libsystemd-dev
+  help2man dpkg-dev
 )
-
-# Peers and load generators for `make bench` only.
-if [ "${1:-}" = "--bench" ]; then
-  packages=(bpftrace wrk nftables valgrind)
+packages=(
+  "${build_packages[@]}" git zstd
+  curl iproute2 python3 python3-yaml procps nginx dnsmasq-base rsyslog rsyslog-gnutls openssl prometheus
+  lintian podman runc mmdebstrap uidmap
+)
+# kubectl renders the Kustomize base; Debian's kubernetes-client only where
+# no kubectl is installed already.
+if ! command -v kubectl >/dev/null; then
+  packages+=(kubernetes-client)
 fi
+
+case "${1:-}" in
+  --bench) packages=(bpftrace wrk nftables valgrind) ;;  # peers and load generators for `make bench`
+  --build) packages=("${build_packages[@]}") ;;
+esac
 
 # npm (for the validators the tests install, scripts/install-validators.sh) may
 # come with a nodejs from elsewhere; only when there is none, Debian's.
-if ! command -v npm >/dev/null && [ "${1:-}" != "--bench" ]; then
+if ! command -v npm >/dev/null && [ -z "${1:-}" ]; then
   packages+=(npm)
 fi
 

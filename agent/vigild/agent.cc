@@ -25,6 +25,9 @@ namespace vigil {
 Agent::Agent(Config config, AgentOptions options)
     : config_(std::move(config)), options_(options) {
   node_ = config_.node_name;
+  // In a DaemonSet the container's hostname is the pod's: the node's name comes
+  // from the downward API (spec.nodeName as VIGIL_NODE_NAME).
+  if (const char* k8s_node = getenv("VIGIL_NODE_NAME"); node_.empty() && k8s_node && *k8s_node) node_ = k8s_node;
   if (node_.empty()) {
     char host[256] = {};
     gethostname(host, sizeof(host) - 1);
