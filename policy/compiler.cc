@@ -211,7 +211,7 @@ uint64_t Tables::active_mask() const {
   }
 VIGIL_MASK_OF(enforce_mask, [](const CompiledPolicy& p) { return p.mode == Mode::kEnforce; })
 VIGIL_MASK_OF(any_bin_mask, [](const CompiledPolicy& p) { return p.selector.binaries.empty(); })
-VIGIL_MASK_OF(any_cgroup_mask, [](const CompiledPolicy& p) { return p.selector.cgroups.empty(); })
+VIGIL_MASK_OF(any_cgroup_mask, [](const CompiledPolicy& p) { return p.selector.cgroups.empty() && p.selector.pods.empty(); })
 VIGIL_MASK_OF(any_uid_mask, [](const CompiledPolicy& p) { return p.selector.uids.empty(); })
 #undef VIGIL_MASK_OF
 

@@ -212,7 +212,7 @@ std::optional<EgressPolicy> parse_document(Checker& c, const YAML::Node& doc, si
     if (auto b = c.boolean(spec["allowLoopback"], "spec.allowLoopback")) p.allow_loopback = *b;
   if (!spec["selector"]) {
     c.error(spec.Mark(), "'spec.selector' is required (a policy must say which processes it restricts)");
-  } else if (c.map(spec["selector"], "spec.selector", {"binaries", "cgroups", "uids"})) {
+  } else if (c.map(spec["selector"], "spec.selector", {"binaries", "cgroups", "uids", "pods"})) {
     const YAML::Node sel = spec["selector"];
     auto strings = [&](const char* key, std::vector<std::string>& out) {
       if (!sel[key] || !c.list(sel[key], fmt::format("spec.selector.{}", key))) return;
@@ -229,8 +229,40 @@ std::optional<EgressPolicy> parse_document(Checker& c, const YAML::Node& doc, si
         if (auto u = c.integer(sel["uids"][i], fmt::format("spec.selector.uids[{}]", i), 0, 4294967294ull))
           p.selector.uids.push_back(static_cast<uint32_t>(*u));
     }
-    if (p.selector.binaries.empty() && p.selector.cgroups.empty() && p.selector.uids.empty())
-      c.error(sel.Mark(), "'spec.selector' is empty: give binaries, cgroups or uids");
+    if (const YAML::Node pods = sel["pods"]; pods) {
+      // One selector as a map (DESIGN.md §6), or a list of them (any matches).
+      std::vector<std::pair<YAML::Node, std::string>> items;
+      if (pods.IsSequence()) {
+        for (size_t i = 0; i < pods.size(); ++i) items.emplace_back(pods[i], fmt::format("spec.selector.pods[{}]", i));
+        if (pods.size() == 0) c.error(pods.Mark(), "'spec.selector.pods' is an empty list");
+      } else {
+        items.emplace_back(pods, "spec.selector.pods");
+      }
+      for (const auto& [n, path] : items) {
+        if (!c.map(n, path, {"namespace", "matchLabels"})) continue;
+        PodSelector ps;
+        if (n["namespace"])
+          if (auto s = c.string(n["namespace"], path + ".namespace")) ps.ns = *s;
+        if (const YAML::Node ml = n["matchLabels"]; ml) {
+          if (!ml.IsMap()) {
+            c.error(ml.Mark(), fmt::format("'{}.matchLabels' must be a map of label: value", path));
+          } else {
+            for (const auto& kv : ml) {
+              auto k = c.string(kv.first, path + ".matchLabels");
+              auto v = c.string(kv.second, fmt::format("{}.matchLabels.{}", path, k ? *k : "?"));
+              if (k && v) ps.match_labels[*k] = *v;
+            }
+          }
+        }
+        if (ps.ns.empty() && ps.match_labels.empty())
+          c.error(n.Mark(), fmt::format("'{}' is empty: give namespace, matchLabels or both", path));
+        p.selector.pods.push_back(std::move(ps));
+      }
+      if (!p.selector.cgroups.empty() && !p.selector.pods.empty())
+        c.error(pods.Mark(), "'spec.selector' gives both cgroups and pods; both name cgroups: give one");
+    }
+    if (p.selector.empty())
+      c.error(sel.Mark(), "'spec.selector' is empty: give binaries, cgroups, uids or pods");
   }
   if (spec["egress"] && c.list(spec["egress"], "spec.egress")) {
     for (size_t i = 0; i < spec["egress"].size(); ++i) {

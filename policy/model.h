@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,10 +43,19 @@ struct EgressRule {
   std::vector<PortRange> ports;  // empty: any port and protocol
 };
 
+// Pods by namespace and labels (from the API server's pods of this node, agent/k8s):
+// resolved to the pods' cgroups, so in the kernel it is a cgroup selector.
+struct PodSelector {
+  std::string ns;  // empty: every namespace
+  std::map<std::string, std::string> match_labels;
+};
+
 struct Selector {
   std::vector<std::string> binaries;  // fnmatch globs on the executable path
   std::vector<std::string> cgroups;   // fnmatch globs on the cgroup v2 path
   std::vector<uint32_t> uids;
+  std::vector<PodSelector> pods;      // any of them; not with cgroups (both name cgroups)
+  bool empty() const { return binaries.empty() && cgroups.empty() && uids.empty() && pods.empty(); }
 };
 
 struct EgressPolicy {

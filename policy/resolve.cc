@@ -18,7 +18,7 @@ uint32_t kernel_dev(uint64_t st_dev) {
 }
 
 EgressSelectors resolve_selectors(const Tables& t, const std::string& cgroup_root,
-                                  const std::string& proc_root) {
+                                  const std::string& proc_root, const PodCgroupMask& pods) {
   EgressSelectors out;
   std::map<std::pair<uint32_t, uint64_t>, uint64_t> bins;
   auto add_bin = [&](const struct stat& st, size_t policy) {
@@ -28,7 +28,7 @@ EgressSelectors resolve_selectors(const Tables& t, const std::string& cgroup_roo
   for (size_t i = 0; i < t.policies.size(); ++i) {
     const auto& s = t.policies[i].selector;
     any_bins |= !s.binaries.empty();
-    any_cgroups |= !s.cgroups.empty();
+    any_cgroups |= !s.cgroups.empty() || (!s.pods.empty() && pods);
     // Binaries: every file the globs name now (the kernel matches the
     // executable's inode, so symlinked and relative invocations match too).
     for (const auto& g : s.binaries) {
@@ -76,6 +76,7 @@ EgressSelectors resolve_selectors(const Tables& t, const std::string& cgroup_roo
       uint64_t mask = 0;
       for (size_t i = 0; i < t.policies.size(); ++i)
         if (glob_any(t.policies[i].selector.cgroups, rel)) mask |= 1ull << i;
+      if (pods) mask |= pods(rel);
       if (mask) out.cgroups.push_back({{0, 0, st.st_ino}, mask});
     };
     visit(cgroup_root, "/");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "policy/compiler.h"
@@ -10,8 +11,12 @@
 
 namespace vigil::policy {
 
+// Which policies' pod selectors name the cgroup at `rel` (a path under the cgroup
+// root): the pod-level cgroups of the selected pods (agent/policy asks the pod cache).
+using PodCgroupMask = std::function<uint64_t(const std::string& rel)>;
+
 EgressSelectors resolve_selectors(const Tables& tables, const std::string& cgroup_root,
-                                  const std::string& proc_root = "/proc");
+                                  const std::string& proc_root = "/proc", const PodCgroupMask& pods = {});
 
 // The kernel's dev_t encoding of a user-space st_dev (MAJOR << 20 | MINOR).
 uint32_t kernel_dev(uint64_t st_dev);

@@ -21,7 +21,19 @@ bool cgroup_glob_matches(const std::string& glob, const std::string& path) {
   }
 }
 
+bool pod_matches(const PodSelector& s, const std::string& ns, const std::map<std::string, std::string>& labels) {
+  if (!s.ns.empty() && s.ns != ns) return false;
+  return std::all_of(s.match_labels.begin(), s.match_labels.end(), [&](const auto& m) {
+    auto it = labels.find(m.first);
+    return it != labels.end() && it->second == m.second;
+  });
+}
+
 bool fields_match(const Selector& s, const Subject& who) {
+  if (!s.pods.empty() && !(who.in_pod && std::any_of(s.pods.begin(), s.pods.end(), [&](const PodSelector& p) {
+        return pod_matches(p, who.pod_namespace, who.pod_labels);
+      })))
+    return false;
   if (!s.binaries.empty() && !glob_any(s.binaries, who.exe)) return false;
   if (!s.cgroups.empty() && std::none_of(s.cgroups.begin(), s.cgroups.end(), [&](const std::string& g) {
         return cgroup_glob_matches(g, who.cgroup);
@@ -31,7 +43,7 @@ bool fields_match(const Selector& s, const Subject& who) {
 }
 
 bool selects(const Selector& s, const Subject& who) {
-  return !(s.binaries.empty() && s.cgroups.empty() && s.uids.empty()) && fields_match(s, who);
+  return !s.empty() && fields_match(s, who);
 }
 
 }  // namespace vigil::policy

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,14 @@ struct Subject {
   std::string exe;
   uint32_t uid = 0;
   std::string cgroup;
+  // The pod the process runs in, when known (pod selectors match nothing else).
+  bool in_pod = false;
+  std::string pod_namespace{};
+  std::map<std::string, std::string> pod_labels{};
 };
+
+// The pod selector names a pod of namespace `ns` with these labels.
+bool pod_matches(const PodSelector& s, const std::string& ns, const std::map<std::string, std::string>& labels);
 
 // fnmatch(3) with FNM_PATHNAME: '*' never crosses a '/'.
 bool glob_any(const std::vector<std::string>& globs, const std::string& value);

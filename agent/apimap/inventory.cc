@@ -119,6 +119,8 @@ constexpr uint16_t kUrlSecretClasses = kSecretClasses & ~(1u << kPasswordField);
 const FindingInfo& finding_info(int kind) { return kFindings[static_cast<size_t>(kind)]; }
 
 std::string service_name(const ProcessRef& p) {
+  // In a cluster: the owning workload, so a Deployment's pods are one service.
+  if (!p.pod.empty()) return p.k8s_namespace + "/" + (p.workload.empty() ? p.pod : p.workload);
   std::string_view cg = p.cgroup;
   // The systemd unit owning the process: the last ".service" component.
   for (size_t end = cg.size(); end > 0;) {

@@ -50,6 +50,13 @@ apimap:
   path_hints: []
   declared_specs: []
   max_endpoints: 10000
+kubernetes:
+  enabled: auto
+  api_server: ""
+  token_file: /var/run/secrets/kubernetes.io/serviceaccount/token
+  ca_file: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
+  labels: [app, app.kubernetes.io/name, app.kubernetes.io/instance, app.kubernetes.io/version, version]
+  max_pods: 4096
 )";
 
 // Raised inside the parser only; parse_config turns it into an Error.
@@ -256,7 +263,7 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
   c.events.sinks[1].path = "/var/log/vigil/events.jsonl";
   if (!root || root.IsNull()) return c;
   p.expect_map(root, "", {"node_name", "data_dir", "control_socket", "capture", "events",
-                          "audit", "policies", "metrics", "apimap"});
+                          "audit", "policies", "metrics", "apimap", "kubernetes"});
   p.field(root, "", "node_name", c.node_name);
   p.field(root, "", "data_dir", c.data_dir);
   p.field(root, "", "control_socket", c.control_socket);
@@ -332,6 +339,26 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
       if (c.apimap.path_hints[i].empty() || c.apimap.path_hints[i][0] != '/')
         p.fail(n["path_hints"][i].Mark(),
                "'apimap.path_hints' entries are paths starting with / (e.g. \"/api/v1/users/{id}\")");
+  }
+  if (auto n = root["kubernetes"]; n && !n.IsNull()) {
+    p.expect_map(n, "kubernetes", {"enabled", "api_server", "token_file", "ca_file", "labels", "max_pods"});
+    if (auto e = n["enabled"]; e) {
+      std::string v;
+      p.read(e, "kubernetes.enabled", v);
+      if (v != "auto" && v != "true" && v != "false")
+        p.fail(e.Mark(), fmt::format("'kubernetes.enabled' is '{}'; expected auto, true or false", v));
+      c.kubernetes.enabled = v;
+    }
+    p.field(n, "kubernetes", "api_server", c.kubernetes.api_server);
+    if (!c.kubernetes.api_server.empty() && !c.kubernetes.api_server.starts_with("https://") &&
+        !c.kubernetes.api_server.starts_with("http://"))
+      p.fail(n["api_server"].Mark(), fmt::format("'kubernetes.api_server' '{}' must be an https:// (or http://) URL",
+                                                 c.kubernetes.api_server));
+    p.field(n, "kubernetes", "token_file", c.kubernetes.token_file);
+    p.field(n, "kubernetes", "ca_file", c.kubernetes.ca_file);
+    p.field(n, "kubernetes", "labels", c.kubernetes.labels);
+    p.field(n, "kubernetes", "max_pods", c.kubernetes.max_pods);
+    if (c.kubernetes.max_pods == 0) p.fail(n["max_pods"].Mark(), "'kubernetes.max_pods' must be at least 1");
   }
   if (c.capture.max_capture_bytes == 0 || c.capture.max_capture_bytes > 16384)
     p.fail(root["capture"]["max_capture_bytes"].Mark(),

@@ -75,6 +75,19 @@ struct Config {
     uint32_t max_endpoints = 10000;           // per node; the stalest beyond are evicted
   } apimap;
 
+  struct Kubernetes {
+    // auto: on when the service account's token file exists (in a pod); true: required
+    // (a missing token is an error at start); false: off.
+    std::string enabled = "auto";
+    std::string api_server;  // empty: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
+    std::string token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+    std::string ca_file = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+    // The pod labels events carry (all labels are used by policy selectors).
+    std::vector<std::string> labels = {"app", "app.kubernetes.io/name", "app.kubernetes.io/instance",
+                                       "app.kubernetes.io/version", "version"};
+    uint32_t max_pods = 4096;  // cached pods of this node; more are counted, not kept
+  } kubernetes;
+
   bool kind_enabled(std::string_view kind) const;
 };
 

@@ -37,6 +37,7 @@ ProcessRef EventMapper::process_ref(const vigil_event_header& hdr) {
   r.cgroup = p.cgroup;
   r.container_id = p.container.container_id;
   r.pod_uid = p.container.pod_uid;
+  if (enricher_ && (!r.pod_uid.empty() || !r.container_id.empty())) enricher_(r);
   return r;
 }
 

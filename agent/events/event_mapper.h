@@ -41,6 +41,10 @@ class EventMapper {
   // Names the TLS library numbers data events carry ("openssl-3", ...).
   void set_tls_names(std::function<std::string(uint8_t)> fn) { tls_name_ = std::move(fn); }
   void set_call_observer(CallObserver fn) { observer_ = std::move(fn); }
+  // Adds what the agent knows beyond the host (pod metadata) to a process in a
+  // container; called for processes whose cgroup names a container or pod.
+  using ProcessEnricher = std::function<void(ProcessRef&)>;
+  void set_process_enricher(ProcessEnricher fn) { enricher_ = std::move(fn); }
   // Periodic (boot-clock ns): gives up on records held for a lost predecessor.
   void tick(uint64_t now_boot_ns, const Emit& emit);
   HttpStats http_stats() const { return tracker_.stats(); }
@@ -56,6 +60,7 @@ class EventMapper {
   ConnTracker tracker_;
   std::function<std::string(uint8_t)> tls_name_;
   CallObserver observer_;
+  ProcessEnricher enricher_;
   std::unordered_map<uint64_t, ConnRef> conn_refs_;  // formatted once, at a connection's first call
 };
 

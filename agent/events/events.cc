@@ -32,6 +32,16 @@ void process_json(JsonWriter& w, const ProcessRef& p) {
       .field("uid", p.uid).field("comm", p.comm).field("exe", p.exe).field("cgroup", p.cgroup);
   if (!p.container_id.empty()) w.field("container_id", p.container_id);
   if (!p.pod_uid.empty()) w.field("pod_uid", p.pod_uid);
+  if (!p.pod.empty()) {
+    w.field("namespace", p.k8s_namespace).field("pod", p.pod);
+    if (!p.container.empty()) w.field("container", p.container);
+    w.key("workload").begin_object().field("kind", p.workload_kind).field("name", p.workload).end_object();
+    if (!p.labels.empty()) {
+      w.key("labels").begin_object();
+      for (const auto& [k, v] : p.labels) w.field(k, v);
+      w.end_object();
+    }
+  }
   w.end_object();
 }
 

@@ -15,6 +15,10 @@ inline constexpr int kSchemaVersion = 1;
 struct ProcessRef {
   uint32_t pid = 0, tid = 0, ppid = 0, uid = 0;
   std::string comm, exe, cgroup, container_id, pod_uid;
+  // In a cluster (agent/k8s), from the pod of pod_uid: namespace, pod, container,
+  // the owning workload and the configured labels.
+  std::string k8s_namespace{}, pod{}, container{}, workload_kind{}, workload{};
+  std::vector<std::pair<std::string, std::string>> labels{};
 };
 
 struct Endpoint {

@@ -7,11 +7,13 @@
 #include <filesystem>
 #include <iterator>
 #include <set>
+#include <unordered_map>
 
 #include "agent/events/verdict.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "collectors/host/cgroup.h"
 #include "policy/loader.h"
 #include "policy/resolve.h"
 
@@ -160,7 +162,29 @@ Status PolicyService::enforce(bool force_write) {
               enforcer_->adopted() ? "adopted from pinned state" : "attached", enforcer_->pin_dir(),
               enforcer_->program_names().size(), options_.cgroup_root);
   }
-  policy::EgressSelectors sel = policy::resolve_selectors(tables_, options_.cgroup_root, options_.proc_root);
+  // Pod selectors: the pod-level cgroup of each selected pod (its last path component
+  // names the pod; the kernel covers the containers below it).
+  std::unordered_map<std::string, uint64_t> pod_masks;
+  if (options_.pod_uids)
+    for (size_t i = 0; i < tables_.policies.size(); ++i)
+      for (const auto& ps : tables_.policies[i].selector.pods)
+        for (const auto& uid : options_.pod_uids(ps)) pod_masks[uid] |= 1ull << i;
+  policy::PodCgroupMask pods;
+  std::set<std::string> found;
+  if (!pod_masks.empty())
+    pods = [&pod_masks, &found](const std::string& rel) -> uint64_t {
+      size_t slash = rel.rfind('/');
+      std::string uid = parse_container_ref(slash == std::string::npos ? rel : rel.substr(slash + 1)).pod_uid;
+      if (uid.empty()) return 0;
+      auto it = pod_masks.find(uid);
+      if (it == pod_masks.end()) return 0;
+      found.insert(uid);
+      return it->second;
+    };
+  policy::EgressSelectors sel = policy::resolve_selectors(tables_, options_.cgroup_root, options_.proc_root, pods);
+  // A selected pod without a cgroup yet (scheduled, its containers not started): look
+  // again at every tick, not every refresh, so that its first connect is judged.
+  pods_pending_ = found.size() < pod_masks.size();
   if (!force_write && sel == selectors_) return {};
   selectors_ = sel;
   return enforcer_->apply(policy::kernel_tables(tables_, std::move(sel)));
@@ -168,7 +192,10 @@ Status PolicyService::enforce(bool force_write) {
 
 void PolicyService::tick(uint64_t now_ns) {
   if (reload_pending_) reload(ReloadReason::kDirChanged);
-  if (now_ns - last_refresh_ns_ >= kRefreshNs) {
+  bool pods_moved = false;
+  if (options_.pods_generation)
+    if (uint64_t g = options_.pods_generation(); g != pods_generation_) pods_generation_ = g, pods_moved = true;
+  if (pods_moved || pods_pending_ || now_ns - last_refresh_ns_ >= kRefreshNs) {
     last_refresh_ns_ = now_ns;
     if (enforcer_ && !tables_.policies.empty())
       if (auto s = enforce(false); !s) log::error("egress enforcement: {}", s.error().message);

@@ -38,6 +38,10 @@ struct PolicyServiceOptions {
   std::string pin_root;     // policies.pin_dir
   std::string cgroup_root;  // the cgroup v2 mount; empty: nothing can be enforced
   std::string proc_root = "/proc";
+  // In a cluster: the UIDs of the pods a pod selector names now, and a number that
+  // moves whenever the pod cache changes (selectors are re-resolved at once then).
+  std::function<std::vector<std::string>(const policy::PodSelector&)> pod_uids{};
+  std::function<uint64_t()> pods_generation{};
 };
 
 class PolicyService {
@@ -110,6 +114,8 @@ class PolicyService {
   uint64_t allows_aggregated_ = 0;
   uint64_t verdicts_ = 0;
   uint64_t last_refresh_ns_ = 0;
+  uint64_t pods_generation_ = 0;
+  bool pods_pending_ = false;  // a selected pod's cgroup is not there yet
   Fd inotify_;
   bool reload_pending_ = false;
 };

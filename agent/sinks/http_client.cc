@@ -2,6 +2,7 @@
 
 #include <http_parser.h>
 
+#include <cerrno>
 #include <charconv>
 #include <ctime>
 
@@ -26,6 +27,7 @@ struct ParseState {
   bool in_value = false, complete = false;
   size_t head_bytes = 0;
   std::string retry_after;
+  const HttpClient::BodyFn* on_body = nullptr;  // set: the body streams there
 
   void header_done() {
     if (iequals(field, "content-type")) r.content_type = value;
@@ -60,6 +62,7 @@ http_parser_settings parser_settings() {
   };
   s.on_body = [](http_parser* p, const char* at, size_t n) {
     auto* st = static_cast<ParseState*>(p->data);
+    if (st->on_body) return (*st->on_body)(st->r.status, std::string_view(at, n)) ? 0 : 1;
     size_t room = kMaxBody - std::min(kMaxBody, st->r.body.size());
     st->r.body.append(at, std::min(room, n));
     return 0;
@@ -154,12 +157,27 @@ Result<HttpResponse> HttpClient::post(std::string_view content_type, std::string
   return r;
 }
 
-Result<HttpResponse> HttpClient::exchange(const std::string& head, std::string_view body, bool& sent_nothing) {
+Result<HttpResponse> HttpClient::get(std::string_view target, const BodyFn& on_body,
+                                     const std::function<bool()>& keep_waiting) {
+  std::string head = fmt::format("GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: vigil/{}\r\n", target, o_.url.authority,
+                                 VIGIL_VERSION);
+  for (const auto& [k, v] : o_.headers) head += fmt::format("{}: {}\r\n", k, v);
+  head += "\r\n";
+  conn_.reset();
+  bool sent_nothing = false;
+  auto r = exchange(head, {}, sent_nothing, &on_body, &keep_waiting);
+  conn_.reset();
+  return r;
+}
+
+Result<HttpResponse> HttpClient::exchange(const std::string& head, std::string_view body, bool& sent_nothing,
+                                          const BodyFn* on_body, const std::function<bool()>* keep_waiting) {
   sent_nothing = true;
   if (!conn_) {
     auto c = Stream::connect(o_.url.host, o_.url.port, o_.url.tls ? o_.tls : nullptr, o_.server_name, o_.timeout_ns);
     if (!c) return c.error();
     conn_ = std::move(*c);
+    if (keep_waiting && o_.read_poll_ns) conn_->set_io_timeout(o_.read_poll_ns);
   }
   if (auto st = conn_->write_all(head); !st) return st.error();
   if (auto st = conn_->write_all(body); !st) return st.error();
@@ -167,11 +185,13 @@ Result<HttpResponse> HttpClient::exchange(const std::string& head, std::string_v
   http_parser p;
   http_parser_init(&p, HTTP_RESPONSE);
   ParseState st;
+  st.on_body = on_body;
   p.data = &st;
   char buf[16384];
   bool got_bytes = false;
   while (!st.complete) {
     auto n = conn_->read_some(buf, sizeof buf);
+    if (!n && n.error().code == ETIMEDOUT && keep_waiting && (*keep_waiting)()) continue;
     if (!n) return n.error();
     if (*n == 0) {
       http_parser_execute(&p, &kSettings, nullptr, 0);  // EOF ends a close-delimited body
@@ -182,6 +202,7 @@ Result<HttpResponse> HttpClient::exchange(const std::string& head, std::string_v
     got_bytes = true;
     size_t used = http_parser_execute(&p, &kSettings, buf, *n);
     if (st.complete) break;
+    if (HTTP_PARSER_ERRNO(&p) == HPE_CB_body && on_body) return std::move(st.r);  // the reader stopped
     if (used != *n || HTTP_PARSER_ERRNO(&p) != HPE_OK)
       return Error{fmt::format("{}: malformed HTTP response ({})", conn_->peer(),
                                http_errno_description(HTTP_PARSER_ERRNO(&p)))};

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +37,7 @@ struct HttpClientOptions {
   std::shared_ptr<TlsContext> tls;  // set for https
   std::string server_name;          // certificate name to check; empty: the URL's host
   uint64_t timeout_ns = 10'000'000'000;
+  uint64_t read_poll_ns = 0;  // get(): keep_waiting is asked this often while nothing comes (0: timeout_ns)
   std::vector<std::pair<std::string, std::string>> headers;  // added to every request
 };
 
@@ -44,11 +46,18 @@ class HttpClient {
   explicit HttpClient(HttpClientOptions o) : o_(std::move(o)) {}
   // POSTs `body` to the URL's path; a transport error or an unparsable response is an Error.
   Result<HttpResponse> post(std::string_view content_type, std::string_view content_encoding, std::string_view body);
+  // GETs `target` (a path with its query) on a new connection; the body goes to
+  // `on_body` as it arrives (a watch stream: the response never ends by itself), which
+  // returns false to stop reading. While no byte comes for `timeout_ns`, `keep_waiting`
+  // says whether to wait on. The status and headers come back; the body stays empty.
+  using BodyFn = std::function<bool(int status, std::string_view chunk)>;
+  Result<HttpResponse> get(std::string_view target, const BodyFn& on_body, const std::function<bool()>& keep_waiting);
   const Url& url() const { return o_.url; }
   void close() { conn_.reset(); }
 
  private:
-  Result<HttpResponse> exchange(const std::string& head, std::string_view body, bool& sent_nothing);
+  Result<HttpResponse> exchange(const std::string& head, std::string_view body, bool& sent_nothing,
+                                const BodyFn* on_body = nullptr, const std::function<bool()>* keep_waiting = nullptr);
 
   HttpClientOptions o_;
   std::unique_ptr<Stream> conn_;

@@ -49,6 +49,7 @@ class Stream {
   Result<size_t> read_some(char* buf, size_t cap);
   // True when the peer closed or sent something unasked (a kept-alive connection gone stale).
   bool stale() const;
+  void set_io_timeout(uint64_t ns) { timeout_ns_ = ns; }
   const std::string& peer() const { return peer_; }
 
  private:

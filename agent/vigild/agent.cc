@@ -36,7 +36,42 @@ Agent::Agent(Config config, AgentOptions options)
 }
 
 Agent::~Agent() {
+  if (pod_watcher_) pod_watcher_->stop();
   if (sinks_) sinks_->stop();
+}
+
+// Pod metadata: on with kubernetes.enabled true, or auto and a service account token
+// (in a pod). The watcher's first list runs on its own thread; until it answers,
+// events go out without pod fields.
+Status Agent::start_kubernetes() {
+  const auto& k = config_.kubernetes;
+  if (k.enabled == "false") return {};
+  bool have_token = access(k.token_file.c_str(), R_OK) == 0;
+  if (k.enabled == "auto" && !have_token) return {};
+  k8s::WatcherOptions wo;
+  wo.api_server = k.api_server.empty() ? k8s::in_cluster_api_server() : k.api_server;
+  if (wo.api_server.empty())
+    return Error{"kubernetes: no API server (set kubernetes.api_server, or run in a pod: KUBERNETES_SERVICE_HOST)"};
+  wo.token_file = k.token_file;
+  wo.ca_file = k.ca_file;
+  const char* env_node = getenv("VIGIL_NODE_NAME");
+  wo.node = env_node && *env_node ? env_node : node_;
+  pods_ = std::make_unique<k8s::PodCache>(k.labels, k.max_pods);
+  auto w = k8s::PodWatcher::start(wo, *pods_);
+  if (!w) return w.error();
+  pod_watcher_ = std::move(*w);
+  mapper_->set_process_enricher([this](ProcessRef& r) {
+    auto v = pods_->lookup(r.pod_uid, r.container_id);
+    if (!v) return;
+    r.k8s_namespace = std::move(v->ns);
+    r.pod = std::move(v->pod);
+    r.container = std::move(v->container);
+    r.workload_kind = std::move(v->workload.kind);
+    r.workload = std::move(v->workload.name);
+    r.labels = std::move(v->labels);
+  });
+  log::info("kubernetes: pod metadata from {} for node {}", wo.api_server, wo.node);
+  return {};
 }
 
 Status Agent::start() {
@@ -88,6 +123,7 @@ Status Agent::start() {
   mapper_ = std::make_unique<EventMapper>(*procs_, conns_, clock_, node_,
                                           ApiCallOptions{.bodies = config_.capture.bodies},
                                           keep_bodies ? config_.capture.max_capture_bytes : 0);
+  if (auto s = start_kubernetes(); !s) return s;
   if (config_.apimap.enabled) {
     apimap::ServiceOptions ao{node_, config_.data_dir, config_.apimap.path_hints, config_.apimap.declared_specs,
                               config_.apimap.max_endpoints};
@@ -131,6 +167,16 @@ Status Agent::start() {
   }
 
   PolicyServiceOptions po{config_.policies.dir, config_.data_dir, config_.policies.pin_dir, cg_mount};
+  if (pods_) {
+    po.pod_uids = [this](const policy::PodSelector& ps) {
+      std::vector<std::string> uids;
+      // Finished pods keep their API object but not their cgroup.
+      for (const auto& p : pods_->select(ps.ns, ps.match_labels))
+        if (p.phase != "Succeeded" && p.phase != "Failed") uids.push_back(p.uid);
+      return uids;
+    };
+    po.pods_generation = [this] { return pods_->generation(); };
+  }
   EgressOptions eo{config_.policies.pin_dir, cg_mount, config_.policies.dns_ports, config_.policies.dns_min_ttl};
   policies_ = std::make_unique<PolicyService>(
       po,
@@ -301,6 +347,7 @@ nlohmann::json Agent::status() const {
                        {"scrapes", metrics_ ? metrics_->requests() : 0}}},
           {"egress", policies_->status()},
           {"inventory", inventory_ ? inventory_->status() : nlohmann::json{{"enabled", false}}},
+          {"kubernetes", pod_watcher_ ? pod_watcher_->status() : nlohmann::json{{"enabled", false}}},
           {"tls", tls_status()}};
 }
 

@@ -12,6 +12,7 @@
 #include "agent/apimap/service.h"
 #include "agent/audit/checkpoint.h"
 #include "agent/config/config.h"
+#include "agent/k8s/watcher.h"
 #include "agent/vigild/notify.h"
 #include "agent/control/server.h"
 #include "agent/metrics/server.h"
@@ -77,6 +78,9 @@ class Agent {
   std::unique_ptr<PolicyService> policies_;
   std::unique_ptr<TlsManager> tls_;
   std::unique_ptr<apimap::InventoryService> inventory_;
+  std::unique_ptr<k8s::PodCache> pods_;        // in a cluster (kubernetes.enabled)
+  std::unique_ptr<k8s::PodWatcher> pod_watcher_;
+  Status start_kubernetes();
 
   uint64_t seq_ = 0;
   uint64_t started_ns_ = 0;

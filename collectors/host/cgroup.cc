@@ -3,8 +3,10 @@
 #include "base/file.h"
 
 #include <sys/stat.h>
+#include <time.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 #include <vector>
 
@@ -100,12 +102,37 @@ std::string CgroupResolver::resolve(uint64_t id, uint32_t pid) {
   if (auto it = cache_.find(id); it != cache_.end()) return it->second;
   std::string path =
       parse_proc_cgroup_v2(read_small_file(proc_root_ + "/" + std::to_string(pid) + "/cgroup"));
-  if (path.empty()) return {};
   // Only cache what the cgroup fs confirms: the process may have moved since the event.
   struct stat st {};
-  if (!mount_.empty() && stat((mount_ + path).c_str(), &st) == 0 && st.st_ino == id)
+  if (!path.empty() && !mount_.empty() && stat((mount_ + path).c_str(), &st) == 0 && st.st_ino == id) {
     cache_.emplace(id, path);
+    return path;
+  }
+  // The process has exited (a short-lived one in a cgroup not seen before) or moved:
+  // a cgroup v2 id is its directory's inode number, so the tree names it.
+  if (std::string found = find_by_inode(id); !found.empty()) return found;
   return path;
+}
+
+std::string CgroupResolver::find_by_inode(uint64_t id) {
+  if (mount_.empty()) return {};
+  // At most one walk a second: a cgroup removed before we looked is not found at all.
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+  if (last_walk_ns_ && now - last_walk_ns_ < 1'000'000'000ull) return {};
+  last_walk_ns_ = now;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(mount_, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_directory(ec) || it->is_symlink(ec)) continue;
+    struct stat st {};
+    if (stat(it->path().c_str(), &st) == 0)
+      cache_.try_emplace(st.st_ino, "/" + fs::relative(it->path(), mount_, ec).string());
+  }
+  auto hit = cache_.find(id);
+  return hit == cache_.end() ? std::string() : hit->second;
 }
 
 }  // namespace vigil

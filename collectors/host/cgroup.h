@@ -36,9 +36,12 @@ class CgroupResolver {
   const std::string& mount() const { return mount_; }
 
  private:
+  std::string find_by_inode(uint64_t id);
+
   std::string mount_;
   std::string proc_root_;
   std::unordered_map<uint64_t, std::string> cache_;
+  uint64_t last_walk_ns_ = 0;
 };
 
 }  // namespace vigil

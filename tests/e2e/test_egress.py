@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from vigil_e2e import VIGIL, Agent, Process, free_port, http_server, require_root, wait_until
+from vigil_e2e import VIGIL, Agent, Process, disable_and_unpin, free_port, http_server, require_root, wait_until
 
 PY = "/usr/bin/python3"
 
@@ -112,11 +112,7 @@ class EgressE2E(unittest.TestCase):
         self.agent = None
 
     def tearDown(self):
-        if self.agent:
-            if self.agent.proc and self.agent.proc.proc.poll() is None:
-                self.agent.vigil("policy", "disable")
-            self.agent.cleanup()
-        subprocess.run(["/bin/rm", "-rf", self.pins])
+        disable_and_unpin(self.agent, self.pins)
         for fn in reversed(self.cleanups):
             fn()
         shutil.rmtree(self.poldir, ignore_errors=True)

@@ -161,6 +161,16 @@ events:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def disable_and_unpin(agent, pins):
+    """A test's egress enforcement ends with it: `vigil policy disable` while its vigild
+    runs, then the test's own pin directory goes (pinned state outlives the agent)."""
+    if agent:
+        if agent.proc and agent.proc.proc.poll() is None:
+            agent.vigil("policy", "disable")
+        agent.cleanup()
+    subprocess.run(["/bin/rm", "-rf", pins])
+
+
 def http_server(port, bind="127.0.0.1"):
     """python3's http.server serving an empty temp dir on a loopback port."""
     root = tempfile.mkdtemp(prefix="vigil-www-")

@@ -71,6 +71,26 @@ TEST(Events, ContainerAndPodOnlyWhenKnown) {
   EXPECT_EQ(j["process"]["pod_uid"], "7f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8");
 }
 
+TEST(Events, PodMetadataWhenTheClusterNamesIt) {
+  Event e = envelope(ConnectionEvent{conn(), "open", {}, {}});
+  e.process->pod_uid = "7f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8";
+  json j = json::parse(to_json(e));
+  EXPECT_FALSE(j["process"].contains("namespace"));
+  EXPECT_FALSE(j["process"].contains("workload"));
+  e.process->k8s_namespace = "shop";
+  e.process->pod = "api-7c9d8b6f5-q4w8z";
+  e.process->container = "api";
+  e.process->workload_kind = "Deployment";
+  e.process->workload = "api";
+  e.process->labels = {{"app", "api"}, {"tier", "backend"}};
+  j = json::parse(to_json(e));
+  EXPECT_EQ(j["process"]["namespace"], "shop");
+  EXPECT_EQ(j["process"]["pod"], "api-7c9d8b6f5-q4w8z");
+  EXPECT_EQ(j["process"]["container"], "api");
+  EXPECT_EQ(j["process"]["workload"], (json{{"kind", "Deployment"}, {"name", "api"}}));
+  EXPECT_EQ(j["process"]["labels"], (json{{"app", "api"}, {"tier", "backend"}}));
+}
+
 TEST(Events, ApiCall) {
   ApiCallEvent a;
   a.conn = conn();

@@ -231,5 +231,36 @@ spec:
   fs::remove_all(root);
 }
 
+TEST(PolicyCompiler, PodSelectorsResolveToThePodsCgroupAndAnyCgroupMaskExcludesThem) {
+  fs::path root = fs::temp_directory_path() / fmt::format("vigil-podsel-{}", getpid());
+  fs::create_directories(root / "cg/kubepods/besteffort/podA/c1");
+  fs::create_directories(root / "cg/kubepods/besteffort/podB/c2");
+  auto ps = load_policies(R"(apiVersion: vigil/v1
+kind: EgressPolicy
+metadata: {name: api}
+spec:
+  selector: {pods: {namespace: shop, matchLabels: {app: api}}}
+  egress: []
+)", "p.yaml");
+  ASSERT_TRUE(ps) << ps.error().message;
+  auto t = compile(*ps);
+  ASSERT_TRUE(t);
+  std::vector<std::string> asked;
+  // agent/policy answers for the pod cache; here podA is the selected pod.
+  EgressSelectors sel = resolve_selectors(*t, (root / "cg").string(), (root / "proc").string(),
+                                          [&](const std::string& rel) -> uint64_t {
+                                            asked.push_back(rel);
+                                            return rel.ends_with("/podA") ? 1 : 0;
+                                          });
+  struct stat st {};
+  ASSERT_EQ(stat((root / "cg/kubepods/besteffort/podA").c_str(), &st), 0);
+  ASSERT_EQ(sel.cgroups.size(), 1u) << "the pod's cgroup; the kernel covers its containers";
+  EXPECT_EQ(sel.cgroups[0].first.cgroup_id, st.st_ino);
+  EXPECT_NE(std::find(asked.begin(), asked.end(), "/kubepods/besteffort/podB/c2"), asked.end());
+  // Without a pod answer the policy selects nothing (not every cgroup).
+  EXPECT_TRUE(resolve_selectors(*t, (root / "cg").string(), (root / "proc").string()).cgroups.empty());
+  fs::remove_all(root);
+}
+
 }  // namespace
 }  // namespace vigil::policy

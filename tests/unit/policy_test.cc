@@ -2,6 +2,7 @@
 
 #include "policy/evaluator.h"
 #include "policy/loader.h"
+#include "policy/selector.h"
 
 namespace vigil::policy {
 namespace {
@@ -88,6 +89,14 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         Bad{"EmptySelector", "  selector: {}\n", "bad.yaml:6:13: 'spec.selector' is empty"},
         Bad{"NoSelector", "  mode: audit\n", "'spec.selector' is required"},
+        Bad{"PodsEmpty", "  selector: {pods: {}}\n", "'spec.selector.pods' is empty: give namespace, matchLabels"},
+        Bad{"PodsUnknownKey", "  selector: {pods: {namespace: shop, labels: {app: api}}}\n",
+            "unknown key 'spec.selector.pods.labels' (expected one of: namespace, matchLabels)"},
+        Bad{"PodsLabelsNotMap", "  selector: {pods: {matchLabels: [app]}}\n",
+            "'spec.selector.pods.matchLabels' must be a map of label: value"},
+        Bad{"PodsAndCgroups", "  selector: {cgroups: [/a], pods: {namespace: shop}}\n",
+            "gives both cgroups and pods; both name cgroups"},
+        Bad{"PodsEmptyList", "  selector: {pods: []}\n", "'spec.selector.pods' is an empty list"},
         Bad{"UnknownSpecKey", "  selector: {uids: [1]}\n  egres: []\n",
             "bad.yaml:7:3: unknown key 'spec.egres' (did you mean 'egress'?)"},
         Bad{"UnknownPeerKey", "  selector: {uids: [1]}\n  egress: [{to: [{cdir: 10.0.0.0/8}]}]\n",
@@ -176,6 +185,31 @@ class Evaluate : public ::testing::Test {
   }
   std::unique_ptr<Evaluator> eval_;
 };
+
+TEST(PodSelectors, LoadAsAMapOrAListAndMatchNamespaceAndLabels) {
+  auto ps = load_policies(doc("  selector:\n    pods: {namespace: shop, matchLabels: {app: api, tier: backend}}\n"
+                              "  egress: [{to: [{cidr: 10.0.0.0/8}]}]\n---\n" +
+                              std::string("apiVersion: vigil/v1\nkind: EgressPolicy\nmetadata:\n  name: q\nspec:\n"
+                              "  selector:\n    pods: [{namespace: a}, {matchLabels: {app: b}}]\n")),
+                          "pods.yaml");
+  ASSERT_TRUE(ps.ok()) << ps.error().message;
+  ASSERT_EQ((*ps)[0].selector.pods.size(), 1u);
+  EXPECT_EQ((*ps)[0].selector.pods[0].ns, "shop");
+  EXPECT_EQ((*ps)[0].selector.pods[0].match_labels.size(), 2u);
+  ASSERT_EQ((*ps)[1].selector.pods.size(), 2u);
+  Subject in_api{"/usr/bin/python3", 0, "/kubepods/pod1", true, "shop", {{"app", "api"}, {"tier", "backend"}, {"x", "y"}}};
+  EXPECT_TRUE(selects((*ps)[0].selector, in_api));
+  Subject other_ns = in_api;
+  other_ns.pod_namespace = "dev";
+  EXPECT_FALSE(selects((*ps)[0].selector, other_ns));
+  Subject missing_label = in_api;
+  missing_label.pod_labels.erase("tier");
+  EXPECT_FALSE(selects((*ps)[0].selector, missing_label));
+  Subject host{"/usr/bin/python3", 0, "/system.slice/x.service"};
+  EXPECT_FALSE(selects((*ps)[0].selector, host)) << "a pod selector selects no host process";
+  Subject in_b{"/bin/b", 0, "/kubepods/pod2", true, "any", {{"app", "b"}}};
+  EXPECT_TRUE(selects((*ps)[1].selector, in_b)) << "any selector of the list";
+}
 
 TEST_F(Evaluate, UnselectedProcessesAreUnrestricted) {
   auto v = eval_->evaluate({"/usr/bin/python3.11", 1002, "/system.slice/payments.service"}, dst("10.0.0.1:443"));

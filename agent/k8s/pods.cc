@@ -1,0 +1,187 @@
+#include "agent/k8s/pods.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace vigil::k8s {
+namespace {
+
+std::string str(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+void add_containers(const nlohmann::json& status, const char* key, Pod& p) {
+  auto it = status.find(key);
+  if (it == status.end() || !it->is_array()) return;
+  for (const auto& c : *it) {
+    if (!c.is_object()) continue;
+    std::string id = str(c, "containerID");
+    if (size_t sep = id.find("://"); sep != std::string::npos) id.erase(0, sep + 3);
+    if (!id.empty()) p.containers.emplace_back(std::move(id), str(c, "name"));
+  }
+}
+
+}  // namespace
+
+Workload owner_workload(const nlohmann::json& metadata, const Labels& labels) {
+  auto refs = metadata.find("ownerReferences");
+  if (refs != metadata.end() && refs->is_array()) {
+    for (const auto& r : *refs) {
+      if (!r.is_object() || !r.value("controller", false)) continue;
+      std::string kind = str(r, "kind"), name = str(r, "name");
+      if (kind.empty() || name.empty()) continue;
+      if (kind == "ReplicaSet") {
+        // The Deployment controller names its ReplicaSets <deployment>-<pod-template-hash>.
+        auto hash = std::find_if(labels.begin(), labels.end(), [](auto& l) { return l.first == "pod-template-hash"; });
+        if (hash != labels.end() && name.size() > hash->second.size() + 1 && name.ends_with("-" + hash->second))
+          return {"Deployment", name.substr(0, name.size() - hash->second.size() - 1)};
+        return {"ReplicaSet", name};
+      }
+      if (kind == "Job") {
+        // The CronJob controller names its Jobs <cronjob>-<scheduled minute since the epoch>.
+        size_t dash = name.rfind('-');
+        if (dash != std::string::npos && dash > 0 && all_digits(std::string_view(name).substr(dash + 1)))
+          return {"CronJob", name.substr(0, dash)};
+        return {"Job", name};
+      }
+      return {kind, name};
+    }
+  }
+  return {"Pod", str(metadata, "name")};
+}
+
+Result<Pod> parse_pod(const nlohmann::json& j) {
+  if (!j.is_object()) return Error{"a pod is not a JSON object"};
+  auto md = j.find("metadata");
+  if (md == j.end() || !md->is_object()) return Error{"a pod without metadata"};
+  Pod p;
+  p.uid = str(*md, "uid");
+  p.name = str(*md, "name");
+  p.ns = str(*md, "namespace");
+  p.resource_version = str(*md, "resourceVersion");
+  if (p.uid.empty() || p.name.empty()) return Error{fmt::format("a pod without metadata.uid or metadata.name ({})",
+                                                                p.name.empty() ? p.uid : p.name)};
+  if (auto l = md->find("labels"); l != md->end() && l->is_object())
+    for (const auto& [k, v] : l->items())
+      if (v.is_string()) p.labels.emplace_back(k, v.get<std::string>());
+  std::sort(p.labels.begin(), p.labels.end());
+  p.workload = owner_workload(*md, p.labels);
+  if (auto spec = j.find("spec"); spec != j.end() && spec->is_object()) p.node = str(*spec, "nodeName");
+  if (auto st = j.find("status"); st != j.end() && st->is_object()) {
+    p.phase = str(*st, "phase");
+    add_containers(*st, "initContainerStatuses", p);
+    add_containers(*st, "containerStatuses", p);
+    add_containers(*st, "ephemeralContainerStatuses", p);
+  }
+  return p;
+}
+
+void PodCache::index_locked(const Pod& p) {
+  for (const auto& [id, name] : p.containers) containers_[id] = p.uid;
+}
+
+void PodCache::unindex_locked(const Pod& p) {
+  for (const auto& [id, name] : p.containers)
+    if (auto it = containers_.find(id); it != containers_.end() && it->second == p.uid) containers_.erase(it);
+}
+
+void PodCache::replace(std::vector<Pod> pods) {
+  std::lock_guard lock(mu_);
+  pods_.clear();
+  containers_.clear();
+  for (auto& p : pods) {
+    if (pods_.size() >= max_pods_) {
+      ++dropped_;
+      continue;
+    }
+    index_locked(p);
+    std::string uid = p.uid;
+    pods_.insert_or_assign(std::move(uid), std::move(p));
+  }
+  ++generation_;
+}
+
+void PodCache::upsert(Pod p) {
+  std::lock_guard lock(mu_);
+  auto it = pods_.find(p.uid);
+  if (it == pods_.end()) {
+    if (pods_.size() >= max_pods_) {
+      ++dropped_;
+      return;
+    }
+  } else {
+    unindex_locked(it->second);
+  }
+  index_locked(p);
+  std::string uid = p.uid;
+  pods_.insert_or_assign(std::move(uid), std::move(p));
+  ++generation_;
+}
+
+void PodCache::remove(const std::string& uid) {
+  std::lock_guard lock(mu_);
+  auto it = pods_.find(uid);
+  if (it == pods_.end()) return;
+  unindex_locked(it->second);
+  pods_.erase(it);
+  ++generation_;
+}
+
+std::optional<PodView> PodCache::lookup(std::string_view pod_uid, std::string_view container_id) const {
+  std::lock_guard lock(mu_);
+  auto it = pods_.find(std::string(pod_uid));
+  if (it == pods_.end() && !container_id.empty()) {
+    // A runtime layout without the pod in the cgroup path: the container names it.
+    if (auto c = containers_.find(std::string(container_id)); c != containers_.end()) it = pods_.find(c->second);
+  }
+  if (it == pods_.end()) return std::nullopt;
+  const Pod& p = it->second;
+  PodView v{p.ns, p.name, "", p.workload, {}};
+  for (const auto& [id, name] : p.containers)
+    if (id == container_id) v.container = name;
+  for (const auto& key : event_labels_)
+    if (auto l = std::lower_bound(p.labels.begin(), p.labels.end(), std::make_pair(key, std::string()));
+        l != p.labels.end() && l->first == key)
+      v.labels.push_back(*l);
+  return v;
+}
+
+std::vector<Pod> PodCache::select(std::string_view ns, const std::map<std::string, std::string>& match) const {
+  std::lock_guard lock(mu_);
+  std::vector<Pod> out;
+  for (const auto& [uid, p] : pods_) {
+    if (!ns.empty() && p.ns != ns) continue;
+    bool all = std::all_of(match.begin(), match.end(), [&](const auto& m) {
+      auto l = std::lower_bound(p.labels.begin(), p.labels.end(), std::make_pair(m.first, std::string()));
+      return l != p.labels.end() && l->first == m.first && l->second == m.second;
+    });
+    if (all) out.push_back(p);
+  }
+  std::sort(out.begin(), out.end(), [](const Pod& a, const Pod& b) { return a.uid < b.uid; });
+  return out;
+}
+
+uint64_t PodCache::generation() const {
+  std::lock_guard lock(mu_);
+  return generation_;
+}
+
+size_t PodCache::size() const {
+  std::lock_guard lock(mu_);
+  return pods_.size();
+}
+
+uint64_t PodCache::dropped() const {
+  std::lock_guard lock(mu_);
+  return dropped_;
+}
+
+}  // namespace vigil::k8s
