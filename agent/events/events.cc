@@ -128,18 +128,46 @@ const char* Event::kind() const {
   return kKinds[body.index()];
 }
 
-std::string format_rfc3339_ns(uint64_t wall_ns) {
+namespace {
+
+// "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" (30 bytes) into `buf`, without fmt's allocation:
+// every event carries one.
+std::string_view rfc3339_ns_into(uint64_t wall_ns, char (&buf)[32]) {
   time_t secs = static_cast<time_t>(wall_ns / 1'000'000'000ull);
   struct tm tm {};
   gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, wall_ns % 1'000'000'000ull);
+  auto digits = [&](char* p, uint64_t v, int n) {
+    for (int i = n - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+  };
+  digits(buf, static_cast<uint64_t>(tm.tm_year + 1900) % 10000, 4);
+  buf[4] = '-';
+  digits(buf + 5, static_cast<uint64_t>(tm.tm_mon + 1), 2);
+  buf[7] = '-';
+  digits(buf + 8, static_cast<uint64_t>(tm.tm_mday), 2);
+  buf[10] = 'T';
+  digits(buf + 11, static_cast<uint64_t>(tm.tm_hour), 2);
+  buf[13] = ':';
+  digits(buf + 14, static_cast<uint64_t>(tm.tm_min), 2);
+  buf[16] = ':';
+  digits(buf + 17, static_cast<uint64_t>(tm.tm_sec), 2);
+  buf[19] = '.';
+  digits(buf + 20, wall_ns % 1'000'000'000ull, 9);
+  buf[29] = 'Z';
+  return {buf, 30};
+}
+
+}  // namespace
+
+std::string format_rfc3339_ns(uint64_t wall_ns) {
+  char buf[32];
+  return std::string(rfc3339_ns_into(wall_ns, buf));
 }
 
 void encode_json(const Event& event, std::string& out) {
   out.clear();
   JsonWriter w(out);
-  w.begin_object().field("v", kSchemaVersion).field("time", format_rfc3339_ns(event.time_ns))
+  char time_buf[32];
+  w.begin_object().field("v", kSchemaVersion).field("time", rfc3339_ns_into(event.time_ns, time_buf))
       .field("node", event.node).field("kind", event.kind()).field("seq", event.seq);
   if (!event.boot_id.empty()) w.field("boot_id", event.boot_id);
   if (event.process) process_json(w, *event.process);

@@ -19,6 +19,21 @@ size_t utf8_len(std::string_view s, size_t i) {
   return n;
 }
 
+// Up to 8 bytes as a word; missing bytes are spaces (plain).
+inline uint64_t load8(const char* p, size_t n) {
+  uint64_t w = 0x2020202020202020ull;
+  std::memcpy(&w, p, n);
+  return w;
+}
+
+// Non-zero when a byte of w is < 0x20, '"', '\\' or >= 0x80 (needs a look).
+inline uint64_t special_bytes(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  auto has_zero = [](uint64_t x) { return (x - kOnes) & ~x & kHigh; };
+  return ((w - kOnes * 0x20) & ~w & kHigh) | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\')) |
+         (w & kHigh);
+}
+
 }  // namespace
 
 // Bytes that are copied as they are: printable ASCII but '"' and '\\'.
@@ -28,22 +43,22 @@ constexpr auto kPlain = [] {
   return t;
 }();
 
+void JsonWriter::grow(size_t n) {
+  size_t want = out_.size() * 2;
+  if (want < pos_ + n) want = pos_ + n;
+  out_.resize(want);
+}
+
 void JsonWriter::string_raw(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out_ += '"';
+  put('"');
   size_t run = 0;  // start of bytes that need no escaping
   for (size_t i = 0; i < s.size();) {
     // Eight plain ASCII bytes at a time (most header values are).
-    while (i + 8 <= s.size()) {
-      uint64_t w;
-      std::memcpy(&w, s.data() + i, 8);
-      constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
-      auto has_zero = [&](uint64_t x) { return (x - kOnes) & ~x & kHigh; };
-      uint64_t special = ((w - kOnes * 0x20) & ~w & kHigh)  // a byte < 0x20
-                         | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\')) | (w & kHigh);
-      if (special) break;
-      i += 8;
-    }
+    while (i + 8 <= s.size() && !special_bytes(load8(s.data() + i, 8))) i += 8;
+    // The last 1-7 bytes as one word, padded with spaces (plain): keys and short
+    // values are mostly tail.
+    if (size_t left = s.size() - i; left > 0 && left < 8 && !special_bytes(load8(s.data() + i, left))) break;
     if (i >= s.size()) break;
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (kPlain[c]) {
@@ -56,29 +71,30 @@ void JsonWriter::string_raw(std::string_view s) {
         continue;
       }
     }
-    out_.append(s.data() + run, i - run);
+    put(s.substr(run, i - run));
     switch (c) {
-      case '"': out_ += "\\\""; break;
-      case '\\': out_ += "\\\\"; break;
-      case '\n': out_ += "\\n"; break;
-      case '\r': out_ += "\\r"; break;
-      case '\t': out_ += "\\t"; break;
-      case '\b': out_ += "\\b"; break;
-      case '\f': out_ += "\\f"; break;
+      case '"': put("\\\""); break;
+      case '\\': put("\\\\"); break;
+      case '\n': put("\\n"); break;
+      case '\r': put("\\r"); break;
+      case '\t': put("\\t"); break;
+      case '\b': put("\\b"); break;
+      case '\f': put("\\f"); break;
       default:
         if (c < 0x20) {
-          out_ += "\\u00";
-          out_ += kHex[c >> 4];
-          out_ += kHex[c & 15];
+          char* p = room(6);
+          std::memcpy(p, "\\u00", 4);
+          p[4] = kHex[c >> 4];
+          p[5] = kHex[c & 15];
         } else {
-          out_ += "\xEF\xBF\xBD";  // U+FFFD for a byte that is not valid UTF-8
+          put("\xEF\xBF\xBD");  // U+FFFD for a byte that is not valid UTF-8
         }
     }
     ++i;
     run = i;
   }
-  out_.append(s.data() + run, s.size() - run);
-  out_ += '"';
+  put(s.substr(run));
+  put('"');
 }
 
 }  // namespace vigil

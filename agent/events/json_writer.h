@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -12,7 +13,15 @@ namespace vigil {
 
 class JsonWriter {
  public:
-  explicit JsonWriter(std::string& out) : out_(out) {}
+  // Appends to `out` (reused between events: its capacity is kept). `out` holds the
+  // document once the writer is gone (or after finish()).
+  explicit JsonWriter(std::string& out) : out_(out), pos_(out.size()) {
+    out_.resize(out_.capacity() > pos_ + 256 ? out_.capacity() : pos_ + 1024);
+  }
+  ~JsonWriter() { finish(); }
+  JsonWriter(const JsonWriter&) = delete;
+  JsonWriter& operator=(const JsonWriter&) = delete;
+  void finish() { out_.resize(pos_); }
 
   JsonWriter& begin_object() { return open('{'); }
   JsonWriter& end_object() { return close('}'); }
@@ -22,7 +31,7 @@ class JsonWriter {
   JsonWriter& key(std::string_view k) {
     comma();
     string_raw(k);
-    out_ += ':';
+    put(':');
     after_key_ = true;
     return *this;
   }
@@ -34,16 +43,15 @@ class JsonWriter {
   JsonWriter& value(const char* s) { return value(std::string_view(s)); }
   JsonWriter& value(bool b) {
     comma();
-    out_ += b ? "true" : "false";
+    put(b ? std::string_view("true") : std::string_view("false"));
     return *this;
   }
   template <class T>
     requires std::is_integral_v<T>
   JsonWriter& value(T n) {
     comma();
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof(buf), n);
-    out_.append(buf, r.ptr);
+    char* p = room(24);
+    pos_ -= 24 - static_cast<size_t>(std::to_chars(p, p + 24, n).ptr - p);
     return *this;
   }
   template <class T>
@@ -53,14 +61,25 @@ class JsonWriter {
   }
 
  private:
+  // n writable bytes at the cursor, which moves past them. The buffer grows by
+  // doubling; no per-byte library call (std::string's += is out of line).
+  char* room(size_t n) {
+    if (pos_ + n > out_.size()) grow(n);
+    char* p = out_.data() + pos_;
+    pos_ += n;
+    return p;
+  }
+  void grow(size_t n);
+  void put(char c) { *room(1) = c; }
+  void put(std::string_view s) { std::memcpy(room(s.size()), s.data(), s.size()); }
   JsonWriter& open(char c) {
     comma();
-    out_ += c;
+    put(c);
     first_ = true;
     return *this;
   }
   JsonWriter& close(char c) {
-    out_ += c;
+    put(c);
     first_ = false;
     return *this;
   }
@@ -69,12 +88,13 @@ class JsonWriter {
       after_key_ = false;
       return;
     }
-    if (!first_) out_ += ',';
+    if (!first_) put(',');
     first_ = false;
   }
   void string_raw(std::string_view s);
 
   std::string& out_;
+  size_t pos_;  // the document's end; out_ is longer while the writer works
   bool first_ = true;
   bool after_key_ = false;
 };

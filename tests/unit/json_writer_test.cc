@@ -35,7 +35,24 @@ TEST(JsonWriter, Structure) {
   JsonWriter w(out);
   w.begin_object().field("a", 1).key("b").begin_array().value(true).value("x").value(-5).end_array()
       .key("c").begin_object().end_object().field("d", uint64_t{18446744073709551615ull}).end_object();
+  w.finish();  // the document is whole once the writer is done (it writes ahead into out's capacity)
   EXPECT_EQ(out, R"({"a":1,"b":[true,"x",-5],"c":{},"d":18446744073709551615})");
+}
+
+TEST(JsonWriter, GrowsPastTheBufferAndAppendsToWhatIsThere) {
+  std::string out = "prefix:";
+  std::string big(5000, 'a');
+  big[4000] = '"';
+  {
+    JsonWriter w(out);
+    w.begin_array();
+    for (int i = 0; i < 3; ++i) w.value(big);
+    w.end_array();
+  }
+  auto j = nlohmann::json::parse(out.substr(7));
+  ASSERT_EQ(j.size(), 3u);
+  EXPECT_EQ(j[2].get<std::string>(), big);
+  EXPECT_EQ(out.substr(0, 7), "prefix:");
 }
 
 TEST(JsonWriter, AnyBytesGiveValidJson) {
