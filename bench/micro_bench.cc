@@ -139,6 +139,7 @@ vigil::Event sample_event() {
   t.on_data(true, 0, c.requests[0].size(), c.requests[0], 1);
   t.on_data(false, 0, c.responses[0].size(), c.responses[0], 2);
   vigil::ConnRef conn{7, "tcp", "ipv4", "client", {"127.0.0.1", 40000}, {"127.0.0.2", 8443}};
+  vigil::encode_conn_ref(conn);  // as the agent does, once per connection
   vigil::Event e;
   e.time_ns = 1795336200123456789ull;
   e.node = "host-1";

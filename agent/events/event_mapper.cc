@@ -88,6 +88,7 @@ void EventMapper::emit_calls(const FinishedExchanges& done, const Emit& emit) {
       conn.id = done.conn_id;  // the open was missed: only the role is known
       conn.role = done.role == VIGIL_ROLE_SERVER ? "server" : "client";
     }
+    encode_conn_ref(conn);
   }
   ProcessRef proc = process_ref(*done.last_hdr);
   for (const auto& x : *done.exchanges) {

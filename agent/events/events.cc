@@ -12,12 +12,17 @@ void endpoint_json(JsonWriter& w, std::string_view key, const Endpoint& e) {
   w.key(key).begin_object().field("addr", e.addr).field("port", e.port).end_object();
 }
 
-void conn_json(JsonWriter& w, const ConnRef& c) {
-  w.key("conn").begin_object().field("id", c.id).field("proto", c.proto).field("family", c.family)
-      .field("role", c.role);
+void conn_object(JsonWriter& w, const ConnRef& c) {
+  w.begin_object().field("id", c.id).field("proto", c.proto).field("family", c.family).field("role", c.role);
   endpoint_json(w, "local", c.local);
   endpoint_json(w, "remote", c.remote);
   w.end_object();
+}
+
+void conn_json(JsonWriter& w, const ConnRef& c) {
+  w.key("conn");
+  if (!c.json.empty()) w.raw_value(c.json);
+  else conn_object(w, c);
 }
 
 void headers_json(JsonWriter& w, const Headers& h) {
@@ -157,6 +162,15 @@ std::string_view rfc3339_ns_into(uint64_t wall_ns, char (&buf)[32]) {
 }
 
 }  // namespace
+
+void encode_conn_ref(ConnRef& c) {
+  std::string out;
+  {
+    JsonWriter w(out);
+    conn_object(w, c);
+  }
+  c.json = std::move(out);
+}
 
 std::string format_rfc3339_ns(uint64_t wall_ns) {
   char buf[32];

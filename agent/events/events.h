@@ -32,7 +32,13 @@ struct ConnRef {
   std::string family;  // ipv4 | ipv6
   std::string role;    // client | server
   Endpoint local, remote;
+  // The encoded object (encode_conn_ref): made once per connection, copied into every
+  // event of it. Empty: encoded from the fields.
+  std::string json{};
 };
+
+// Fills c.json from c's fields (call again after changing them).
+void encode_conn_ref(ConnRef& c);
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 

@@ -41,6 +41,12 @@ class JsonWriter {
     return *this;
   }
   JsonWriter& value(const char* s) { return value(std::string_view(s)); }
+  // A value that is JSON already (a fragment this writer made before).
+  JsonWriter& raw_value(std::string_view json) {
+    comma();
+    put(json);
+    return *this;
+  }
   JsonWriter& value(bool b) {
     comma();
     put(b ? std::string_view("true") : std::string_view("false"));

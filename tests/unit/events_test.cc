@@ -71,6 +71,14 @@ TEST(Events, ContainerAndPodOnlyWhenKnown) {
   EXPECT_EQ(j["process"]["pod_uid"], "7f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8");
 }
 
+TEST(Events, TheConnectionsCachedFragmentEncodesLikeItsFields) {
+  Event e = envelope(ConnectionEvent{conn(), "open", {}, {}});
+  std::string plain = to_json(e);
+  encode_conn_ref(std::get<ConnectionEvent>(e.body).conn);
+  EXPECT_FALSE(std::get<ConnectionEvent>(e.body).conn.json.empty());
+  EXPECT_EQ(to_json(e), plain);
+}
+
 TEST(Events, PodMetadataWhenTheClusterNamesIt) {
   Event e = envelope(ConnectionEvent{conn(), "open", {}, {}});
   e.process->pod_uid = "7f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8";
