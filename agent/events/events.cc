@@ -169,7 +169,7 @@ void encode_conn_ref(ConnRef& c) {
     JsonWriter w(out);
     conn_object(w, c);
   }
-  c.json = std::move(out);
+  c.json.assign(out);  // sized to the fragment, not to the writer's working buffer
 }
 
 std::string format_rfc3339_ns(uint64_t wall_ns) {

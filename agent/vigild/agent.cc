@@ -48,6 +48,18 @@ Status Agent::start_kubernetes() {
   if (k.enabled == "false") return {};
   bool have_token = access(k.token_file.c_str(), R_OK) == 0;
   if (k.enabled == "auto" && !have_token) return {};
+  auto s = open_kubernetes();
+  // auto: a token without a usable API server costs the pod metadata, not the agent.
+  if (!s && k.enabled == "auto") {
+    log::warn("{} (kubernetes.enabled: auto; pod metadata off)", s.error().message);
+    pods_.reset();
+    return {};
+  }
+  return s;
+}
+
+Status Agent::open_kubernetes() {
+  const auto& k = config_.kubernetes;
   k8s::WatcherOptions wo;
   wo.api_server = k.api_server.empty() ? k8s::in_cluster_api_server() : k.api_server;
   if (wo.api_server.empty())

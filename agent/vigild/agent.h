@@ -81,6 +81,7 @@ class Agent {
   std::unique_ptr<k8s::PodCache> pods_;        // in a cluster (kubernetes.enabled)
   std::unique_ptr<k8s::PodWatcher> pod_watcher_;
   Status start_kubernetes();
+  Status open_kubernetes();
 
   uint64_t seq_ = 0;
   uint64_t started_ns_ = 0;

@@ -376,6 +376,18 @@ kubernetes:
         self.assertIsNotNone(st)
         self.assertIn("HTTP 401: Unauthorized", st["last_error"])
 
+    def test_auto_without_an_api_server_runs_without_pod_metadata(self):
+        """enabled: auto, a token file, but no API server known: a warning, no pod metadata."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")}
+        self.agent = Agent(f"""kubernetes:
+  enabled: auto
+  token_file: {self.token}
+""", env={"VIGIL_NODE_NAME": NODE})
+        self.agent.env = {**env, "VIGIL_NODE_NAME": NODE}
+        self.agent.start()
+        self.assertEqual(self.agent.status()["kubernetes"], {"enabled": False})
+        self.assertIn("kubernetes: no API server", self.agent.log())
+
     def test_missing_token_file_stops_the_start(self):
         """kubernetes.enabled: true with no token file: an error naming the file, exit 1."""
         cfg = os.path.join(self.dir, "vigil.yaml")
