@@ -40,7 +40,7 @@ Workload owner_workload(const nlohmann::json& metadata, const Labels& labels) {
       if (kind.empty() || name.empty()) continue;
       if (kind == "ReplicaSet") {
         // The Deployment controller names its ReplicaSets <deployment>-<pod-template-hash>.
-        auto hash = std::find_if(labels.begin(), labels.end(), [](auto& l) { return l.first == "pod-template-hash"; });
+        auto hash = labels.find("pod-template-hash");
         if (hash != labels.end() && name.size() > hash->second.size() + 1 && name.ends_with("-" + hash->second))
           return {"Deployment", name.substr(0, name.size() - hash->second.size() - 1)};
         return {"ReplicaSet", name};
@@ -71,8 +71,7 @@ Result<Pod> parse_pod(const nlohmann::json& j) {
                                                                 p.name.empty() ? p.uid : p.name)};
   if (auto l = md->find("labels"); l != md->end() && l->is_object())
     for (const auto& [k, v] : l->items())
-      if (v.is_string()) p.labels.emplace_back(k, v.get<std::string>());
-  std::sort(p.labels.begin(), p.labels.end());
+      if (v.is_string()) p.labels.emplace(k, v.get<std::string>());
   p.workload = owner_workload(*md, p.labels);
   if (auto spec = j.find("spec"); spec != j.end() && spec->is_object()) p.node = str(*spec, "nodeName");
   if (auto st = j.find("status"); st != j.end() && st->is_object()) {
@@ -148,24 +147,16 @@ std::optional<PodView> PodCache::lookup(std::string_view pod_uid, std::string_vi
   for (const auto& [id, name] : p.containers)
     if (id == container_id) v.container = name;
   for (const auto& key : event_labels_)
-    if (auto l = std::lower_bound(p.labels.begin(), p.labels.end(), std::make_pair(key, std::string()));
-        l != p.labels.end() && l->first == key)
-      v.labels.push_back(*l);
+    if (auto l = p.labels.find(key); l != p.labels.end()) v.labels.insert(*l);
   return v;
 }
 
-std::vector<Pod> PodCache::select(std::string_view ns, const std::map<std::string, std::string>& match) const {
+std::vector<std::string> PodCache::uids_where(const std::function<bool(const Pod&)>& pred) const {
   std::lock_guard lock(mu_);
-  std::vector<Pod> out;
-  for (const auto& [uid, p] : pods_) {
-    if (!ns.empty() && p.ns != ns) continue;
-    bool all = std::all_of(match.begin(), match.end(), [&](const auto& m) {
-      auto l = std::lower_bound(p.labels.begin(), p.labels.end(), std::make_pair(m.first, std::string()));
-      return l != p.labels.end() && l->first == m.first && l->second == m.second;
-    });
-    if (all) out.push_back(p);
-  }
-  std::sort(out.begin(), out.end(), [](const Pod& a, const Pod& b) { return a.uid < b.uid; });
+  std::vector<std::string> out;
+  for (const auto& [uid, p] : pods_)
+    if (pred(p)) out.push_back(uid);
+  std::sort(out.begin(), out.end());
   return out;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -20,7 +21,7 @@
 
 namespace vigil::k8s {
 
-using Labels = std::vector<std::pair<std::string, std::string>>;  // sorted by key
+using Labels = std::map<std::string, std::string>;
 
 // What owns a pod, as users name it: Deployment (through its ReplicaSet), StatefulSet,
 // DaemonSet, Job, CronJob (through its Job), or the pod itself ("Pod") when nothing does.
@@ -66,9 +67,8 @@ class PodCache {
   // The pod of `pod_uid` (dashed, as parse_container_ref gives it), with the name of
   // the container `container_id` when the pod lists it.
   std::optional<PodView> lookup(std::string_view pod_uid, std::string_view container_id) const;
-  // The pods of namespace `ns` whose labels include every pair of `match` (an empty
-  // `ns` matches every namespace).
-  std::vector<Pod> select(std::string_view ns, const std::map<std::string, std::string>& match) const;
+  // The UIDs of the pods `pred` accepts (policy selectors: policy::pod_matches), by UID.
+  std::vector<std::string> uids_where(const std::function<bool(const Pod&)>& pred) const;
 
   // Changes on every change: policy resolution re-runs when it moved.
   uint64_t generation() const;

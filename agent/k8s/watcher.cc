@@ -15,11 +15,6 @@ namespace {
 constexpr size_t kMaxListBytes = 256u << 20;  // one page of pods (500 of them is a few MB)
 constexpr size_t kMaxLine = 16u << 20;        // one watch event
 
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 // The message of a Status object (a non-200 answer's body), else the body's start.
 std::string status_message(int status, const std::string& body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
@@ -53,6 +48,7 @@ Result<std::unique_ptr<PodWatcher>> PodWatcher::start(WatcherOptions o, PodCache
   auto url = sinks::Url::parse(o.api_server);
   if (!url) return Error{fmt::format("kubernetes.api_server: {}", url.error().message)};
   std::unique_ptr<PodWatcher> w(new PodWatcher(std::move(o), cache));
+  w->url_ = *url;
   if (auto t = w->token(); !t) return t.error();
   if (url->tls) {
     sinks::TlsOptions to;
@@ -81,14 +77,14 @@ void PodWatcher::stop() {
 Result<std::string> PodWatcher::token() const {
   auto t = read_file(o_.token_file);
   if (!t) return Error{fmt::format("kubernetes.token_file: {}", t.error().message)};
-  std::string s = trim(std::move(*t));
+  std::string s = trim_right(std::move(*t));
   if (s.empty()) return Error{fmt::format("kubernetes.token_file {} is empty", o_.token_file)};
   return s;
 }
 
 sinks::HttpClientOptions PodWatcher::client_options(const std::string& token) const {
   sinks::HttpClientOptions o;
-  o.url = *sinks::Url::parse(o_.api_server);  // checked at start
+  o.url = url_;
   o.tls = tls_;
   o.timeout_ns = o_.timeout_ns;
   o.read_poll_ns = 200'000'000;  // the stop flag is seen within this

@@ -59,6 +59,7 @@ class PodWatcher {
 
   WatcherOptions o_;
   PodCache& cache_;
+  sinks::Url url_;                          // o_.api_server, parsed at start
   std::shared_ptr<sinks::TlsContext> tls_;  // the API server's CA (https)
   std::string selector_;       // fieldSelector=spec.nodeName%3D<node>
   std::string rv_;             // the resourceVersion to watch from

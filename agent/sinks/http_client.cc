@@ -137,11 +137,9 @@ int64_t parse_retry_after(std::string_view v, int64_t now_s) {
 
 Result<HttpResponse> HttpClient::post(std::string_view content_type, std::string_view content_encoding,
                                       std::string_view body) {
-  head_ = fmt::format("POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: vigil/{}\r\nContent-Type: {}\r\n"
-                      "Content-Length: {}\r\n",
-                      o_.url.path, o_.url.authority, VIGIL_VERSION, content_type, body.size());
+  head_ = request_head("POST", o_.url.path);
+  head_ += fmt::format("Content-Type: {}\r\nContent-Length: {}\r\n", content_type, body.size());
   if (!content_encoding.empty()) head_ += fmt::format("Content-Encoding: {}\r\n", content_encoding);
-  for (const auto& [k, v] : o_.headers) head_ += fmt::format("{}: {}\r\n", k, v);
   head_ += "\r\n";
   // A kept-alive connection the receiver closed meanwhile fails before any answer:
   // that one attempt is repeated on a new connection.
@@ -157,12 +155,16 @@ Result<HttpResponse> HttpClient::post(std::string_view content_type, std::string
   return r;
 }
 
+std::string HttpClient::request_head(std::string_view method, std::string_view target) const {
+  std::string head = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: vigil/{}\r\n", method, target,
+                                 o_.url.authority, VIGIL_VERSION);
+  for (const auto& [k, v] : o_.headers) head += fmt::format("{}: {}\r\n", k, v);
+  return head;
+}
+
 Result<HttpResponse> HttpClient::get(std::string_view target, const BodyFn& on_body,
                                      const std::function<bool()>& keep_waiting) {
-  std::string head = fmt::format("GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: vigil/{}\r\n", target, o_.url.authority,
-                                 VIGIL_VERSION);
-  for (const auto& [k, v] : o_.headers) head += fmt::format("{}: {}\r\n", k, v);
-  head += "\r\n";
+  std::string head = request_head("GET", target) + "\r\n";
   conn_.reset();
   bool sent_nothing = false;
   auto r = exchange(head, {}, sent_nothing, &on_body, &keep_waiting);

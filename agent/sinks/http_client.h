@@ -56,6 +56,8 @@ class HttpClient {
   void close() { conn_.reset(); }
 
  private:
+  // The request line, Host, User-Agent and the configured headers (no blank line yet).
+  std::string request_head(std::string_view method, std::string_view target) const;
   Result<HttpResponse> exchange(const std::string& head, std::string_view body, bool& sent_nothing,
                                 const BodyFn* on_body = nullptr, const std::function<bool()>* keep_waiting = nullptr);
 

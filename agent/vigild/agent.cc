@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "collectors/kernel/egress_enforcer.h"
 #include "collectors/kernel/system.h"
+#include "policy/selector.h"
 
 namespace vigil {
 
@@ -27,7 +28,8 @@ Agent::Agent(Config config, AgentOptions options)
   node_ = config_.node_name;
   // In a DaemonSet the container's hostname is the pod's: the node's name comes
   // from the downward API (spec.nodeName as VIGIL_NODE_NAME).
-  if (const char* k8s_node = getenv("VIGIL_NODE_NAME"); node_.empty() && k8s_node && *k8s_node) node_ = k8s_node;
+  if (const char* v = getenv("VIGIL_NODE_NAME")) k8s_node_ = v;
+  if (node_.empty()) node_ = k8s_node_;
   if (node_.empty()) {
     char host[256] = {};
     gethostname(host, sizeof(host) - 1);
@@ -66,8 +68,7 @@ Status Agent::open_kubernetes() {
     return Error{"kubernetes: no API server (set kubernetes.api_server, or run in a pod: KUBERNETES_SERVICE_HOST)"};
   wo.token_file = k.token_file;
   wo.ca_file = k.ca_file;
-  const char* env_node = getenv("VIGIL_NODE_NAME");
-  wo.node = env_node && *env_node ? env_node : node_;
+  wo.node = k8s_node_.empty() ? node_ : k8s_node_;
   pods_ = std::make_unique<k8s::PodCache>(k.labels, k.max_pods);
   auto w = k8s::PodWatcher::start(wo, *pods_);
   if (!w) return w.error();
@@ -80,7 +81,7 @@ Status Agent::open_kubernetes() {
     r.container = std::move(v->container);
     r.workload_kind = std::move(v->workload.kind);
     r.workload = std::move(v->workload.name);
-    r.labels = std::move(v->labels);
+    r.labels.assign(v->labels.begin(), v->labels.end());
   });
   log::info("kubernetes: pod metadata from {} for node {}", wo.api_server, wo.node);
   return {};
@@ -116,9 +117,7 @@ Status Agent::start() {
     std::error_code ec;
     std::filesystem::create_directories(config_.data_dir + "/checkpoints", ec);  // <sink>.jsonl each
   }
-  const char* k8s_node = getenv("VIGIL_NODE_NAME");
-  auto sinks = sinks::SinkSet::open(config_.events.sinks,
-                                    {config_.data_dir, node_, boot_id_, hmac_key, k8s_node ? k8s_node : ""});
+  auto sinks = sinks::SinkSet::open(config_.events.sinks, {config_.data_dir, node_, boot_id_, hmac_key, k8s_node_});
   if (!sinks) return sinks.error();
   sinks_ = std::move(*sinks);
 
@@ -181,11 +180,10 @@ Status Agent::start() {
   PolicyServiceOptions po{config_.policies.dir, config_.data_dir, config_.policies.pin_dir, cg_mount};
   if (pods_) {
     po.pod_uids = [this](const policy::PodSelector& ps) {
-      std::vector<std::string> uids;
       // Finished pods keep their API object but not their cgroup.
-      for (const auto& p : pods_->select(ps.ns, ps.match_labels))
-        if (p.phase != "Succeeded" && p.phase != "Failed") uids.push_back(p.uid);
-      return uids;
+      return pods_->uids_where([&](const k8s::Pod& p) {
+        return p.phase != "Succeeded" && p.phase != "Failed" && policy::pod_matches(ps, p.ns, p.labels);
+      });
     };
     po.pods_generation = [this] { return pods_->generation(); };
   }

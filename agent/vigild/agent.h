@@ -58,6 +58,7 @@ class Agent {
   Config config_;
   AgentOptions options_;
   std::string node_;
+  std::string k8s_node_;  // VIGIL_NODE_NAME (the downward API's spec.nodeName), read once
   BootClock clock_;
   std::unique_ptr<CgroupResolver> cgroups_;
   std::unique_ptr<ProcessTable> procs_;

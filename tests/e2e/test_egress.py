@@ -14,19 +14,9 @@ import tempfile
 import time
 import unittest
 
-from vigil_e2e import VIGIL, Agent, Process, disable_and_unpin, free_port, http_server, require_root, wait_until
+from vigil_e2e import VIGIL, Agent, Process, cgroup2_root, disable_and_unpin, free_port, http_server, require_root, wait_until
 
 PY = "/usr/bin/python3"
-
-
-def cgroup2_root():
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            if fields[sep + 1] == "cgroup2":
-                return fields[4]
-    raise RuntimeError("no cgroup2 mount")
 
 
 def in_cgroup(path):

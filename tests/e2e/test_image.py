@@ -17,7 +17,7 @@ import unittest
 import urllib.request
 
 import k8s_manifests as k8s
-from vigil_e2e import CURL, REQUIRE_BPF, VIGIL, free_port, http_server, require_root, wait_until
+from vigil_e2e import CURL, REQUIRE_BPF, VIGIL, cgroup2_root, free_port, http_server, require_root, wait_until
 
 ROOT = k8s.ROOT
 BUILD_DIR = os.path.realpath(os.path.join(os.environ.get("VIGIL_BIN_DIR", "../../build/bin"), ".."))
@@ -31,15 +31,6 @@ def engine():
         return "podman"
     if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
         return "docker"
-    return None
-
-
-def cgroup2_mount():
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            if right.split()[0] == "cgroup2":
-                return left.split()[4]
     return None
 
 
@@ -156,7 +147,7 @@ class Image(unittest.TestCase):
             elif "hostPath" in v:
                 path = v["hostPath"]["path"]
                 if path == "/sys/fs/cgroup":
-                    src = cgroup2_mount()
+                    src = cgroup2_root()
                 elif path.startswith("/sys/"):
                     src = path
                 else:  # this host's own /var/lib/vigil, /var/log/vigil and /run/vigil stay untouched

@@ -24,7 +24,7 @@ import unittest
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from vigil_e2e import CURL, PY, Agent, TestCA, disable_and_unpin, free_port, http_server, require_root, wait_until
+from vigil_e2e import CURL, PY, Agent, TestCA, cgroup2_root, disable_and_unpin, free_port, http_server, require_root, wait_until
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures/k8s")
 NODE = "node-a"
@@ -34,15 +34,6 @@ TOKEN = "vigil-e2e-token-" + str(random.randrange(1 << 40))
 def fixture(name):
     with open(os.path.join(FIXTURES, name)) as f:
         return f.read()
-
-
-def cgroup2_root():
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            if fields[fields.index("-") + 1] == "cgroup2":
-                return fields[4]
-    raise RuntimeError("no cgroup2 mount")
 
 
 class ApiServer:

@@ -161,6 +161,16 @@ events:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def cgroup2_root():
+    """Where cgroup2 is mounted on this host (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[fields.index("-") + 1] == "cgroup2":
+                return fields[4]
+    raise RuntimeError("no cgroup2 mount")
+
+
 def disable_and_unpin(agent, pins):
     """A test's egress enforcement ends with it: `vigil policy disable` while its vigild
     runs, then the test's own pin directory goes (pinned state outlives the agent)."""

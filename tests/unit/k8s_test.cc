@@ -8,6 +8,7 @@
 
 #include "agent/k8s/pods.h"
 #include "agent/k8s/watcher.h"
+#include "policy/selector.h"
 
 namespace vigil::k8s {
 namespace {
@@ -109,10 +110,15 @@ TEST(K8sPods, CacheLooksUpByPodAndContainerAndSelects) {
   EXPECT_EQ(by_container->pod, "cart-0");
   EXPECT_FALSE(cache.lookup("00000000-0000-0000-0000-000000000000", ""));
 
-  EXPECT_EQ(cache.select("shop", {{"app", "api"}}).size(), 2u);
-  EXPECT_EQ(cache.select("", {{"tier", "backend"}}).size(), 2u);
-  EXPECT_EQ(cache.select("other", {{"app", "api"}}).size(), 0u);
-  EXPECT_EQ(cache.select("shop", {}).size(), 3u);
+  // As the policy service asks: a pod selector's namespace and labels.
+  auto select = [&](std::string ns, Labels match) {
+    policy::PodSelector ps{std::move(ns), std::move(match)};
+    return cache.uids_where([&](const Pod& p) { return policy::pod_matches(ps, p.ns, p.labels); });
+  };
+  EXPECT_EQ(select("shop", {{"app", "api"}}).size(), 2u);
+  EXPECT_EQ(select("", {{"tier", "backend"}}).size(), 2u);
+  EXPECT_EQ(select("other", {{"app", "api"}}).size(), 0u);
+  EXPECT_EQ(select("shop", {}).size(), 3u);
 
   uint64_t g = cache.generation();
   cache.remove(cart.uid);
