@@ -8,7 +8,6 @@ reports throughput, the BPF run time of the agent's programs per request
 
 Use it to check that a change to the per-event path costs what it should: the
 medians and every round go to stdout as a Markdown table."""
-import json
 import os
 import statistics
 import subprocess
@@ -20,26 +19,19 @@ import run  # noqa: E402  (the harness: Agent, wrk_round, proc_cpu_seconds)
 from vigil_e2e import Nginx  # noqa: E402  (run.py puts tests/e2e on the path)
 
 
-def programs():
-    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True, check=True).stdout
-    return {p["id"]: p for p in json.loads(out)}
-
-
 def measure(bin_dir, url):
-    """One wrk round with a fresh agent: (req/s, BPF ns/req, agent CPU ns/req, {program: ns per run})."""
-    before = set(programs())
+    """One wrk round with a fresh agent: (req/s, BPF ns/req, agent CPU ns/req, {program: ns per request})."""
     run.BIN = bin_dir
+    pc = run.ProgCost()
     agent = run.Agent(sink_path="/dev/null")
-    ours = lambda: {i: p for i, p in programs().items() if i not in before}  # the programs it loaded
-    p0, c0 = ours(), run.proc_cpu_seconds(agent.proc.pid)
+    c0 = run.proc_cpu_seconds(agent.proc.pid)
+    pc.start()
     reqs, rps = run.wrk_round(url)
     time.sleep(1.5)  # let the agent drain
-    p1, c1 = ours(), run.proc_cpu_seconds(agent.proc.pid)
+    bpf_ns = pc.stop()
+    c1 = run.proc_cpu_seconds(agent.proc.pid)
     agent.stop()
-    delta = {i: (p1[i].get("run_time_ns", 0) - p0.get(i, {}).get("run_time_ns", 0),
-                 p1[i].get("run_cnt", 0) - p0.get(i, {}).get("run_cnt", 0)) for i in p1}
-    per_run = {p1[i]["name"]: ns / cnt for i, (ns, cnt) in delta.items() if cnt > reqs / 2}
-    return rps, sum(ns for ns, _ in delta.values()) / reqs, (c1 - c0) * 1e9 / reqs, per_run
+    return rps, bpf_ns / reqs, (c1 - c0) * 1e9 / reqs, {k: v / reqs for k, v in pc.per_program.items()}
 
 
 def main():
@@ -47,13 +39,12 @@ def main():
         sys.exit(__doc__)
     builds = {"A": os.path.join(sys.argv[1], "bin"), "B": os.path.join(sys.argv[2], "bin")}
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 4
-    subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=1"], check=True)
     lines = [f"A = {sys.argv[1]}, B = {sys.argv[2]}; {rounds} rounds per scenario, order alternating; "
              f"`wrk -t1 -c10 -d{run.HTTP_SECONDS}s` against one nginx worker.", "",
              "| scenario | build | req/s (median) | BPF ns/req (median) | agent CPU ns/req (median) | rounds: req/s, BPF, CPU |",
              "|---|---|---|---|---|---|"]
     per_program = []
-    try:
+    with run.BpfStats():
         for tls in (False, True):
             nginx = Nginx(tls=tls)
             url = f"{'https' if tls else 'http'}://127.0.0.1:{nginx.port}/api/bench/1"
@@ -73,9 +64,7 @@ def main():
                 progs = {k: statistics.median(x[3].get(k, 0) for x in rs) for k in rs[0][3]}
                 top = sorted(progs.items(), key=lambda kv: -kv[1])[:4]
                 per_program.append(f"- {name} {side}: " + ", ".join(f"{k} {v:.0f}" for k, v in top))
-    finally:
-        subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=0"])
-    lines += ["", "Median ns per run of the costliest programs (run at least once per two requests):", ""] + per_program
+    lines += ["", "Median ns of BPF run time per request of the costliest programs:", ""] + per_program
     print("\n".join(lines))
 
 

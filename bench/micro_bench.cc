@@ -144,7 +144,7 @@ vigil::Event sample_event() {
   e.time_ns = 1795336200123456789ull;
   e.node = "host-1";
   e.seq = 42;
-  e.process = vigil::ProcessRef{1234, 1234, 1, 0, "curl", "/usr/bin/curl", "/system.slice/x.service", "", ""};
+  e.process = std::make_shared<const vigil::ProcessRef>(vigil::ProcessRef{1234, 1234, 1, 0, "curl", "/usr/bin/curl", "/system.slice/x.service", "", ""});
   e.body = vigil::make_api_call(t.exchanges().at(0), conn, {});
   return e;
 }

@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "bin")
 ROUNDS = int(os.environ.get("VIGIL_BENCH_ROUNDS", "5"))
 CONNS = int(os.environ.get("VIGIL_BENCH_CONNS", "20000"))
-HTTP_ROUNDS = int(os.environ.get("VIGIL_BENCH_HTTP_ROUNDS", "3"))
+HTTP_ROUNDS = int(os.environ.get("VIGIL_BENCH_HTTP_ROUNDS", "5"))
 HTTP_SECONDS = int(os.environ.get("VIGIL_BENCH_HTTP_SECONDS", "10"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 
@@ -80,7 +80,7 @@ class Agent:
         self.proc = subprocess.Popen(list(wrap) + [os.path.join(BIN, "vigild"), "--config", cfg],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      env={**os.environ, **(env or {})})
-        if not wait_for(lambda: os.path.exists(self.sock)):
+        if not wait_for(lambda: os.path.exists(self.sock), 90):
             raise RuntimeError("vigild did not start")
         time.sleep(0.5)
 
@@ -176,41 +176,98 @@ def uprobe_hits(bpftrace_output):
     return total
 
 
+class ProgCost:
+    """BPF run time of the programs a peer loaded (kernel.bpf_stats_enabled=1): snapshot
+    the program ids before the peer starts, then `start()` right before the load and
+    `stop()` right after it; `per_program` is run_time_ns per program over the load."""
+
+    def __init__(self):
+        self.before = set(bpf_programs())
+
+    def _ours(self):
+        return {i: p for i, p in bpf_programs().items() if i not in self.before}
+
+    def start(self):
+        self.p0 = self._ours()
+
+    def stop(self):
+        p1 = self._ours()
+        self.per_program = {}
+        for i, p in p1.items():
+            ns = p.get("run_time_ns", 0) - self.p0.get(i, {}).get("run_time_ns", 0)
+            self.per_program[p["name"]] = self.per_program.get(p["name"], 0) + ns
+        return sum(self.per_program.values())
+
+
+def bpf_programs():
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True, check=True).stdout
+    return {p["id"]: p for p in json.loads(out or "[]")}
+
+
+class BpfStats:
+    """kernel.bpf_stats_enabled=1 for the life of the block (restored after)."""
+
+    def __enter__(self):
+        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+            self.was = f.read().strip()
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write("1")
+
+    def __exit__(self, *exc):
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write(self.was)
+
+
 def bench_http(tls=False):
+    """no agent / vigild / bpftrace counting, interleaved; for the two observers also the
+    BPF run time (per program) and the observer's own CPU, each per request."""
     from vigil_e2e import Nginx
     nginx = Nginx(tls=tls)
     url = f"{'https' if tls else 'http'}://127.0.0.1:{nginx.port}/api/bench/1"
     results = {"none": [], "vigild": [], "bpftrace": []}
+    cost = {"vigild": [], "bpftrace": []}  # per round: (BPF ns/req, CPU ns/req, {program: ns/req})
     agent_stats = []
     hits_per_request = []
     try:
-        wrk_round(url)  # warm-up
-        for _ in range(HTTP_ROUNDS):
-            results["none"].append(wrk_round(url)[1])
+        with BpfStats():
+            wrk_round(url)  # warm-up
+            for _ in range(HTTP_ROUNDS):
+                results["none"].append(wrk_round(url)[1])
 
-            agent = Agent(sink_path="/dev/null")
-            before = agent.status()["counters"]["http"]["api_calls"]
-            cpu0 = proc_cpu_seconds(agent.proc.pid)
-            t0 = time.monotonic()
-            reqs, rps = wrk_round(url)
-            wall = time.monotonic() - t0
-            time.sleep(2)
-            cpu = proc_cpu_seconds(agent.proc.pid) - cpu0
-            st = agent.status()
-            calls = st["counters"]["http"]["api_calls"] - before
-            lost = {k: v for k, v in st["counters"]["lost"].items() if v}
-            agent_stats.append({"cpu_pct": 100.0 * cpu / wall, "rss_kib": proc_peak_rss_kib(agent.proc.pid),
-                                "requests": reqs, "api_calls": calls, "lost": lost})
-            results["vigild"].append(rps)
-            agent.stop()
+                pc = ProgCost()
+                agent = Agent(sink_path="/dev/null")
+                before = agent.status()["counters"]["http"]["api_calls"]
+                cpu0 = proc_cpu_seconds(agent.proc.pid)
+                pc.start()
+                t0 = time.monotonic()
+                reqs, rps = wrk_round(url)
+                wall = time.monotonic() - t0
+                time.sleep(2)
+                bpf_ns = pc.stop()
+                cpu = proc_cpu_seconds(agent.proc.pid) - cpu0
+                st = agent.status()
+                calls = st["counters"]["http"]["api_calls"] - before
+                lost = {k: v for k, v in st["counters"]["lost"].items() if v}
+                agent_stats.append({"cpu_pct": 100.0 * cpu / wall, "rss_kib": proc_peak_rss_kib(agent.proc.pid),
+                                    "requests": reqs, "api_calls": calls, "lost": lost})
+                cost["vigild"].append((bpf_ns / reqs, 1e9 * cpu / reqs,
+                                       {k: v / reqs for k, v in pc.per_program.items()}))
+                results["vigild"].append(rps)
+                agent.stop()
 
-            bt = Bpftrace(BPFTRACE_ALL_AGENT_PROBES_TLS if tls else BPFTRACE_ALL_AGENT_PROBES)
-            reqs, rps = wrk_round(url)
-            results["bpftrace"].append(rps)
-            hits_per_request.append(uprobe_hits(bt.stop()) / reqs)
+                pc = ProgCost()
+                bt = Bpftrace(BPFTRACE_ALL_AGENT_PROBES_TLS if tls else BPFTRACE_ALL_AGENT_PROBES)
+                cpu0 = proc_cpu_seconds(bt.proc.pid)
+                pc.start()
+                reqs, rps = wrk_round(url)
+                bpf_ns = pc.stop()
+                cpu = proc_cpu_seconds(bt.proc.pid) - cpu0
+                results["bpftrace"].append(rps)
+                hits_per_request.append(uprobe_hits(bt.stop()) / reqs)
+                cost["bpftrace"].append((bpf_ns / reqs, 1e9 * cpu / reqs, {}))
     finally:
         nginx.stop()
-    return results, agent_stats, hits_per_request if tls else None
+    return results, agent_stats, hits_per_request if tls else None, cost
 
 
 INV_ROUNDS = int(os.environ.get("VIGIL_BENCH_INV_ROUNDS", "5"))
@@ -473,8 +530,34 @@ def sinks_e2e_section(runs):
 
 
 
+# Figures the sections leave for the targets summary (issue 13's table).
+TARGETS = {}
+
+
+def targets_section():
+    """Issue 13's targets against this run's medians (only those measured in this run)."""
+    rows = ["", "## Capture cost targets (this run)", "",
+            "| target | goal | measured | met |", "|---|---|---|---|"]
+    spec = (("plain", "plaintext HTTP: vigild ÷ bpftrace counting the same 26 tracepoints (throughput)", 0.9, ">="),
+            ("tls", "TLS HTTP: vigild ÷ bpftrace counting the same tracepoints and libssl uprobes", 1.0, ">="),
+            ("churn", "connection churn: vigild ÷ bpftrace, time per connection", 1.05, "<="),
+            ("bulk", "bulk non-HTTP stream, inference on: vigild ÷ no agent (MiB/s)", 0.95, ">="),
+            ("plain_total", "plaintext: vigild BPF + agent CPU, ns per request", 3000, "<="),
+            ("tls_total", "TLS: vigild BPF + agent CPU, ns per request", 3000, "<="))
+    for key, label, goal, op in spec:
+        if key not in TARGETS:
+            continue
+        v = TARGETS[key]
+        met = v >= goal if op == ">=" else v <= goal
+        fmt = (lambda x: f"{x:.0f}") if goal >= 100 else (lambda x: f"{x:.3f}")
+        rows.append(f"| {label} | {op.replace('>=', '≥').replace('<=', '≤')} {fmt(goal)} | {fmt(v)} | "
+                    f"{'yes' if met else 'no'} |")
+    return rows
+
+
 def connect_section(results, agent_stats):
     med = {k: statistics.median(v) for k, v in results.items()}
+    TARGETS["churn"] = med["vigild"] / med["bpftrace"]
     expected_events = 4 * CONNS  # open+close for the client and the server side
     lines = [
         "",
@@ -507,9 +590,30 @@ def peer_rows(results, value_header, labels):
     return rows
 
 
-def http_section(results, agent_stats, hits_per_request=None):
+def cost_rows(cost):
+    """The per-request cost table of one HTTP scenario: BPF run time and the observer's
+    own CPU, medians and every round, and vigild's costliest programs."""
+    med = lambda xs: statistics.median(xs)
+    rows = ["| peer | BPF run time ns/request (median) | rounds | observer CPU ns/request (median) | rounds | "
+            "total ns/request |", "|---|---|---|---|---|---|", "| no agent | 0 | | 0 | | 0 |"]
+    for k, label in (("vigild", "vigild observing"), ("bpftrace", "bpftrace counting (the reference)")):
+        b, c = [x[0] for x in cost[k]], [x[1] for x in cost[k]]
+        rows.append(f"| {label} | {med(b):.0f} | {', '.join(f'{x:.0f}' for x in b)} | {med(c):.0f} | "
+                    f"{', '.join(f'{x:.0f}' for x in c)} | {med(b) + med(c):.0f} |")
+    progs = {name: med([r[2].get(name, 0) for r in cost["vigild"]]) for name in cost["vigild"][0][2]}
+    top = [f"{n.replace('tp__syscalls__', '')} {v:.0f}" for n, v in sorted(progs.items(), key=lambda kv: -kv[1])
+           if v >= 1][:10]
+    rows += ["", "vigild's programs, median ns of BPF run time per request: " + ", ".join(top) + "."]
+    return rows
+
+
+def http_section(results, agent_stats, hits_per_request=None, cost=None):
     tls = hits_per_request is not None
     med = {k: statistics.median(v) for k, v in results.items()}
+    TARGETS["tls" if tls else "plain"] = med["vigild"] / med["bpftrace"]
+    if cost:
+        TARGETS["tls_total" if tls else "plain_total"] = (statistics.median(x[0] for x in cost["vigild"]) +
+                                                          statistics.median(x[1] for x in cost["vigild"]))
     lines = [
         "",
         "## TLS HTTP observe (nginx https + wrk, keep-alive, loopback)" if tls else
@@ -540,6 +644,11 @@ def http_section(results, agent_stats, hits_per_request=None):
                   ", ".join(f"{h:.2f}" for h in hits_per_request) +
                   ". Per side: SSL_write (no return probe: the socket write inside it confirms it) and "
                   "SSL_read entry + return; nginx's extra SSL_read that finds no data ends in EAGAIN."]
+    if cost:
+        lines += ["", "Cost per request (same rounds; kernel.bpf_stats_enabled=1 through the whole scenario, for "
+                  "every peer: BPF run time is run_time_ns of the peer's own programs over the wrk round ÷ requests; "
+                  "observer CPU is its utime+stime over the round and the 2 s drain after it ÷ requests):", ""]
+        lines += cost_rows(cost)
     return lines
 
 
@@ -552,7 +661,7 @@ def inference_section():
         return float(subprocess.run([os.path.join(BIN, "stream_loop"), str(mib)], capture_output=True,
                                     text=True, check=True).stdout)
 
-    for _ in range(3):
+    for _ in range(ROUNDS):
         res["none"].append(stream())
         for k, env in (("infer", {}), ("noinfer", {"VIGIL_BENCH_NO_L7_INFERENCE": "1"})):
             agent = Agent(sink_path="/dev/null", env=env)
@@ -561,12 +670,13 @@ def inference_section():
             lost[k].append(agent.status()["counters"]["lost"].get("kernel_data_ringbuf", 0))
             agent.stop()
     med = {k: statistics.median(v) for k, v in res.items()}
+    TARGETS["bulk"] = med["infer"] / med["none"]
     return [
         "",
         "## Does in-kernel protocol inference pay? (bulk non-HTTP stream)",
         "",
         f"`build/bin/stream_loop {mib}`: one loopback TCP connection, {mib} MiB of binary data in 16 KiB "
-        "writes; 3 interleaved rounds. With inference the first bytes mark the connection as not HTTP and "
+        f"writes; {ROUNDS} interleaved rounds. With inference the first bytes mark the connection as not HTTP and "
         "the payload hooks stop copying; without it (VIGIL_BENCH_NO_L7_INFERENCE=1) every write and read is copied.",
         "",
         "| peer | MiB/s (median) | rounds | ratio to no agent | payload records dropped (ring full) |",
@@ -806,9 +916,14 @@ def tls_uprobe_section(out):
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: run as root (loads BPF programs)")
+    # VIGIL_BENCH_ONLY: a comma-separated list of sections ("capture": the four of issue 13).
     only = os.environ.get("VIGIL_BENCH_ONLY", "")
-    http_lines = http_section(*bench_http()[:2]) if only in ("", "http") else []
-    if only in ("", "tls"):
+    chosen = set(only.replace("capture", "connect,http,tls,inference").split(",")) - {""}
+
+    def sel(*names):
+        return not chosen or bool(chosen & set(names))
+    http_lines = http_section(*bench_http()) if sel("http") else []
+    if sel("tls"):
         http_lines += http_section(*bench_http(tls=True))
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                          capture_output=True, text=True).stdout.strip()
@@ -821,23 +936,25 @@ def main():
         f"- command: `make bench` (bench/run.py; VIGIL_BENCH_ROUNDS={ROUNDS}, VIGIL_BENCH_CONNS={CONNS})"
         + (f", VIGIL_BENCH_ONLY={only}" if only else ""),
     ]
-    if only in ("", "connect"):  # a partial run without it leaves the section out, not a table of placeholders
+    summary_at = len(lines)
+    if sel("connect"):  # a partial run without it leaves the section out, not a table of placeholders
         lines += connect_section(*bench_connect())
     lines += http_lines
-    if only in ("", "inference"):
+    if sel("inference"):
         lines += inference_section()
-    if only in ("", "micro"):
+    if sel("micro"):
         lines += micro_section()
-    if only in ("", "inventory"):
+    if sel("inventory"):
         lines += inventory_section(bench_inventory_observe())
-    if only in ("", "egress"):
+    if sel("egress"):
         lines += egress_section(*bench_egress())
-    if only in ("", "sinks"):
+    if sel("sinks"):
         lines += sinks_section()
-    if only in ("", "tls", "tls_caps"):
+    if sel("tls", "tls_caps"):
         lines += tls_uprobe_section(bench_tls_uprobe_paths())
-    if only in ("", "sinks", "sinks_e2e"):
+    if sel("sinks", "sinks_e2e"):
         lines += sinks_e2e_section(bench_sinks_e2e())
+    lines[summary_at:summary_at] = targets_section()
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     # A partial run (VIGIL_BENCH_ONLY) must not replace the full table.
     path = os.path.join(ROOT, "bench", "results", "partial.md" if only else "latest.md")

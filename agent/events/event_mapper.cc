@@ -57,7 +57,7 @@ void EventMapper::handle(const vigil_conn_event& e, const Emit& emit) {
   Event out;
   out.time_ns = clock_.to_wall_ns(e.hdr.ts_ns);
   out.node = node_;
-  out.process = process_ref(e.hdr);
+  out.process = std::make_shared<const ProcessRef>(process_ref(e.hdr));
   ConnectionEvent body;
   if (e.hdr.type == VIGIL_EV_CONN_OPEN) {
     body.conn = conn_ref(e.conn_id, tracker_.on_open(e).tuple);
@@ -90,7 +90,7 @@ void EventMapper::emit_calls(const FinishedExchanges& done, const Emit& emit) {
     }
     encode_conn_ref(conn);
   }
-  ProcessRef proc = process_ref(*done.last_hdr);
+  auto proc = std::make_shared<const ProcessRef>(process_ref(*done.last_hdr));
   for (const auto& x : *done.exchanges) {
     Event out;
     out.time_ns = clock_.to_wall_ns(x.request.first_ts);
@@ -101,7 +101,7 @@ void EventMapper::emit_calls(const FinishedExchanges& done, const Emit& emit) {
       call.tls = true;
       call.tls_lib = tls_name_ ? tls_name_(done.tls) : "";
     }
-    if (observer_) observer_(x, proc, call, out.time_ns);
+    if (observer_) observer_(x, *proc, call, out.time_ns);
     out.body = std::move(call);
     emit(std::move(out));
   }

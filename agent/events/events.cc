@@ -8,7 +8,8 @@
 namespace vigil {
 namespace {
 
-void endpoint_json(JsonWriter& w, std::string_view key, const Endpoint& e) {
+template <size_t N>
+void endpoint_json(JsonWriter& w, const char (&key)[N], const Endpoint& e) {
   w.key(key).begin_object().field("addr", e.addr).field("port", e.port).end_object();
 }
 
@@ -21,7 +22,7 @@ void conn_object(JsonWriter& w, const ConnRef& c) {
 
 void conn_json(JsonWriter& w, const ConnRef& c) {
   w.key("conn");
-  if (!c.json.empty()) w.raw_value(c.json);
+  if (c.json) w.raw_value(*c.json);
   else conn_object(w, c);
 }
 
@@ -50,8 +51,8 @@ void process_json(JsonWriter& w, const ProcessRef& p) {
   w.end_object();
 }
 
-template <class T>
-void put_opt(JsonWriter& w, std::string_view key, const std::optional<T>& v) {
+template <size_t N, class T>
+void put_opt(JsonWriter& w, const char (&key)[N], const std::optional<T>& v) {
   if (v) w.field(key, *v);
 }
 
@@ -169,7 +170,7 @@ void encode_conn_ref(ConnRef& c) {
     JsonWriter w(out);
     conn_object(w, c);
   }
-  c.json.assign(out);  // sized to the fragment, not to the writer's working buffer
+  c.json = std::make_shared<const std::string>(out);  // sized to the fragment, not to the writer's buffer
 }
 
 std::string format_rfc3339_ns(uint64_t wall_ns) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -32,9 +33,10 @@ struct ConnRef {
   std::string family;  // ipv4 | ipv6
   std::string role;    // client | server
   Endpoint local, remote;
-  // The encoded object (encode_conn_ref): made once per connection, copied into every
-  // event of it. Empty: encoded from the fields.
-  std::string json{};
+  // The encoded object (encode_conn_ref): made once per connection and shared by
+  // every event of it (copying a ConnRef allocates nothing for it). Null: encoded
+  // from the fields.
+  std::shared_ptr<const std::string> json{};
 };
 
 // Fills c.json from c's fields (call again after changing them).
@@ -127,7 +129,9 @@ struct Event {
   std::string node;
   uint64_t seq = 0;
   std::string_view boot_id;  // names the agent run (storage: the agent); seq is gap-free within it
-  std::optional<ProcessRef> process;
+  // Shared by the events of one batch (the api_calls a connection finished in one
+  // read of the ring): built once, never copied per event.
+  std::shared_ptr<const ProcessRef> process;
   EventBody body;
 
   const char* kind() const;

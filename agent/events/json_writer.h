@@ -27,7 +27,19 @@ class JsonWriter {
   JsonWriter& end_object() { return close('}'); }
   JsonWriter& begin_array() { return open('['); }
   JsonWriter& end_array() { return close(']'); }
-  // Inside an object: the next value's key.
+  // Inside an object: the next value's key. A string literal is one of the
+  // encoder's own names (plain ASCII): copied without the escaping scan.
+  template <size_t N>
+  JsonWriter& key(const char (&k)[N]) {
+    comma();
+    char* p = room(N + 2);
+    p[0] = '"';
+    std::memcpy(p + 1, k, N - 1);
+    p[N] = '"';
+    p[N + 1] = ':';
+    after_key_ = true;
+    return *this;
+  }
   JsonWriter& key(std::string_view k) {
     comma();
     string_raw(k);
@@ -62,6 +74,11 @@ class JsonWriter {
   }
   template <class T>
   JsonWriter& field(std::string_view k, const T& v) {
+    key(k);
+    return value(v);
+  }
+  template <size_t N, class T>
+  JsonWriter& field(const char (&k)[N], const T& v) {
     key(k);
     return value(v);
   }

@@ -236,7 +236,7 @@ void PolicyService::on_verdict(const vigil_eg_event& ev) {
       enforcer_ && ev.gen != enforcer_->active_generation() && !prev_tables_.policies.empty() ? prev_tables_ : tables_;
   Event e;
   e.time_ns = BootClock::now_wall_ns();
-  e.process = process_of_(ev.hdr);
+  e.process = std::make_shared<const ProcessRef>(process_of_(ev.hdr));
   e.body = egress_event(ev, t);
   ship_(std::move(e));
 }

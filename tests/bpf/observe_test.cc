@@ -233,7 +233,7 @@ class ObserveTest : public ::testing::Test {
   }
 
   void expect_child_process(const Event& e, pid_t pid, const std::string& exe) {
-    ASSERT_TRUE(e.process.has_value());
+    ASSERT_TRUE(e.process != nullptr);
     EXPECT_EQ(e.process->pid, static_cast<uint32_t>(pid));
     EXPECT_EQ(e.process->tid, static_cast<uint32_t>(pid));
     EXPECT_EQ(e.process->ppid, static_cast<uint32_t>(getpid()));
@@ -246,7 +246,7 @@ class ObserveTest : public ::testing::Test {
   }
 
   void expect_server_process(const Event& e, pid_t tid) {
-    ASSERT_TRUE(e.process.has_value());
+    ASSERT_TRUE(e.process != nullptr);
     EXPECT_EQ(e.process->pid, static_cast<uint32_t>(getpid()));
     EXPECT_EQ(e.process->tid, static_cast<uint32_t>(tid));
     EXPECT_EQ(e.process->ppid, static_cast<uint32_t>(getppid()));

@@ -57,9 +57,10 @@ class Control : public ::testing::Test {
 
   static Event event_of(uint32_t pid, const char* comm) {
     Event e;
-    e.process = ProcessRef{};
-    e.process->pid = pid;
-    e.process->comm = comm;
+    ProcessRef proc;
+    proc.pid = pid;
+    proc.comm = comm;
+    e.process = std::make_shared<const ProcessRef>(proc);
     e.body = ConnectionEvent{};
     return e;
   }

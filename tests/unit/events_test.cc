@@ -22,9 +22,16 @@ Event envelope(EventBody body) {
   p.comm = "curl";
   p.exe = "/usr/bin/curl";
   p.cgroup = "/system.slice/x.service";
-  e.process = p;
+  e.process = std::make_shared<const ProcessRef>(p);
   e.body = std::move(body);
   return e;
+}
+
+// Events share their process: a test that changes it gets its own copy.
+ProcessRef& edit_process(Event& e) {
+  auto p = std::make_shared<ProcessRef>(*e.process);
+  e.process = p;
+  return *p;
 }
 
 ConnRef conn() {
@@ -64,8 +71,8 @@ TEST(Events, ConnectionCloseCarriesByteCounts) {
 
 TEST(Events, ContainerAndPodOnlyWhenKnown) {
   Event e = envelope(ConnectionEvent{conn(), "open", {}, {}});
-  e.process->container_id = "abc";
-  e.process->pod_uid = "7f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8";
+  edit_process(e).container_id = "abc";
+  edit_process(e).pod_uid = "7f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8";
   json j = json::parse(to_json(e));
   EXPECT_EQ(j["process"]["container_id"], "abc");
   EXPECT_EQ(j["process"]["pod_uid"], "7f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8");
@@ -75,22 +82,22 @@ TEST(Events, TheConnectionsCachedFragmentEncodesLikeItsFields) {
   Event e = envelope(ConnectionEvent{conn(), "open", {}, {}});
   std::string plain = to_json(e);
   encode_conn_ref(std::get<ConnectionEvent>(e.body).conn);
-  EXPECT_FALSE(std::get<ConnectionEvent>(e.body).conn.json.empty());
+  ASSERT_TRUE(std::get<ConnectionEvent>(e.body).conn.json);
   EXPECT_EQ(to_json(e), plain);
 }
 
 TEST(Events, PodMetadataWhenTheClusterNamesIt) {
   Event e = envelope(ConnectionEvent{conn(), "open", {}, {}});
-  e.process->pod_uid = "7f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8";
+  edit_process(e).pod_uid = "7f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8";
   json j = json::parse(to_json(e));
   EXPECT_FALSE(j["process"].contains("namespace"));
   EXPECT_FALSE(j["process"].contains("workload"));
-  e.process->k8s_namespace = "shop";
-  e.process->pod = "api-7c9d8b6f5-q4w8z";
-  e.process->container = "api";
-  e.process->workload_kind = "Deployment";
-  e.process->workload = "api";
-  e.process->labels = {{"app", "api"}, {"tier", "backend"}};
+  edit_process(e).k8s_namespace = "shop";
+  edit_process(e).pod = "api-7c9d8b6f5-q4w8z";
+  edit_process(e).container = "api";
+  edit_process(e).workload_kind = "Deployment";
+  edit_process(e).workload = "api";
+  edit_process(e).labels = {{"app", "api"}, {"tier", "backend"}};
   j = json::parse(to_json(e));
   EXPECT_EQ(j["process"]["namespace"], "shop");
   EXPECT_EQ(j["process"]["pod"], "api-7c9d8b6f5-q4w8z");
@@ -171,7 +178,7 @@ TEST(Events, LostHasNoProcess) {
 
 TEST(Events, InvalidUtf8IsReplacedNotFatal) {
   Event e = envelope(ConnectionEvent{conn(), "open", {}, {}});
-  e.process->comm = std::string("a\xff\xfe", 3);
+  edit_process(e).comm = std::string("a\xff\xfe", 3);
   json j = json::parse(to_json(e));
   EXPECT_EQ(j["process"]["comm"].get<std::string>().substr(0, 1), "a");
 }

@@ -67,5 +67,34 @@ TEST(JsonWriter, AnyBytesGiveValidJson) {
   }
 }
 
+// The 16-byte scan: a byte that needs escaping is found at every position of
+// strings of every length around the vector width, also where a string ends at
+// the end of a page (the tail is then scanned byte by byte).
+TEST(JsonWriter, SpecialByteFoundAtEveryPositionAndLength) {
+  std::vector<char> page(3 * 4096, 'a');
+  char* page_end = page.data() + 4096 * 2 - (reinterpret_cast<uintptr_t>(page.data()) & 4095);
+  for (size_t n = 1; n <= 40; ++n) {
+    for (char* base : {page.data() + 100, page_end - n}) {
+      for (size_t at = 0; at < n; ++at) {
+        std::fill(base, base + n, 'a');
+        base[at] = '"';
+        std::string want = "\"" + std::string(at, 'a') + "\\\"" + std::string(n - at - 1, 'a') + "\"";
+        ASSERT_EQ(str(std::string_view(base, n)), want) << "length " << n << ", quote at " << at;
+      }
+      std::fill(base, base + n, 'a');
+      base[n] = '"';  // just past the end: not part of the string
+      ASSERT_EQ(str(std::string_view(base, n)), "\"" + std::string(n, 'a') + "\"");
+      base[n] = 'a';
+    }
+  }
+}
+
+TEST(JsonWriter, LiteralAndRuntimeKeys) {
+  std::string out;
+  std::string header = "x-\"odd\"";
+  JsonWriter(out).begin_object().field("v", 1).field(header, "y").end_object();
+  EXPECT_EQ(out, R"({"v":1,"x-\"odd\"":"y"})");
+}
+
 }  // namespace
 }  // namespace vigil

@@ -212,9 +212,10 @@ TEST(Decode, ChecksSizeAgainstType) {
 
 TEST(TraceFilter, MatchesPidCommAndKinds) {
   Event e;
-  e.process = ProcessRef{};
-  e.process->pid = 5;
-  e.process->comm = "curl";
+  ProcessRef proc;
+  proc.pid = 5;
+  proc.comm = "curl";
+  e.process = std::make_shared<const ProcessRef>(proc);
   e.body = ConnectionEvent{};
   TraceFilter f;
   EXPECT_TRUE(f.matches(e));

@@ -10,16 +10,16 @@ namespace {
 
 constexpr std::string_view kVersionPrefix = "HTTP/1.";
 
-// RFC 9110 token characters, as a table: header names are checked byte by byte.
-constexpr auto kTchar = [] {
-  std::array<bool, 256> t{};
+// RFC 9110 token characters mapped to their lower case, 0 for the rest: header
+// names are checked and folded in one lookup per byte.
+constexpr auto kTcharLower = [] {
+  std::array<char, 256> t{};
   for (int c = 0; c < 256; ++c)
-    t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) t[c] = static_cast<char>(c);
+    else if (c >= 'A' && c <= 'Z') t[c] = static_cast<char>(c + 32);
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = c;
   return t;
 }();
-
-bool is_tchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
 
 bool is_method_char(char c) { return (c >= 'A' && c <= 'Z') || c == '-' || c == '_'; }
 
@@ -49,21 +49,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
   return s;
-}
-
-// The end of the head: index just past the blank line, or npos.
-size_t find_head_end(std::string_view buf) {
-  size_t pos = 0;
-  while (true) {
-    size_t nl = buf.find('\n', pos);
-    if (nl == std::string_view::npos) return std::string_view::npos;
-    // A blank line is "\n" right after the previous line's "\n" (optionally "\r\n").
-    if (nl + 1 < buf.size() && buf[nl + 1] == '\n') return nl + 2;
-    if (nl + 2 < buf.size() && buf[nl + 1] == '\r' && buf[nl + 2] == '\n') return nl + 3;
-    if (nl + 1 >= buf.size() || (nl + 2 >= buf.size() && buf[nl + 1] == '\r'))
-      return std::string_view::npos;
-    pos = nl + 1;
-  }
 }
 
 // "HTTP/1.x" -> minor version, or -1.
@@ -123,42 +108,35 @@ bool looks_like_start(std::string_view buf, Kind kind) {
   return buf.size() <= 32;
 }
 
+// One pass over the lines: the start line, then each header, until the blank line
+// ("\n" or "\r\n" alone) ends the head. Without it the head is incomplete; a bad start
+// or header line already seen rejects it at once.
 ParseState parse_head(std::string_view buf, Kind kind, const Limits& limits, Message* out,
                       size_t* consumed) {
   *consumed = 0;
   if (buf.empty()) return ParseState::kNeedsMoreData;
   if (!looks_like_start(buf, kind)) return ParseState::kIgnored;
+  auto incomplete = [&] { return buf.size() > limits.max_head ? ParseState::kInvalid : ParseState::kNeedsMoreData; };
 
-  size_t end = find_head_end(buf);
-  if (end == std::string_view::npos) {
-    // Reject a bad start line as soon as it is whole, not only at the head's end.
-    size_t first_nl = buf.find('\n');
-    if (first_nl != std::string_view::npos) {
-      Message probe;
-      std::string_view line = trim(buf.substr(0, first_nl));
-      auto st = kind == Kind::kRequest ? parse_request_line(line, &probe)
-                                       : parse_status_line(line, &probe);
-      if (st != ParseState::kSuccess) return ParseState::kInvalid;
-    }
-    return buf.size() > limits.max_head ? ParseState::kInvalid : ParseState::kNeedsMoreData;
-  }
-  if (end > limits.max_head) return ParseState::kInvalid;
-
+  size_t nl = buf.find('\n');
+  if (nl == std::string_view::npos) return incomplete();
   Message m;
-  std::string_view head = buf.substr(0, end);
-  size_t nl = head.find('\n');
-  std::string_view start_line = trim(head.substr(0, nl));
-  auto st = kind == Kind::kRequest ? parse_request_line(start_line, &m)
-                                   : parse_status_line(start_line, &m);
+  std::string_view start_line = trim(buf.substr(0, nl));
+  auto st = kind == Kind::kRequest ? parse_request_line(start_line, &m) : parse_status_line(start_line, &m);
   if (st != ParseState::kSuccess) return st;
 
-  size_t pos = nl + 1;
-  while (pos < head.size()) {
-    size_t e = head.find('\n', pos);
-    std::string_view line = head.substr(pos, e - pos);
+  m.headers.reserve(16);  // one allocation for the usual head
+  size_t end = std::string_view::npos;
+  for (size_t pos = nl + 1; pos <= limits.max_head;) {
+    size_t e = buf.find('\n', pos);
+    if (e == std::string_view::npos) return incomplete();
+    std::string_view line = buf.substr(pos, e - pos);
     pos = e + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) break;  // the blank line
+    if (line.empty()) {  // the blank line
+      end = pos;
+      break;
+    }
     if (line.front() == ' ' || line.front() == '\t') {
       // Obsolete line folding: continues the previous value.
       if (m.headers.empty()) return ParseState::kInvalid;
@@ -168,18 +146,16 @@ ParseState parse_head(std::string_view buf, Kind kind, const Limits& limits, Mes
     }
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return ParseState::kInvalid;
-    std::string_view name = line.substr(0, colon);
     if (m.headers.size() >= limits.max_headers) return ParseState::kInvalid;
-    auto& [lname, value] = m.headers.emplace_back(name, trim(line.substr(colon + 1)));
-    for (char& c : lname) {
-      if (!is_tchar(c)) return ParseState::kInvalid;
-      c = lower(c);
-    }
+    auto& lname = m.headers.emplace_back(line.substr(0, colon), trim(line.substr(colon + 1))).first;
+    for (char& c : lname)
+      if (!(c = kTcharLower[static_cast<unsigned char>(c)])) return ParseState::kInvalid;
   }
+  if (end == std::string_view::npos || end > limits.max_head) return ParseState::kInvalid;
   m.head_bytes = end;
-  std::string_view conn = m.header("connection");
-  m.connection_close = icontains_token(conn, "close") ||
-                       (m.version_minor == 0 && !icontains_token(conn, "keep-alive"));
+  std::string_view connection = m.header("connection");
+  m.connection_close = icontains_token(connection, "close") ||
+                       (m.version_minor == 0 && !icontains_token(connection, "keep-alive"));
   *out = std::move(m);
   *consumed = end;
   return ParseState::kSuccess;
