@@ -90,6 +90,18 @@ void JsonWriter::grow(size_t n) {
 
 void JsonWriter::string_raw(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
+  // Up to 16 bytes (most keys and values): one load, one check, one store, no calls.
+  if (size_t n = s.size(); n - 1 < 16 && (reinterpret_cast<uintptr_t>(s.data()) & 4095) <= 4096 - 16) {
+    __m128i v = load_tail(s.data());
+    if (!(special_mask(v) & ((2u << (n - 1)) - 1))) {
+      char* p = room(18);
+      p[0] = '"';
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 1), v);
+      p[n + 1] = '"';
+      pos_ -= 16 - n;
+      return;
+    }
+  }
   size_t i = plain_prefix(s);
   if (i == s.size()) {  // nearly every string: one scan, one copy
     char* p = room(s.size() + 2);
