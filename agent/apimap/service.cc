@@ -58,8 +58,7 @@ void InventoryService::on_call(const protocols::Exchange& x, const ProcessRef& p
   in.method = call.request.method;
   in.host = call.request.host;
   in.path = call.request.path;
-  std::string_view target = x.request.target;  // the raw query: auth and URL secrets need it
-  if (size_t q = target.find('?'); q != std::string_view::npos) in.query = target.substr(q + 1);
+  in.query = protocols::split_target(x.request.target).query;  // raw: auth and URL secrets need it
   in.status = call.response.status;
   in.latency_ns = call.latency_ns;
   in.tls = call.tls;

@@ -128,19 +128,11 @@ ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn,
   a.role = conn.role;
   a.protocol = x.request.version_major == 2 ? "http/2" : x.request.version_minor == 0 ? "http/1.0" : "http/1.1";
   a.request.method = x.request.method;
-  std::string_view target = x.request.target;
-  std::string host(x.request.header("host"));
-  // Absolute form (proxies): "http://host/path?q".
-  if (auto scheme = target.find("://"); scheme != std::string_view::npos && target[0] != '/') {
-    std::string_view rest = target.substr(scheme + 3);
-    size_t slash = rest.find('/');
-    if (host.empty()) host = std::string(rest.substr(0, slash));
-    target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
-  }
-  a.request.host = host;
-  size_t q = target.find('?');
-  a.request.path = std::string(target.substr(0, q));
-  if (q != std::string_view::npos) a.request.query = redact_query(target.substr(q + 1));
+  protocols::Target t = protocols::split_target(x.request.target);
+  std::string_view host = x.request.header("host");
+  a.request.host = host.empty() ? t.authority : host;  // absolute form (proxies): its authority
+  a.request.path = t.path;
+  if (t.has_query) a.request.query = redact_query(t.query);
   a.request.headers = redact_headers(x.request.headers);
   a.response.status = x.response.status;
   a.response.headers = redact_headers(x.response.headers);

@@ -11,6 +11,36 @@ static __always_inline bool l7__skip(__u32 l7)
 	return l7 == VIGIL_L7_OTHER || l7 == VIGIL_L7_TLS;
 }
 
+/* "METHOD SP /..." (or "*", or an absolute "http://" target) after at most one
+ * empty line (RFC 9112 §2.2): METHOD is any token of upper-case letters, '-' and
+ * '_' (RFC 9110 allows any token: WebDAV REPORT, PURGE, M-SEARCH, QUERY ...). */
+#define VIGIL_MAX_METHOD 24
+static __always_inline bool l7__request_line(const char *d, __u32 len)
+{
+	__u32 start = 0;
+
+	if (len > 1 && d[0] == '\r' && d[1] == '\n')
+		start = 2;
+	else if (len > 0 && d[0] == '\n')
+		start = 1;
+	for (__u32 i = 0; i < VIGIL_MAX_METHOD; i++) {
+		__u32 k = start + i;
+		char c;
+
+		if (k + 1 >= len)
+			return false;
+		c = d[k];
+		if (c == ' ') {
+			char t = d[k + 1];
+
+			return i > 0 && (t == '/' || t == '*' || t == 'h' || t == 'H');
+		}
+		if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
+			return false;
+	}
+	return false;
+}
+
 /* First payload bytes of a connection: worth copying (HTTP/1.x, h2c) or not. */
 static __always_inline __u32 l7__classify(const char *d, __u32 len)
 {
@@ -26,15 +56,7 @@ static __always_inline __u32 l7__classify(const char *d, __u32 len)
 		return VIGIL_L7_HTTP1;
 	if (d[0] == 'P' && d[1] == 'R' && d[2] == 'I' && d[3] == ' ')
 		return VIGIL_L7_HTTP2;
-	if ((d[0] == 'G' && d[1] == 'E' && d[2] == 'T' && d[3] == ' ') ||
-	    (d[0] == 'P' && d[1] == 'O' && d[2] == 'S' && d[3] == 'T') ||
-	    (d[0] == 'P' && d[1] == 'U' && d[2] == 'T' && d[3] == ' ') ||
-	    (d[0] == 'P' && d[1] == 'A' && d[2] == 'T' && d[3] == 'C') ||
-	    (d[0] == 'D' && d[1] == 'E' && d[2] == 'L' && d[3] == 'E') ||
-	    (d[0] == 'H' && d[1] == 'E' && d[2] == 'A' && d[3] == 'D') ||
-	    (d[0] == 'O' && d[1] == 'P' && d[2] == 'T' && d[3] == 'I') ||
-	    (d[0] == 'C' && d[1] == 'O' && d[2] == 'N' && d[3] == 'N') ||
-	    (d[0] == 'T' && d[1] == 'R' && d[2] == 'A' && d[3] == 'C'))
+	if ((d[0] == 'C' && d[1] == 'O' && d[2] == 'N' && d[3] == 'N') || l7__request_line(d, len))
 		return VIGIL_L7_HTTP1;
 	return VIGIL_L7_OTHER;
 }

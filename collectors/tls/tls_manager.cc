@@ -42,6 +42,11 @@ bool candidate(const std::string& path, const std::string& exe) {
   return base.starts_with("libssl") || path == exe;
 }
 
+// The (dev, ino) key /proc/PID/maps would show for a file.
+std::pair<uint64_t, uint64_t> inode_of(const struct stat& st) {
+  return {(static_cast<uint64_t>(major(st.st_dev)) << 32) | minor(st.st_dev), st.st_ino};
+}
+
 }  // namespace
 
 Result<TlsIdentity> identify_tls_library(const std::string& path) {
@@ -92,7 +97,8 @@ void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity
     auto link = observer_.attach_uprobe(p.program, path, p.symbol, id.offsets.at(p.symbol), lib.st.id);
     if (!link) {
       lib.st.error = link.error().message;
-      log::warn("TLS library {}: {}", path, lib.st.error);
+      log::warn("TLS library {}: {} (tried again through the next process that maps it)", lib.st.path,
+                lib.st.error);
       detach(lib);
       return;
     }
@@ -100,7 +106,7 @@ void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity
     lib.st.probes.push_back(fmt::format("{}{}", p.symbol, std::string_view(p.program).starts_with("uret") ? " (return)" : ""));
   }
   observer_.set_tls_enabled(true);
-  log::info("TLS library {} ({}): {} probes attached", path, lib.st.kind, lib.links.size());
+  log::info("TLS library {} ({}): {} probes attached", lib.st.path, lib.st.kind, lib.links.size());
 }
 
 void TlsManager::detach(Library& lib) {
@@ -127,19 +133,40 @@ void TlsManager::scan_pid(uint32_t pid, std::set<Inode>* seen) {
     if (std::sscanf(dev.c_str(), "%x:%x", &maj, &min) != 2) continue;
     Inode key{(static_cast<uint64_t>(maj) << 32) | min, std::strtoull(inode_s.c_str(), nullptr, 10)};
     if (!here.insert(key).second || rejected_.count(key)) continue;
-    // Through the process's root: the library may live in another mount namespace.
-    if (Library* lib = add(key, path, (dir / "root").string() + path, path == exe)) lib->pids.insert(pid);
+    // Through the process's root: the library may live in another mount namespace
+    // (the executable through the fd opened at its exec, when there is one).
+    std::string open_path = (dir / "root").string() + path;
+    auto op = opened_.find(pid);
+    if (op != opened_.end() && op->second.key == key) open_path = fmt::format("/proc/self/fd/{}", op->second.fd.get());
+    if (Library* lib = add(key, path, open_path, path == exe)) lib->pids.insert(pid);
   }
   if (seen) seen->insert(here.begin(), here.end());
+  add_opened_exe(pid);  // gone before its maps were read: still reached through the fd
+}
+
+void TlsManager::add_opened_exe(uint32_t pid) {
+  auto it = opened_.find(pid);
+  if (it == opened_.end()) return;
+  OpenedExe& o = it->second;
+  if (!libs_.count(o.key) && !rejected_.count(o.key))
+    add(o.key, o.path, fmt::format("/proc/self/fd/{}", o.fd.get()), true);
+  opened_.erase(it);
 }
 
 TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, const std::string& open_path,
                                      bool in_executable) {
   if (auto it = libs_.find(key); it != libs_.end()) return &it->second;
   if (rejected_.count(key)) return nullptr;
+  if (auto f = failed_.find(key); f != failed_.end() && f->second.round == round_) return nullptr;
   auto id = identify_tls_library(open_path);
-  if (!id || id->kind.empty()) {
-    rejected_[key] = id ? "no SSL_read/SSL_write" : id.error().message;
+  if (!id) {
+    // Unreadable now (the process exited, its mount namespace went away): not a
+    // verdict on the file. The next process that maps it is another chance.
+    failed_[key] = {TlsLibraryStatus{0, path, "", {}, 0, id.error().message}, round_};
+    return nullptr;
+  }
+  if (id->kind.empty()) {
+    rejected_[key] = "no SSL_read/SSL_write";
     return nullptr;
   }
   Library lib;
@@ -150,7 +177,13 @@ TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, 
   names_[lib.st.id] = id->kind;
   Library& added = libs_.emplace(key, std::move(lib)).first->second;
   attach(added, open_path, *id, in_executable);
-  return &added;
+  if (added.links.empty()) {  // not attached: remembered as failed, tried again later
+    failed_[key] = {added.st, round_};
+    libs_.erase(key);
+    return nullptr;
+  }
+  failed_.erase(key);
+  return &libs_.at(key);
 }
 
 const std::vector<std::string> TlsManager::kHostLibraryGlobs = {
@@ -166,9 +199,7 @@ void TlsManager::attach_host_libraries(const std::vector<std::string>& globs) {
       for (size_t i = 0; i < gl.gl_pathc; ++i) {
         struct stat st {};
         if (stat(gl.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        // The same (dev, ino) key /proc/PID/maps would show for it.
-        Inode key{(static_cast<uint64_t>(major(st.st_dev)) << 32) | minor(st.st_dev), st.st_ino};
-        if (Library* lib = add(key, gl.gl_pathv[i], gl.gl_pathv[i], false)) lib->host = true;
+        if (Library* lib = add(inode_of(st), gl.gl_pathv[i], gl.gl_pathv[i], false)) lib->host = true;
       }
     }
     globfree(&gl);
@@ -176,6 +207,7 @@ void TlsManager::attach_host_libraries(const std::vector<std::string>& globs) {
 }
 
 void TlsManager::scan_all() {
+  ++round_;
   std::set<Inode> seen;
   for (auto& [_, lib] : libs_) lib.pids.clear();
   std::error_code ec;
@@ -197,7 +229,17 @@ void TlsManager::scan_all() {
 }
 
 void TlsManager::on_exec(uint32_t pid, uint64_t now_ns) {
-  due_.emplace(now_ns + 50'000'000ull, pid);
+  std::string dir = fmt::format("{}/{}", proc_root_, pid);
+  Fd fd(::open((dir + "/exe").c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (fd && ::fstat(fd.get(), &st) == 0) {
+    Inode key = inode_of(st);
+    std::error_code ec;
+    std::string path = fs::read_symlink(dir + "/exe", ec).string();
+    if (!libs_.count(key) && !rejected_.count(key) && !path.empty())
+      opened_[pid] = OpenedExe{key, std::move(path), std::move(fd)};
+  }
+  due_.emplace(now_ns, pid);  // the next tick
   due_.emplace(now_ns + 1'000'000'000ull, pid);
 }
 
@@ -206,8 +248,10 @@ void TlsManager::tick(uint64_t now_ns) {
     last_full_ns_ = now_ns;
     due_.clear();
     scan_all();
+    while (!opened_.empty()) add_opened_exe(opened_.begin()->first);  // exited before their look
     return;
   }
+  ++round_;
   while (!due_.empty() && due_.begin()->first <= now_ns) {
     uint32_t pid = due_.begin()->second;
     due_.erase(due_.begin());
@@ -227,6 +271,8 @@ std::vector<TlsLibraryStatus> TlsManager::status() const {
     s.processes = lib.pids.size();
     out.push_back(std::move(s));
   }
+  for (const auto& [key, f] : failed_)
+    if (!libs_.count(key)) out.push_back(f.st);
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/fd.h"
 #include "base/link.h"
 #include "collectors/kernel/uprobe.h"
 #include "base/result.h"
@@ -57,8 +58,10 @@ class TlsManager {
   static const std::vector<std::string> kHostLibraryGlobs;
   // Walks every process's maps: attaches new libraries, detaches unused ones.
   void scan_all();
-  // A process just exec'ed: look at it soon (and again later, for libraries
-  // it loads after start, e.g. python's `import ssl`).
+  // A process just exec'ed: its executable is opened at once (a one-shot
+  // process may be gone before its maps are read: the fd still reaches the file),
+  // and the process is looked at on the next tick and again later (libraries it
+  // loads after start, e.g. python's `import ssl`).
   void on_exec(uint32_t pid, uint64_t now_ns);
   // Periodic: due per-process looks, and a full walk every few seconds.
   void tick(uint64_t now_ns);
@@ -76,7 +79,17 @@ class TlsManager {
   };
   using Inode = std::pair<uint64_t, uint64_t>;  // (dev, ino) as /proc/PID/maps shows them
 
+  // An executable opened at its exec, not looked at yet.
+  struct OpenedExe {
+    Inode key;
+    std::string path;  // as the process sees it
+    Fd fd;
+  };
+
   void scan_pid(uint32_t pid, std::set<Inode>* seen);
+  // The executable opened at `pid`'s exec, if any: attached from its fd (the process
+  // may be gone), then closed.
+  void add_opened_exe(uint32_t pid);
   // Identifies and attaches the file at `open_path` (shown as `path`) once per inode.
   Library* add(const Inode& key, const std::string& path, const std::string& open_path, bool in_executable);
   void attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable);
@@ -85,7 +98,17 @@ class TlsManager {
   Observer& observer_;
   std::string proc_root_;
   std::map<Inode, Library> libs_;
-  std::map<Inode, std::string> rejected_;  // not TLS (or unreadable): not looked at again
+  std::map<Inode, std::string> rejected_;  // not TLS: not looked at again
+  // Could not be read or attached this time (the process that showed it exited, a
+  // refused attach): shown in status and tried again through the next process
+  // that maps it, never given up on.
+  struct Failed {
+    TlsLibraryStatus st;
+    uint64_t round = 0;  // tried once per scan round at most (a large executable is parsed each time)
+  };
+  std::map<Inode, Failed> failed_;
+  uint64_t round_ = 0;
+  std::map<uint32_t, OpenedExe> opened_;
   std::map<uint8_t, std::string> names_;
   std::multimap<uint64_t, uint32_t> due_;  // ns -> pid to look at
   uint64_t last_full_ns_ = 0;

@@ -16,6 +16,9 @@
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <thread>
 
 #include "agent/events/event_mapper.h"
@@ -23,6 +26,7 @@
 #include "base/log.h"
 #include "collectors/kernel/observer.h"
 #include "collectors/kernel/system.h"
+#include "collectors/tls/tls_manager.h"
 #include "tests/bpf/bpf_test_util.h"
 
 namespace vigil {
@@ -487,6 +491,36 @@ TEST_F(ObserveTest, PayloadOffsetsLengthsAndPeek) {
   EXPECT_EQ(records[1].conn_id, records[2].conn_id);
 }
 
+// Issue 14: the kernel's protocol inference takes any upper-case method token
+// (WebDAV, SSDP, QUERY) and a request after an empty line as HTTP/1, and still
+// leaves other client-first protocols alone (no record at all).
+TEST_F(ObserveTest, InferenceTakesAnyMethodTokenAndALeadingEmptyLine) {
+  std::vector<std::string> sent;  // the first bytes of each client write seen, in order
+  auto cap = Observer::create(ObserverOptions{.ringbuf_bytes = 1u << 20, .self_pid = 0, .capture_bytes = 64},
+                              [&](const KernelEvent& ev) {
+                                if (auto* d = std::get_if<const vigil_data_event*>(&ev))
+                                  if ((*d)->direction == VIGIL_DIR_EGRESS && (*d)->l7 == VIGIL_L7_HTTP1)
+                                    sent.emplace_back(payload(**d));
+                              });
+  ASSERT_TRUE(cap.ok()) << cap.error().message;
+  const std::vector<std::string> http = {"REPORT /cal HTTP/1.1\r\n\r\n", "\r\nGET /after-crlf HTTP/1.1\r\n\r\n",
+                                         "M-SEARCH * HTTP/1.1\r\n\r\n", "PURGE http://h/x HTTP/1.1\r\n\r\n"};
+  const std::vector<std::string> other = {"SET key value\r\n", "ping\r\n"};
+  for (const auto& msg : {http[0], http[1], http[2], http[3], other[0], other[1]}) {
+    auto [lfd, a] = listen_loopback(1);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    int s = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    ASSERT_EQ(write(c, msg.data(), msg.size()), static_cast<ssize_t>(msg.size()));
+    close(c);
+    close(s);
+    close(lfd);
+  }
+  for (int i = 0; i < 20 && sent.size() < http.size(); ++i) (void)(*cap)->poll(50);
+  (void)(*cap)->poll(100);
+  EXPECT_EQ(sent, http);
+}
+
 TEST_F(ObserveTest, ExecForkExitKeepTheProcessTable) {
   std::string client = std::filesystem::canonical(VIGIL_TEST_CLIENT).string();
   OneShotServer server(AF_INET, "127.0.0.1", SOCK_STREAM, false, 1);
@@ -505,6 +539,67 @@ TEST_F(ObserveTest, NoKernelEventsLost) {
   EXPECT_EQ(lost[VIGIL_LOST_RINGBUF], 0u);
   EXPECT_EQ(lost[VIGIL_LOST_CONN_TABLE], 0u);
   EXPECT_EQ(observer_->malformed_events(), 0u);
+}
+
+// Issue 14: a TLS library inside an executable is attached even when the process
+// that showed it is gone before its maps are read (the executable was opened at
+// its exec), and a failed attempt is tried again instead of sticking. /proc is a
+// fake tree here; the "executable" is a copy of libssl (its own inode).
+TEST_F(ObserveTest, TlsExecutableOfAGoneProcessIsAttachedAndFailuresAreRetried) {
+  namespace fs = std::filesystem;
+  fs::path tmp = fs::temp_directory_path() / fmt::format("vigil-tls-proc-{}", getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp / "bin");
+  fs::path app = tmp / "bin" / "app";
+  fs::copy_file("/usr/lib/x86_64-linux-gnu/libssl.so.3", app);
+  struct stat st {};
+  ASSERT_EQ(stat(app.c_str(), &st), 0);
+  auto fake_pid = [&](const fs::path& proc, int pid, const fs::path& root) {
+    fs::path d = proc / std::to_string(pid);
+    fs::create_directories(d);
+    fs::create_symlink(app, d / "exe");
+    fs::create_directory_symlink(root, d / "root");
+    std::ofstream(d / "maps") << fmt::format("7f0000000000-7f0000100000 r-xp 00000000 {:02x}:{:02x} {} {}\n",
+                                             major(st.st_dev), minor(st.st_dev), st.st_ino, app.string());
+    return d;
+  };
+  // A private program set with capture on (TLS programs load only with payload programs).
+  auto tls_obs = Observer::create(ObserverOptions{.ringbuf_bytes = 1u << 20, .self_pid = 0, .capture_bytes = 16},
+                                  [](const KernelEvent&) {});
+  ASSERT_TRUE(tls_obs) << tls_obs.error().message;
+  Observer& obs = **tls_obs;
+  auto entry = [](const TlsManager& m, const std::string& path) {
+    for (const auto& l : m.status())
+      if (l.path == path) return l;
+    return TlsLibraryStatus{};
+  };
+
+  {  // gone before the look: reached through the fd opened at exec
+    fs::path d = fake_pid(tmp / "proc", 4242, "/");
+    TlsManager m(obs, (tmp / "proc").string());
+    m.on_exec(4242, 1);
+    fs::remove_all(d);
+    m.tick(2);
+    TlsLibraryStatus l = entry(m, app.string());
+    EXPECT_FALSE(l.probes.empty()) << l.error;
+    EXPECT_EQ(l.kind, "openssl-3");
+  }
+  {  // unreadable where the process's root says it is: failed, shown, then retried
+    fs::create_directories(tmp / "emptyroot");
+    fake_pid(tmp / "proc2", 4343, tmp / "emptyroot");
+    TlsManager m(obs, (tmp / "proc2").string());
+    m.scan_all();
+    TlsLibraryStatus l = entry(m, app.string());
+    EXPECT_TRUE(l.probes.empty());
+    EXPECT_NE(l.error.find("No such file"), std::string::npos) << l.error;
+    fs::create_directories(tmp / "emptyroot" / app.parent_path().relative_path());
+    fs::copy_file(app, tmp / "emptyroot" / app.relative_path());
+    m.scan_all();
+    l = entry(m, app.string());
+    EXPECT_FALSE(l.probes.empty()) << l.error;
+    EXPECT_EQ(l.error, "");
+  }
+  fs::remove_all(tmp);
 }
 
 }  // namespace

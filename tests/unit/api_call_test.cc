@@ -91,6 +91,23 @@ TEST(ApiCall, AbsoluteFormTargetThroughAProxy) {
   EXPECT_FALSE(a.request.query.has_value());
 }
 
+// Issue 14: the authority ends at '?' too, and a fragment is part of neither the
+// path nor the query.
+TEST(ApiCall, AbsoluteFormWithAQueryButNoPathAndFragments) {
+  auto x = exchange("http://host:1234?x=1");
+  x.request.headers.clear();
+  ApiCallEvent a = make_api_call(x, ConnRef{}, {});
+  EXPECT_EQ(a.request.host, "host:1234");
+  EXPECT_EQ(a.request.path, "/");
+  EXPECT_EQ(a.request.query, "x=1");
+  a = make_api_call(exchange("/posts?page=1#posts"), ConnRef{}, {});
+  EXPECT_EQ(a.request.path, "/posts");
+  EXPECT_EQ(a.request.query, "page=1");
+  a = make_api_call(exchange("/doc#top"), ConnRef{}, {});
+  EXPECT_EQ(a.request.path, "/doc");
+  EXPECT_FALSE(a.request.query.has_value());
+}
+
 TEST(ApiCall, RepeatedHeadersBecomeOneKey) {
   auto x = exchange("/");
   x.response.headers = {{"vary", "a"}, {"set-cookie", "x=1"}, {"vary", "b"}, {"set-cookie", "y=2"}};

@@ -22,6 +22,36 @@ enum class Kind { kRequest, kResponse };
 
 using Headers = std::vector<std::pair<std::string, std::string>>;  // names lower-cased
 
+// A request target split as RFC 9112 §3.2 reads it: origin form "/path?query",
+// absolute form "http://host:port/path?query" (the authority ends at the first
+// '/', '?' or '#'), a fragment never part of path or query (clients should not
+// send one; some do).
+struct Target {
+  std::string_view authority;  // absolute form only
+  std::string_view path;       // "/" when the absolute form has none
+  std::string_view query;
+  bool has_query = false;
+};
+
+inline Target split_target(std::string_view t) {
+  Target out;
+  if (size_t hash = t.find('#'); hash != std::string_view::npos) t = t.substr(0, hash);
+  if (size_t scheme = t.find("://"); scheme != std::string_view::npos && !t.empty() && t[0] != '/') {
+    std::string_view rest = t.substr(scheme + 3);
+    size_t end = rest.find_first_of("/?");
+    out.authority = rest.substr(0, end);
+    t = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+    if (t.empty() || t[0] == '?') out.path = "/";
+  }
+  size_t q = t.find('?');
+  if (out.path.empty()) out.path = t.substr(0, q);
+  if (q != std::string_view::npos) {
+    out.query = t.substr(q + 1);
+    out.has_query = true;
+  }
+  return out;
+}
+
 struct Message {
   Kind kind = Kind::kRequest;
   std::string method;  // requests

@@ -92,6 +92,11 @@ ParseState parse_status_line(std::string_view line, Message* m) {
   return ParseState::kSuccess;
 }
 
+std::string_view skip_empty_lines(std::string_view data) {
+  size_t n = data.find_first_not_of("\r\n");
+  return n == std::string_view::npos ? std::string_view() : data.substr(n);
+}
+
 }  // namespace
 
 bool looks_like_start(std::string_view buf, Kind kind) {
@@ -251,12 +256,15 @@ void StreamParser::feed(std::string_view data, uint64_t ts) {
         return;
       case State::kResync:
         // Messages start at syscall boundaries in practice: wait for one that looks right.
-        if (!buf_.empty() || !looks_like_start(data, kind_)) return;
+        if (!buf_.empty() || !looks_like_start(skip_empty_lines(data), kind_)) return;
         state_ = State::kHead;
         break;
       case State::kHead: {
         size_t consumed = 0;
         ParseState st;
+        // Empty lines before a message (RFC 9112 §2.2: a CRLF after a request body,
+        // a stray one between pipelined responses) are not part of it.
+        if (buf_.empty() && (data = skip_empty_lines(data)).empty()) return;
         if (buf_.empty()) {
           st = parse_head(data, kind_, limits_, &cur_, &consumed);
           if (st == ParseState::kNeedsMoreData) {

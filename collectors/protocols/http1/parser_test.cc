@@ -132,6 +132,33 @@ TEST(Stream, ThreePipelinedRequestsInOneWrite) {
   EXPECT_EQ(msgs[2].target, "/c");
 }
 
+// Issue 14: empty lines before a request (RFC 9112 §2.2) and stray CRLFs between
+// pipelined responses are skipped, not taken for garbage.
+TEST(Stream, EmptyLinesBeforeMessagesAreSkipped) {
+  StreamParser req(Kind::kRequest);
+  auto msgs = feed_all(req, {"\r\nGET /a HTTP/1.1\r\n\r\n", "\r\n", "\nGET /b HTTP/1.1\r\n\r\n"});
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].target, "/a");
+  EXPECT_EQ(msgs[0].head_bytes, 19u) << "the empty line is not part of the message";
+  EXPECT_EQ(msgs[1].target, "/b");
+  StreamParser resp(Kind::kResponse);
+  msgs = feed_all(resp, {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\r\n"
+                         "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"});
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[1].status, 404);
+  EXPECT_EQ(resp.invalid_count(), 0u);
+}
+
+TEST(Stream, AnyTokenIsAMethod) {
+  StreamParser p(Kind::kRequest);
+  auto msgs = feed_all(p, {"REPORT /cal HTTP/1.1\r\n\r\n", "M-SEARCH * HTTP/1.1\r\n\r\n",
+                           "QUERY /q HTTP/1.1\r\nContent-Length: 0\r\n\r\n"});
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(msgs[0].method, "REPORT");
+  EXPECT_EQ(msgs[1].method, "M-SEARCH");
+  EXPECT_EQ(msgs[2].method, "QUERY");
+}
+
 TEST(Stream, ChunkedResponseWithExtensionsAndTrailers) {
   StreamParser p(Kind::kResponse);
   p.push_request_method("GET");
