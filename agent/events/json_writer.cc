@@ -1,6 +1,5 @@
 #include "agent/events/json_writer.h"
 
-#include <array>
 #include <cstdint>
 #include <cstring>
 
@@ -22,21 +21,6 @@ size_t utf8_len(std::string_view s, size_t i) {
   return n;
 }
 
-// Up to 8 bytes as a word; missing bytes are spaces (plain).
-inline uint64_t load8(const char* p, size_t n) {
-  uint64_t w = 0x2020202020202020ull;
-  std::memcpy(&w, p, n);
-  return w;
-}
-
-// Non-zero when a byte of w is < 0x20, '"', '\\' or >= 0x80 (needs a look).
-inline uint64_t special_bytes(uint64_t w) {
-  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
-  auto has_zero = [](uint64_t x) { return (x - kOnes) & ~x & kHigh; };
-  return ((w - kOnes * 0x20) & ~w & kHigh) | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\')) |
-         (w & kHigh);
-}
-
 // Bit i set where byte i of v is < 0x20, '"', '\\' or >= 0x80 (signed compare:
 // those are negative).
 inline unsigned special_mask(__m128i v) {
@@ -53,6 +37,9 @@ __attribute__((no_sanitize("address"))) inline __m128i load_tail(const char* p) 
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
 }
 
+// 16 bytes from p can be loaded without leaving p's page (so without faulting).
+inline bool page_safe(const char* p) { return (reinterpret_cast<uintptr_t>(p) & 4095) <= 4096 - 16; }
+
 // Length of the prefix of s that is copied as it is (SSE2, 16 bytes a step).
 size_t plain_prefix(std::string_view s) {
   const char* d = s.data();
@@ -62,7 +49,7 @@ size_t plain_prefix(std::string_view s) {
       return i + static_cast<size_t>(__builtin_ctz(m));
   if (i == n) return n;
   size_t left = n - i;
-  if ((reinterpret_cast<uintptr_t>(d + i) & 4095) <= 4096 - 16) {
+  if (page_safe(d + i)) {
     unsigned m = special_mask(load_tail(d + i)) & ((1u << left) - 1);
     return m ? i + static_cast<size_t>(__builtin_ctz(m)) : n;
   }
@@ -75,13 +62,6 @@ size_t plain_prefix(std::string_view s) {
 
 }  // namespace
 
-// Bytes that are copied as they are: printable ASCII but '"' and '\\'.
-constexpr auto kPlain = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0x20; c < 0x80; ++c) t[c] = c != '"' && c != '\\';
-  return t;
-}();
-
 void JsonWriter::grow(size_t n) {
   size_t want = out_.size() * 2;
   if (want < pos_ + n) want = pos_ + n;
@@ -91,7 +71,7 @@ void JsonWriter::grow(size_t n) {
 void JsonWriter::string_raw(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   // Up to 16 bytes (most keys and values): one load, one check, one store, no calls.
-  if (size_t n = s.size(); n - 1 < 16 && (reinterpret_cast<uintptr_t>(s.data()) & 4095) <= 4096 - 16) {
+  if (size_t n = s.size(); n - 1 < 16 && page_safe(s.data())) {
     __m128i v = load_tail(s.data());
     if (!(special_mask(v) & ((2u << (n - 1)) - 1))) {
       char* p = room(18);
@@ -113,17 +93,9 @@ void JsonWriter::string_raw(std::string_view s) {
   put('"');
   size_t run = 0;  // start of bytes that need no escaping
   while (i < s.size()) {
-    // Eight plain ASCII bytes at a time (most header values are).
-    while (i + 8 <= s.size() && !special_bytes(load8(s.data() + i, 8))) i += 8;
-    // The last 1-7 bytes as one word, padded with spaces (plain): keys and short
-    // values are mostly tail.
-    if (size_t left = s.size() - i; left > 0 && left < 8 && !special_bytes(load8(s.data() + i, left))) break;
+    i += plain_prefix(s.substr(i));  // the next byte that needs a look
     if (i >= s.size()) break;
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (kPlain[c]) {
-      ++i;
-      continue;
-    }
     if (c >= 0x80) {
       if (size_t n = utf8_len(s, i)) {
         i += n;

@@ -137,7 +137,7 @@ void TlsManager::scan_pid(uint32_t pid, std::set<Inode>* seen) {
     // (the executable through the fd opened at its exec, when there is one).
     std::string open_path = (dir / "root").string() + path;
     auto op = opened_.find(pid);
-    if (op != opened_.end() && op->second.key == key) open_path = fmt::format("/proc/self/fd/{}", op->second.fd.get());
+    if (op != opened_.end() && op->second.key == key) open_path = op->second.fd_path();
     if (Library* lib = add(key, path, open_path, path == exe)) lib->pids.insert(pid);
   }
   if (seen) seen->insert(here.begin(), here.end());
@@ -149,7 +149,7 @@ void TlsManager::add_opened_exe(uint32_t pid) {
   if (it == opened_.end()) return;
   OpenedExe& o = it->second;
   if (!libs_.count(o.key) && !rejected_.count(o.key))
-    add(o.key, o.path, fmt::format("/proc/self/fd/{}", o.fd.get()), true);
+    add(o.key, o.path, o.fd_path(), true);
   opened_.erase(it);
 }
 

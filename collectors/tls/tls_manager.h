@@ -84,6 +84,7 @@ class TlsManager {
     Inode key;
     std::string path;  // as the process sees it
     Fd fd;
+    std::string fd_path() const { return "/proc/self/fd/" + std::to_string(fd.get()); }  // opens the same file
   };
 
   void scan_pid(uint32_t pid, std::set<Inode>* seen);
