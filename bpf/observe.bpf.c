@@ -11,6 +11,7 @@
 #include <bpf/bpf_endian.h>
 #include "observe/proc.bpf.h"
 #include "observe/io.bpf.h"
+#include "observe/go_tls.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -161,6 +162,26 @@ SEC("uretprobe")
 int BPF_KRETPROBE(uretprobe__ssl_read_ex, int ret)
 {
 	return tls__returned(ret, true, VIGIL_TLS_READ);
+}
+
+/* Go crypto/tls (see bpf/observe/go_tls.bpf.h): Write at its entry, Read at
+ * its entry and at each RET instruction the agent found in it. */
+SEC("uprobe")
+int uprobe__go_tls_write(struct pt_regs *ctx)
+{
+	return go__write(ctx);
+}
+
+SEC("uprobe")
+int uprobe__go_tls_read(struct pt_regs *ctx)
+{
+	return go__read(ctx);
+}
+
+SEC("uprobe")
+int uprobe__go_tls_read_ret(struct pt_regs *ctx)
+{
+	return go__read_returned(ctx);
 }
 
 /* ---- payload ----------------------------------------------------------- */

@@ -12,13 +12,13 @@ build_packages=(
   android-libboringssl-dev
   libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev
-  libnghttp2-dev libsqlite3-dev libhyperscan-dev robin-map-dev libxxhash-dev libzstd-dev libsystemd-dev
+  libnghttp2-dev libsqlite3-dev libhyperscan-dev robin-map-dev libxxhash-dev libzstd-dev libsystemd-dev libcapstone-dev
   help2man dpkg-dev
 )
 packages=(
   "${build_packages[@]}" git zstd
   curl iproute2 python3 python3-yaml procps nginx dnsmasq-base rsyslog rsyslog-gnutls openssl prometheus
-  lintian podman runc mmdebstrap uidmap
+  lintian podman runc mmdebstrap uidmap golang-go gnutls-bin libcurl3-gnutls
 )
 # kubectl renders the Kustomize base; Debian's kubernetes-client only where
 # no kubectl is installed already.

@@ -33,7 +33,9 @@ void print_status(const nlohmann::json& status) {
     for (const auto& l : status["tls"]) {
       std::vector<std::string> probes = l["probes"];
       std::string err = l.value("error", "");
-      fmt::print("  {:<12} {:>5}  {:<46} {}\n", l.value("lib", "?"), l.value("processes", 0), l.value("path", "?"),
+      std::string lib = l.value("lib", "?"), version = l.value("version", "");
+      if (!version.empty()) lib = version;  // a Go executable: its Go version says more than "go"
+      fmt::print("  {:<12} {:>5}  {:<46} {}\n", lib, l.value("processes", 0), l.value("path", "?"),
                  err.empty() ? fmt::format("{}", fmt::join(probes, ", ")) : "not attached: " + err);
     }
   }

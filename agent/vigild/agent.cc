@@ -299,7 +299,7 @@ nlohmann::json Agent::tls_status() const {
   nlohmann::json libs = nlohmann::json::array();
   if (!tls_) return libs;
   for (const auto& l : tls_->status())
-    libs.push_back({{"id", l.id}, {"path", l.path}, {"lib", l.kind}, {"probes", l.probes},
+    libs.push_back({{"id", l.id}, {"path", l.path}, {"lib", l.kind}, {"version", l.version}, {"probes", l.probes},
                     {"processes", l.processes}, {"attached", !l.probes.empty()}, {"error", l.error}});
   return libs;
 }

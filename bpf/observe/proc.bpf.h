@@ -20,7 +20,10 @@ static __always_inline int proc__exec(struct task_struct *task, pid_t old_pid,
 	filename = BPF_CORE_READ(bprm, filename);
 	n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
 	e->filename_len = n > 0 ? n - 1 : 0;
-	event__submit(e);
+	/* Wakes the agent at once (execs are rare, unlike payload records): a new
+	 * executable with TLS inside (Go, a static OpenSSL) is probed before its
+	 * first request, not after the next 20 ms poll. */
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 

@@ -50,6 +50,14 @@ std::pair<uint64_t, uint64_t> inode_of(const struct stat& st) {
 }  // namespace
 
 Result<TlsIdentity> identify_tls_library(const std::string& path) {
+  auto go = inspect_go_binary(path);
+  if (!go) return go.error();
+  if (*go) {
+    TlsIdentity id;
+    id.kind = "go";
+    id.go = std::move(**go);
+    return id;
+  }
   std::map<std::string, uint64_t, std::less<>> found;  // the first of a name: the dynamic table's
   static const std::set<std::string, std::less<>> kWanted = {
       "SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex", "SSL_CTX_set_strict_cipher_list",
@@ -85,7 +93,26 @@ TlsManager::~TlsManager() {
   for (auto& [_, lib] : libs_) detach(lib);
 }
 
-void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable) {
+namespace {
+
+// One uprobe to attach: program, what it is shown as, where, with which cookie.
+struct Site {
+  const char* program;
+  std::string label;
+  uint64_t offset, cookie;
+};
+
+std::vector<Site> sites_of(const TlsIdentity& id, uint8_t lib, bool in_executable) {
+  std::vector<Site> out;
+  if (id.go) {
+    const GoTlsBinary& g = *id.go;
+    uint64_t cookie = go_tls_cookie(lib, g.conn);
+    out.push_back({"uprobe__go_tls_write", "crypto/tls.(*Conn).Write", g.write_offset, cookie});
+    out.push_back({"uprobe__go_tls_read", "crypto/tls.(*Conn).Read", g.read_offset, cookie});
+    for (uint64_t at : g.read_returns)
+      out.push_back({"uprobe__go_tls_read_ret", "crypto/tls.(*Conn).Read (return)", at, cookie});
+    return out;
+  }
   std::vector<Probe> probes;
   if (id.write) probes.push_back(kWriteProbe);
   if (id.write_ex) probes.push_back(kWriteExProbe);
@@ -93,8 +120,19 @@ void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity
   if (in_executable && id.write_ex) probes.push_back(kWriteExRetProbe);
   if (id.read) probes.insert(probes.end(), std::begin(kReadProbes), std::end(kReadProbes));
   if (id.read_ex) probes.insert(probes.end(), std::begin(kReadExProbes), std::end(kReadExProbes));
-  for (const Probe& p : probes) {
-    auto link = observer_.attach_uprobe(p.program, path, p.symbol, id.offsets.at(p.symbol), lib.st.id);
+  for (const Probe& p : probes)
+    out.push_back({p.program,
+                   fmt::format("{}{}", p.symbol, std::string_view(p.program).starts_with("uret") ? " (return)" : ""),
+                   id.offsets.at(p.symbol), lib});
+  return out;
+}
+
+}  // namespace
+
+void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable) {
+  std::vector<std::pair<std::string, size_t>> labels;
+  for (const Site& s : sites_of(id, lib.st.id, in_executable)) {
+    auto link = observer_.attach_uprobe(s.program, path, s.label, s.offset, s.cookie);
     if (!link) {
       lib.st.error = link.error().message;
       log::warn("TLS library {}: {} (tried again through the next process that maps it)", lib.st.path,
@@ -103,10 +141,14 @@ void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity
       return;
     }
     lib.links.push_back(std::move(*link));
-    lib.st.probes.push_back(fmt::format("{}{}", p.symbol, std::string_view(p.program).starts_with("uret") ? " (return)" : ""));
+    // Repeated sites (Read's returns) shown once, with their count.
+    if (!labels.empty() && labels.back().first == s.label) ++labels.back().second;
+    else labels.emplace_back(s.label, 1);
   }
+  for (const auto& [label, n] : labels) lib.st.probes.push_back(n == 1 ? label : fmt::format("{} ×{}", label, n));
   observer_.set_tls_enabled(true);
-  log::info("TLS library {} ({}): {} probes attached", lib.st.path, lib.st.kind, lib.links.size());
+  log::info("TLS library {} ({}{}): {} probes attached", lib.st.path, lib.st.kind,
+            lib.st.version.empty() ? "" : " " + lib.st.version, lib.links.size());
 }
 
 void TlsManager::detach(Library& lib) {
@@ -128,29 +170,18 @@ void TlsManager::scan_pid(uint32_t pid, std::set<Inode>* seen) {
     if (!(in >> addr >> perms >> offset >> dev >> inode_s)) continue;
     std::getline(in >> std::ws, path);
     if (path.empty() || path[0] != '/' || perms.size() < 3 || perms[2] != 'x') continue;
+    // Deleted (or a memfd): no path reaches it; the exec-time fd did, if anything.
+    if (path.ends_with(" (deleted)")) continue;
     if (!candidate(path, exe)) continue;
     unsigned maj = 0, min = 0;
     if (std::sscanf(dev.c_str(), "%x:%x", &maj, &min) != 2) continue;
     Inode key{(static_cast<uint64_t>(maj) << 32) | min, std::strtoull(inode_s.c_str(), nullptr, 10)};
     if (!here.insert(key).second || rejected_.count(key)) continue;
-    // Through the process's root: the library may live in another mount namespace
-    // (the executable through the fd opened at its exec, when there is one).
+    // Through the process's root: the library may live in another mount namespace.
     std::string open_path = (dir / "root").string() + path;
-    auto op = opened_.find(pid);
-    if (op != opened_.end() && op->second.key == key) open_path = op->second.fd_path();
     if (Library* lib = add(key, path, open_path, path == exe)) lib->pids.insert(pid);
   }
   if (seen) seen->insert(here.begin(), here.end());
-  add_opened_exe(pid);  // gone before its maps were read: still reached through the fd
-}
-
-void TlsManager::add_opened_exe(uint32_t pid) {
-  auto it = opened_.find(pid);
-  if (it == opened_.end()) return;
-  OpenedExe& o = it->second;
-  if (!libs_.count(o.key) && !rejected_.count(o.key))
-    add(o.key, o.path, o.fd_path(), true);
-  opened_.erase(it);
 }
 
 TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, const std::string& open_path,
@@ -162,11 +193,16 @@ TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, 
   if (!id) {
     // Unreadable now (the process exited, its mount namespace went away): not a
     // verdict on the file. The next process that maps it is another chance.
-    failed_[key] = {TlsLibraryStatus{0, path, "", {}, 0, id.error().message}, round_};
+    failed_[key] = {TlsLibraryStatus{0, path, "", "", {}, 0, id.error().message}, round_};
     return nullptr;
   }
   if (id->kind.empty()) {
-    rejected_[key] = "no SSL_read/SSL_write";
+    rejected_[key] = TlsLibraryStatus{0, path, "", "", {}, 0, "no SSL_read/SSL_write"};
+    return nullptr;
+  }
+  if (id->go && !id->go->error.empty()) {
+    log::warn("Go executable {} ({}): TLS not probed: {}", path, id->go->version, id->go->error);
+    rejected_[key] = TlsLibraryStatus{0, path, id->kind, id->go->version, {}, 0, id->go->error};
     return nullptr;
   }
   Library lib;
@@ -174,6 +210,7 @@ TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, 
   next_id_ = next_id_ == 255 ? 1 : next_id_ + 1;
   lib.st.path = path;
   lib.st.kind = id->kind;
+  if (id->go) lib.st.version = id->go->version;
   names_[lib.st.id] = id->kind;
   Library& added = libs_.emplace(key, std::move(lib)).first->second;
   attach(added, open_path, *id, in_executable);
@@ -216,11 +253,19 @@ void TlsManager::scan_all() {
     if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
     scan_pid(static_cast<uint32_t>(std::stoul(name)), &seen);
   }
-  // The last process mapping a library is gone: so are its probes.
+  // The last process mapping a library has been gone for kLingerNs: so are its probes.
   for (auto it = libs_.begin(); it != libs_.end();) {
-    if (it->second.pids.empty() && !it->second.host) {
-      log::info("TLS library {} unused: probes detached", it->second.st.path);
-      detach(it->second);
+    Library& lib = it->second;
+    if (!lib.pids.empty() || lib.host) {
+      lib.unused = false;
+      ++it;
+    } else if (!lib.unused) {
+      lib.unused = true;
+      lib.unused_since = now_ns_;
+      ++it;
+    } else if (now_ns_ - lib.unused_since >= kLingerNs) {
+      log::info("TLS library {} unused: probes detached", lib.st.path);
+      detach(lib);
       it = libs_.erase(it);
     } else {
       ++it;
@@ -234,21 +279,30 @@ void TlsManager::on_exec(uint32_t pid, uint64_t now_ns) {
   struct stat st {};
   if (fd && ::fstat(fd.get(), &st) == 0) {
     Inode key = inode_of(st);
-    std::error_code ec;
-    std::string path = fs::read_symlink(dir + "/exe", ec).string();
-    if (!libs_.count(key) && !rejected_.count(key) && !path.empty())
-      opened_[pid] = OpenedExe{key, std::move(path), std::move(fd)};
+    auto known = libs_.find(key);
+    if (known != libs_.end()) {
+      known->second.pids.insert(pid);
+    } else if (!rejected_.count(key)) {
+      // A new executable is looked at now, through the fd (the process may be gone
+      // already): a Go or Node program's first request follows its start within
+      // milliseconds.
+      std::error_code ec;
+      std::string path = fs::read_symlink(dir + "/exe", ec).string();
+      std::string fd_path = "/proc/self/fd/" + std::to_string(fd.get());
+      if (!path.empty())
+        if (Library* lib = add(key, path, fd_path, true)) lib->pids.insert(pid);
+    }
   }
-  due_.emplace(now_ns, pid);  // the next tick
+  due_.emplace(now_ns, pid);  // the next tick: the libraries it maps
   due_.emplace(now_ns + 1'000'000'000ull, pid);
 }
 
 void TlsManager::tick(uint64_t now_ns) {
+  now_ns_ = now_ns;
   if (now_ns - last_full_ns_ >= kFullScanNs) {
     last_full_ns_ = now_ns;
     due_.clear();
     scan_all();
-    while (!opened_.empty()) add_opened_exe(opened_.begin()->first);  // exited before their look
     return;
   }
   ++round_;
@@ -273,6 +327,8 @@ std::vector<TlsLibraryStatus> TlsManager::status() const {
   }
   for (const auto& [key, f] : failed_)
     if (!libs_.count(key)) out.push_back(f.st);
+  for (const auto& [_, r] : rejected_)
+    if (!r.kind.empty()) out.push_back(r);  // a TLS library that cannot be probed
   return out;
 }
 

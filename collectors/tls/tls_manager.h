@@ -17,6 +17,7 @@
 #include "base/fd.h"
 #include "base/link.h"
 #include "collectors/kernel/uprobe.h"
+#include "collectors/tls/go_binary.h"
 #include "base/result.h"
 
 namespace vigil {
@@ -25,20 +26,23 @@ class Observer;
 
 // What a file's dynamic symbols say about the TLS library in it.
 struct TlsIdentity {
-  std::string kind;  // "openssl-3", "openssl-1.1", "openssl", "boringssl"
+  std::string kind;  // "openssl-3", "openssl-1.1", "openssl", "boringssl", "go"
   bool read = false, write = false, read_ex = false, write_ex = false;
   // File offset of each SSL_* function found: what the uprobes attach to (the ELF
   // file is parsed once, here).
   std::map<std::string, uint64_t, std::less<>> offsets;
+  std::optional<GoTlsBinary> go;  // kind "go": crypto/tls in a Go executable
 };
 
-// Parses the ELF file's dynamic (else static) symbol table. An error when it
-// is not ELF; kind empty when it has no SSL_read/SSL_write.
+// A Go executable with crypto/tls (see inspect_go_binary), else the ELF file's
+// dynamic (else static) symbol table. An error when it is not ELF; kind empty
+// when it has neither crypto/tls nor SSL_read/SSL_write.
 Result<TlsIdentity> identify_tls_library(const std::string& path);
 
 struct TlsLibraryStatus {
   uint8_t id = 0;  // the number data events carry (vigil_data_event.tls)
   std::string path, kind;
+  std::string version;  // Go: "go1.19.8"
   std::vector<std::string> probes;  // attached
   size_t processes = 0;
   std::string error;  // why it could not be attached
@@ -56,11 +60,16 @@ class TlsManager {
   // seen; they stay attached.
   void attach_host_libraries(const std::vector<std::string>& globs = kHostLibraryGlobs);
   static const std::vector<std::string> kHostLibraryGlobs;
-  // Walks every process's maps: attaches new libraries, detaches unused ones.
+  static constexpr uint64_t kLingerNs = 600'000'000'000ull;
+  // Walks every process's maps: attaches new libraries, detaches ones no process
+  // has mapped for kLingerNs (an executable run again soon, a cron job, a CLI, finds
+  // its probes in place: attaching takes an RCU grace period, ~7-18 ms here,
+  // longer than a short Go program takes to make its first request).
   void scan_all();
-  // A process just exec'ed: its executable is opened at once (a one-shot
-  // process may be gone before its maps are read: the fd still reaches the file),
-  // and the process is looked at on the next tick and again later (libraries it
+  // A process just exec'ed: a new executable is opened, identified and attached
+  // at once (a one-shot process may be gone before its maps are read, and a Go
+  // program's first request follows its start within milliseconds); the
+  // process's maps are looked at on the next tick and again later (libraries it
   // loads after start, e.g. python's `import ssl`).
   void on_exec(uint32_t pid, uint64_t now_ns);
   // Periodic: due per-process looks, and a full walk every few seconds.
@@ -76,21 +85,12 @@ class TlsManager {
     std::vector<UprobeLink> links;
     std::set<uint32_t> pids;
     bool host = false;  // a host library: kept attached while unused
+    bool unused = false;  // no process mapped it at the last full scan, since unused_since
+    uint64_t unused_since = 0;
   };
   using Inode = std::pair<uint64_t, uint64_t>;  // (dev, ino) as /proc/PID/maps shows them
 
-  // An executable opened at its exec, not looked at yet.
-  struct OpenedExe {
-    Inode key;
-    std::string path;  // as the process sees it
-    Fd fd;
-    std::string fd_path() const { return "/proc/self/fd/" + std::to_string(fd.get()); }  // opens the same file
-  };
-
   void scan_pid(uint32_t pid, std::set<Inode>* seen);
-  // The executable opened at `pid`'s exec, if any: attached from its fd (the process
-  // may be gone), then closed.
-  void add_opened_exe(uint32_t pid);
   // Identifies and attaches the file at `open_path` (shown as `path`) once per inode.
   Library* add(const Inode& key, const std::string& path, const std::string& open_path, bool in_executable);
   void attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable);
@@ -99,7 +99,9 @@ class TlsManager {
   Observer& observer_;
   std::string proc_root_;
   std::map<Inode, Library> libs_;
-  std::map<Inode, std::string> rejected_;  // not TLS: not looked at again
+  // Not looked at again: not TLS (kind empty), or a TLS library that cannot be
+  // probed (e.g. a Go before the register ABI: shown in status with why).
+  std::map<Inode, TlsLibraryStatus> rejected_;
   // Could not be read or attached this time (the process that showed it exited, a
   // refused attach): shown in status and tried again through the next process
   // that maps it, never given up on.
@@ -109,10 +111,10 @@ class TlsManager {
   };
   std::map<Inode, Failed> failed_;
   uint64_t round_ = 0;
-  std::map<uint32_t, OpenedExe> opened_;
   std::map<uint8_t, std::string> names_;
   std::multimap<uint64_t, uint32_t> due_;  // ns -> pid to look at
   uint64_t last_full_ns_ = 0;
+  uint64_t now_ns_ = 0;  // of the last tick
   uint8_t next_id_ = 1;
 };
 

@@ -1,0 +1,76 @@
+// tlspeer: the Go side of the Go crypto/tls tests (built offline by the tests
+// with Debian's golang-go; only the standard library).
+//
+//	tlspeer client URL N [h1|h2] [delay_ms]  N keep-alive GETs of URL+"/<i>"; prints each status
+//	tlspeer server ADDR CERT KEY            HTTPS (HTTP/2 and HTTP/1.1) on ADDR; prints the port
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+)
+
+func client(url string, n int, proto string, delay time.Duration) error {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: proto == "h2"}
+	if proto == "h1" {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // no h2
+	}
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	time.Sleep(delay)
+	for i := 0; i < n; i++ {
+		resp, err := c.Get(fmt.Sprintf("%s/%d", url, i))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.Proto, resp.StatusCode)
+	}
+	return nil
+}
+
+func server(addr, cert, key string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "{\"path\":%q,\"proto\":%q}\n", r.URL.Path, r.Proto)
+	})
+	return http.ServeTLS(ln, mux, cert, key)
+}
+
+func main() {
+	var err error
+	switch {
+	case len(os.Args) >= 4 && os.Args[1] == "client":
+		n, _ := strconv.Atoi(os.Args[3])
+		proto := "h1"
+		if len(os.Args) > 4 {
+			proto = os.Args[4]
+		}
+		delay := 0
+		if len(os.Args) > 5 {
+			delay, _ = strconv.Atoi(os.Args[5])
+		}
+		err = client(os.Args[2], n, proto, time.Duration(delay)*time.Millisecond)
+	case len(os.Args) == 5 && os.Args[1] == "server":
+		err = server(os.Args[2], os.Args[3], os.Args[4])
+	default:
+		err = fmt.Errorf("usage: tlspeer client URL N [h1|h2] [delay_ms] | tlspeer server ADDR CERT KEY")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tlspeer:", err)
+		os.Exit(1)
+	}
+}
