@@ -36,10 +36,11 @@ constexpr Probe kWriteExProbe = {"uprobe__ssl_write_ex", "SSL_write_ex"};
 constexpr Probe kWriteRetProbe = {"uretprobe__ssl_write", "SSL_write"};
 constexpr Probe kWriteExRetProbe = {"uretprobe__ssl_write_ex", "SSL_write_ex"};
 
-// A file worth opening: a libssl, or a process's executable (static copies).
+// A file worth opening: a libssl or libgnutls, or a process's executable (static
+// copies, Go).
 bool candidate(const std::string& path, const std::string& exe) {
   std::string base = fs::path(path).filename().string();
-  return base.starts_with("libssl") || path == exe;
+  return base.starts_with("libssl") || base.starts_with("libgnutls") || path == exe;
 }
 
 // The (dev, ino) key /proc/PID/maps would show for a file.
@@ -61,13 +62,20 @@ Result<TlsIdentity> identify_tls_library(const std::string& path) {
   std::map<std::string, uint64_t, std::less<>> found;  // the first of a name: the dynamic table's
   static const std::set<std::string, std::less<>> kWanted = {
       "SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex", "SSL_CTX_set_strict_cipher_list",
-      "SSL_get1_peer_certificate"};
+      "SSL_get1_peer_certificate", "gnutls_record_send", "gnutls_record_send2", "gnutls_record_recv",
+      "gnutls_record_recv_seq"};
   auto st = for_each_elf_function(path, [&](std::string_view name, uint64_t offset) {
     if (auto it = kWanted.find(name); it != kWanted.end()) found.emplace(*it, offset);
     return found.size() < kWanted.size();
   });
   if (!st) return st.error();
   TlsIdentity id;
+  if (found.count("gnutls_record_recv") && (found.count("gnutls_record_send") || found.count("gnutls_record_send2"))) {
+    id.kind = "gnutls";
+    for (const char* f : {"gnutls_record_send", "gnutls_record_send2", "gnutls_record_recv", "gnutls_record_recv_seq"})
+      if (auto it = found.find(f); it != found.end()) id.offsets.emplace(it->first, it->second);
+    return id;
+  }
   for (const char* f : {"SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex"})
     if (auto it = found.find(f); it != found.end()) id.offsets.emplace(it->first, it->second);
   id.read = found.count("SSL_read");
@@ -111,6 +119,20 @@ std::vector<Site> sites_of(const TlsIdentity& id, uint8_t lib, bool in_executabl
     out.push_back({"uprobe__go_tls_read", "crypto/tls.(*Conn).Read", g.read_offset, cookie});
     for (uint64_t at : g.read_returns)
       out.push_back({"uprobe__go_tls_read_ret", "crypto/tls.(*Conn).Read (return)", at, cookie});
+    return out;
+  }
+  if (id.kind == "gnutls") {
+    // The same entry/syscall/return scheme as SSL_read/SSL_write: (session, data,
+    // size) are the first three arguments. gnutls_record_send jumps to
+    // gnutls_record_send2: probing the latter sees both once.
+    const char* send = id.offsets.count("gnutls_record_send2") ? "gnutls_record_send2" : "gnutls_record_send";
+    out.push_back({"uprobe__ssl_write", send, id.offsets.at(send), lib});
+    for (const char* recv : {"gnutls_record_recv", "gnutls_record_recv_seq"}) {
+      auto it = id.offsets.find(recv);
+      if (it == id.offsets.end()) continue;
+      out.push_back({"uprobe__ssl_read", recv, it->second, lib});
+      out.push_back({"uretprobe__ssl_read", fmt::format("{} (return)", recv), it->second, lib});
+    }
     return out;
   }
   std::vector<Probe> probes;
@@ -227,6 +249,7 @@ const std::vector<std::string> TlsManager::kHostLibraryGlobs = {
     "/usr/lib/x86_64-linux-gnu/libssl.so.*", "/usr/lib/x86_64-linux-gnu/*/libssl.so.*",
     "/lib/x86_64-linux-gnu/libssl.so.*",     "/usr/lib64/libssl.so.*",
     "/usr/lib/libssl.so.*",                  "/usr/local/lib/libssl.so.*",
+    "/usr/lib/x86_64-linux-gnu/libgnutls.so.*", "/lib/x86_64-linux-gnu/libgnutls.so.*",
 };
 
 void TlsManager::attach_host_libraries(const std::vector<std::string>& globs) {

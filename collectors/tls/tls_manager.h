@@ -1,6 +1,7 @@
 // TLS libraries on the host: finds every mapped file that implements
 // SSL_read/SSL_write (shared libssl of OpenSSL 1.1 / 3, BoringSSL, or a copy
-// linked into an executable such as node), identifies it by its symbols, and
+// linked into an executable such as node), gnutls_record_send/recv (GnuTLS) or
+// crypto/tls (a Go executable), identifies it by its symbols, and
 // keeps the observation uprobes attached once per inode while any process maps
 // it. A uprobe on an inode covers every process mapping it, including ones
 // started later and ones running before the agent.
@@ -26,7 +27,7 @@ class Observer;
 
 // What a file's dynamic symbols say about the TLS library in it.
 struct TlsIdentity {
-  std::string kind;  // "openssl-3", "openssl-1.1", "openssl", "boringssl", "go"
+  std::string kind;  // "openssl-3", "openssl-1.1", "openssl", "boringssl", "gnutls", "go"
   bool read = false, write = false, read_ex = false, write_ex = false;
   // File offset of each SSL_* function found: what the uprobes attach to (the ELF
   // file is parsed once, here).

@@ -107,6 +107,49 @@ class TlsCapture(AgentAndNginx):
         libs = {l["path"]: l for l in self.agent.status()["tls"]}
         self.assertIn("SSL_write (return)", libs["/usr/bin/node"]["probes"])
 
+    def test_gnutls_cli(self):
+        # GnuTLS's own client: gnutls_record_send2/recv on libgnutls.so.30.
+        p = subprocess.Popen(["gnutls-cli", "--insecure", "--port", str(self.nginx.port), "127.0.0.1"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        p.stdin.write(b"GET /api/tls/gnutls-cli HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        p.stdin.flush()
+        out = p.stdout.read()  # until nginx closes the connection
+        p.stdin.close()
+        p.stdout.close()
+        p.wait(20)
+        self.assertIn(b"HTTP/1.1 200", out)
+        calls = self.wait_calls("/api/tls/gnutls-cli", 2)
+        self.check_sides(calls, p.pid, "gnutls-cli", 1, client_lib="gnutls")
+
+    def test_libcurl_gnutls_keepalive(self):
+        # A program on libcurl3-gnutls (Debian's libcurl-gnutls.so.4), three GETs on one handle.
+        code = textwrap.dedent(f"""
+            import ctypes, sys
+            curl = ctypes.CDLL("libcurl-gnutls.so.4")
+            curl.curl_easy_init.restype = ctypes.c_void_p
+            curl.curl_easy_setopt.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+            curl.curl_easy_perform.argtypes = [ctypes.c_void_p]
+            curl.curl_easy_getinfo.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+            sink = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t,
+                                    ctypes.c_void_p)(lambda p, s, n, u: s * n)
+            h = curl.curl_easy_init()
+            curl.curl_easy_setopt(h, 64, 0)  # CURLOPT_SSL_VERIFYPEER
+            curl.curl_easy_setopt(h, 81, 0)  # CURLOPT_SSL_VERIFYHOST
+            curl.curl_easy_setopt(h, 20011, ctypes.cast(sink, ctypes.c_void_p))  # CURLOPT_WRITEFUNCTION
+            for i in range(3):
+                url = f"https://127.0.0.1:{self.nginx.port}/api/tls/curl-gnutls/{{i}}".encode()
+                curl.curl_easy_setopt(h, 10002, ctypes.c_char_p(url))  # CURLOPT_URL
+                assert curl.curl_easy_perform(h) == 0
+                code = ctypes.c_long()
+                curl.curl_easy_getinfo(h, 0x200002, ctypes.byref(code))  # CURLINFO_RESPONSE_CODE
+                assert code.value == 200, code.value
+        """)
+        p = subprocess.Popen([PY, "-c", code])
+        self.assertEqual(p.wait(30), 0)
+        calls = self.wait_calls("/api/tls/curl-gnutls/", 6)
+        self.check_sides(calls, p.pid, "python3", 3, client_lib="gnutls")
+        self.assertEqual(len({c["conn"]["local"]["port"] for c in calls if c["role"] == "client"}), 1)
+
     def test_library_copy_at_a_new_path_is_discovered(self):
         # A private copy of libssl (another inode) loaded by a new process: found
         # by the scan that follows its exec, before it starts talking.

@@ -30,6 +30,15 @@ TEST(TlsIdentify, BoringSslFromAndroidPackage) {
   EXPECT_TRUE(id->read && id->write);
 }
 
+TEST(TlsIdentify, GnuTls) {
+  auto id = identify_tls_library("/usr/lib/x86_64-linux-gnu/libgnutls.so.30");
+  ASSERT_TRUE(id) << id.error().message;
+  EXPECT_EQ(id->kind, "gnutls");
+  for (const char* f : {"gnutls_record_send", "gnutls_record_send2", "gnutls_record_recv", "gnutls_record_recv_seq"})
+    EXPECT_TRUE(id->offsets.count(f)) << f;
+  EXPECT_FALSE(id->read || id->write);  // not an SSL_* library
+}
+
 TEST(TlsIdentify, FilesWithoutTlsAndNonElfFiles) {
   auto libc = identify_tls_library("/usr/lib/x86_64-linux-gnu/libc.so.6");
   ASSERT_TRUE(libc) << libc.error().message;
