@@ -36,9 +36,10 @@ uint8_t ConnTracker::guess_role(const vigil_conn_event& e) const {
 }
 
 ConnectionRecord ConnTracker::on_close(const vigil_conn_event& e, const Sink& sink) {
-  ConnectionRecord r = conns_.on_close(e);
+  // Exchanges the close completes (a body that ends with the connection) are
+  // handed over while the connection's record still names its addresses.
   finish(e.conn_id, e.hdr.ts_ns, sink);
-  return r;
+  return conns_.on_close(e);
 }
 
 void ConnTracker::on_data(const vigil_data_event& e, const Sink& sink) {
@@ -63,9 +64,8 @@ void ConnTracker::on_data(const vigil_data_event& e, const Sink& sink) {
 }
 
 std::vector<uint64_t> ConnTracker::on_exit(uint32_t pid, uint64_t ts, const Sink& sink) {
-  std::vector<uint64_t> ids = conns_.drop_process(pid);
+  std::vector<uint64_t> ids = conns_.drop_process(pid, [&](uint64_t id) { finish(id, ts, sink); });
   retired_.missed_closes += ids.size();
-  for (uint64_t id : ids) finish(id, ts, sink);
   return ids;
 }
 

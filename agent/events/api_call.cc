@@ -135,6 +135,7 @@ ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn,
   if (t.has_query) a.request.query = redact_query(t.query);
   a.request.headers = redact_headers(x.request.headers);
   a.response.status = x.response.status;
+  a.response.interim = x.response.interim;
   a.response.headers = redact_headers(x.response.headers);
   a.endpoint = a.request.path;  // the inventory (agent/apimap) replaces it with the template
   if (x.request.version_major == 2 && x.request.header("content-type").starts_with("application/grpc")) {

@@ -76,6 +76,7 @@ struct BodyEncoder {
     put_opt(w, "body", e.request_body);
     w.end_object();
     w.key("response").begin_object().field("status", e.response.status);
+    if (e.response.interim > 0) w.field("interim", e.response.interim);
     headers_json(w, e.response.headers);
     put_opt(w, "body", e.response_body);
     w.end_object();

@@ -64,6 +64,7 @@ struct ApiCallEvent {
   struct Response {
     int status = 0;
     Headers headers;
+    int interim = 0;  // 1xx responses before the final one (shown when > 0)
   } response;
   std::string endpoint;
   uint64_t latency_ns = 0, req_bytes = 0, resp_bytes = 0;

@@ -24,11 +24,12 @@ const ConnectionRecord* ConnectionTable::find(uint64_t id) const {
   return it == conns_.end() ? nullptr : &it->second;
 }
 
-std::vector<uint64_t> ConnectionTable::drop_process(uint32_t pid) {
+std::vector<uint64_t> ConnectionTable::drop_process(uint32_t pid, const std::function<void(uint64_t)>& before) {
   std::vector<uint64_t> ids;
   for (auto it = conns_.begin(); it != conns_.end();) {
     if (it->second.pid == pid) {
       ids.push_back(it->first);
+      if (before) before(it->first);
       it = conns_.erase(it);
     } else {
       ++it;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -26,7 +27,8 @@ class ConnectionTable {
   ConnectionRecord on_close(const vigil_conn_event& e);
   const ConnectionRecord* find(uint64_t id) const;
   // Forgets every connection of `pid`; returns their ids.
-  std::vector<uint64_t> drop_process(uint32_t pid);
+  // `before(id)` is called for each of them while its record is still here.
+  std::vector<uint64_t> drop_process(uint32_t pid, const std::function<void(uint64_t)>& before = {});
   size_t size() const { return conns_.size(); }
 
  private:

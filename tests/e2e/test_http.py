@@ -4,7 +4,10 @@ import subprocess
 import textwrap
 import unittest
 
-from vigil_e2e import CURL, PY, AgentAndNginx, require_root, wait_until
+import json
+import os
+
+from vigil_e2e import CURL, PY, AgentAndNginx, AgentCase, Process, require_root, wait_until
 
 
 class HttpCapture(AgentAndNginx):
@@ -196,6 +199,70 @@ class HttpCapture(AgentAndNginx):
         self.assertRegex(r.stdout, r"^\d+ API calls in [\d.]+ s")
         self.assertIn("REQ/S", r.stdout)
         self.assertNotIn("\x1b[", r.stdout)
+
+
+REPLAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools", "http1_replay.py")
+
+
+class HttpAsServersSpeakIt(AgentCase):
+    """Issue 14: messages as real servers and clients write them, replayed over
+    loopback TCP between two processes (tools/http1_replay.py): every case is one
+    api_call per side with the right method, path, query and final status."""
+
+    # case: (method, path, query, host, status, interim responses)
+    EXPECTED = {
+        "report": ("REPORT", "/dav/report", "", "h", 207, 0),
+        "search": ("SEARCH", "/dav/search", "", "h", 200, 0),
+        "purge": ("PURGE", "/cache/purge", "", "h", 200, 0),
+        "link": ("LINK", "/dav/link", "", "h", 204, 0),
+        "source": ("SOURCE", "/stream/source", "", "h", 200, 0),
+        "query": ("QUERY", "/api/query", "", "h", 200, 0),
+        "msearch": ("M-SEARCH", "*", "", "h", 200, 0),
+        "leading_crlf": ("GET", "/lead/crlf", "", "h", 200, 0),
+        "close_http10": ("GET", "/close/http10", "", "", 200, 0),
+        "close_header": ("GET", "/close/header", "", "h", 200, 0),
+        "no_reason": ("GET", "/status/noreason", "", "h", 301, 0),
+        "empty_reason": ("GET", "/status/emptyreason", "", "h", 200, 0),
+        "not_modified": ("GET", "/cache/304", "", "h", 304, 0),
+        "head": ("HEAD", "/head/len", "", "h", 200, 0),
+        "continue": ("POST", "/upload/continue", "", "h", 201, 1),
+        "pipelined": ("GET", "/pipe/1", "", "h", 200, 0),
+        "pipelined2": ("GET", "/pipe/2", "", "h", 200, 0),
+        "fragment": ("GET", "/frag/posts", "page=1", "h", 200, 0),
+        "absolute": ("GET", "/", "x=1", "host:1234", 200, 0),
+    }
+
+    def test_replayed_messages_over_real_sockets(self):
+        server = Process([PY, REPLAY, "server"], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(server.proc.stdout.close)
+        self.addCleanup(server.stop)
+        port = int(server.proc.stdout.readline())
+        client = subprocess.run([PY, REPLAY, "client", str(port)], capture_output=True, text=True, timeout=60)
+        self.assertEqual(client.returncode, 0, client.stderr)
+        paths = {v[1] for v in self.EXPECTED.values()}
+
+        def replayed():
+            return [e for e in self.agent.events() if e["kind"] == "api_call"
+                    and (e["conn"]["local"]["port"] == port or e["conn"]["remote"]["port"] == port)]
+        want = 2 * len(self.EXPECTED)
+        wait_until(lambda: len(replayed()) >= want, 15)
+        calls = replayed()
+        got = {(c["role"], c["request"]["method"], c["request"]["path"]): c for c in calls}
+        missing, wrong = [], []
+        for name, (method, path, query, host, status, interim) in self.EXPECTED.items():
+            for role, pid in (("client", None), ("server", server.pid)):
+                c = got.get((role, method, path))
+                if c is None:
+                    missing.append(f"{role} {name}")
+                    continue
+                fields = (c["request"].get("query", ""), c["request"].get("host", ""), c["response"]["status"],
+                          c["response"].get("interim", 0))
+                if fields != (query, host, status, interim) or (pid and c["process"]["pid"] != pid):
+                    wrong.append(f"{role} {name}: {fields} != {(query, host, status, interim)}")
+        right = want - len(missing) - len(wrong)
+        print(f"replayed HTTP/1 exchanges right: {right} of {want}")
+        self.assertEqual((missing, wrong), ([], []), json.dumps(sorted(got.keys())))
+        self.assertEqual(len(calls), want, json.dumps(sorted(got.keys())))
 
 
 if __name__ == "__main__":

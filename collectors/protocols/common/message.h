@@ -57,6 +57,7 @@ struct Message {
   std::string method;  // requests
   std::string target;  // requests: origin-form "/path?query", or absolute/authority form
   int status = 0;      // responses
+  int interim = 0;     // responses: interim (1xx) responses before this final one, e.g. 100 Continue
   int version_minor = 1;
   int version_major = 1;  // 2: an HTTP/2 stream (headers decoded from HPACK)
   Headers headers;

@@ -196,6 +196,7 @@ void StreamParser::resync(uint64_t ts) {
   ++invalid_;
   buf_.clear();
   cur_ = Message{};
+  interim_ = 0;
   state_ = State::kResync;
 }
 
@@ -216,10 +217,12 @@ void StreamParser::on_head_complete() {
 
   if (cur_.kind == Kind::kResponse) {
     if (cur_.status >= 100 && cur_.status < 200 && cur_.status != 101) {
-      cur_ = Message{};  // interim response (100 Continue): not the answer
+      cur_ = Message{};  // interim response (100 Continue): not the answer, counted on it
+      ++interim_;
       state_ = State::kHead;
       return;
     }
+    cur_.interim = std::exchange(interim_, 0);
     std::string method;
     if (!methods_.empty()) {
       method = std::move(methods_.front());

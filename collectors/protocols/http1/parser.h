@@ -71,6 +71,7 @@ class StreamParser {
   std::string buf_;   // partial head or chunk-size/trailer line
   Message cur_;
   uint64_t remaining_ = 0;
+  int interim_ = 0;  // interim responses since the last final one
   bool seen_any_ = false;
   std::deque<std::string> methods_;
   std::deque<Message> done_;

@@ -187,9 +187,13 @@ TEST(Stream, HeadResponseHasNoBodyDespiteContentLength) {
 TEST(Stream, InterimResponsesAreNotAnswers) {
   StreamParser p(Kind::kResponse);
   p.push_request_method("POST");
-  auto msgs = feed_all(p, {"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"});
-  ASSERT_EQ(msgs.size(), 1u);
+  p.push_request_method("GET");
+  auto msgs = feed_all(p, {"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+                           "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"});
+  ASSERT_EQ(msgs.size(), 2u);
   EXPECT_EQ(msgs[0].status, 201);
+  EXPECT_EQ(msgs[0].interim, 1);  // counted on the final response it preceded
+  EXPECT_EQ(msgs[1].interim, 0);
 }
 
 TEST(Stream, NoBodyFor204And304) {
