@@ -20,9 +20,10 @@ std::span<const Need> needs() {
       {kNetAdmin, "CAP_NET_ADMIN", false, "the egress programs (cgroup connect/sendmsg, DNS answers)",
        "egress policies are not enforced (observation runs)"},
       {kSysPtrace, "CAP_SYS_PTRACE", false,
-       "/proc/<pid>/exe, maps and root of processes with capabilities vigild lacks (most root daemons, "
+       "/proc/<pid>/exe, maps, root and fd of processes with capabilities vigild lacks (most root daemons, "
        "containers)",
-       "those processes' executable paths and TLS libraries are not seen; binary selectors do not match them"},
+       "those processes' executable paths, TLS libraries and connections open before the start are not seen; "
+       "binary selectors do not match them"},
       {kDacReadSearch, "CAP_DAC_READ_SEARCH", false,
        "reading executables and libraries whose mode bits shut out root-without-override (e.g. under a 0700 home)",
        "TLS in those files is not probed"},

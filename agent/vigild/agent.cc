@@ -17,11 +17,19 @@
 #include "base/caps.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "collectors/host/open_sockets.h"
 #include "collectors/kernel/egress_enforcer.h"
 #include "collectors/kernel/system.h"
 #include "policy/selector.h"
 
 namespace vigil {
+namespace {
+
+// Connections older than the agent handed to the kernel as seeds: a quarter of
+// its connection table (bpf/observe/maps.bpf.h `conns`).
+constexpr size_t kMaxSeededConnections = 16384;
+
+}  // namespace
 
 Agent::Agent(Config config, AgentOptions options)
     : config_(std::move(config)), options_(options) {
@@ -159,6 +167,14 @@ Status Agent::start() {
   observer_ = std::move(*obs);
   // Seed after attaching: a process started in between is then seen either way.
   size_t n = procs_->seed();
+  if (oo.capture_bytes > 0) {
+    // Keep-alive connections older than the agent: captured from their next use.
+    OpenSocketScan open = find_open_sockets("/proc", oo.self_pid, kMaxSeededConnections);
+    size_t seeded = observer_->seed_connections(open.sockets);
+    log::info("{} connections open before the start are captured from their next request{}", seeded,
+              open.over_limit ? fmt::format(" ({} more are not: over {})", open.over_limit, kMaxSeededConnections)
+                              : "");
+  }
   if (oo.capture_bytes > 0 && config_.capture.tls) {
     tls_ = std::make_unique<TlsManager>(*observer_);
     mapper_->set_tls_names([this](uint8_t id) { return tls_->lib_name(id); });
@@ -218,6 +234,7 @@ Status Agent::start() {
 
 void Agent::on_kernel_event(const KernelEvent& ev) {
   ++kernel_events_;
+  if (auto* exit = std::get_if<const vigil_exit_event*>(&ev)) observer_->forget_seeds((*exit)->hdr.pid);
   if (tls_)
     if (auto* exec = std::get_if<const vigil_exec_event*>(&ev))
       tls_->on_exec((*exec)->hdr.pid, BootClock::now_wall_ns());

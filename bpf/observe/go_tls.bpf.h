@@ -56,15 +56,10 @@ static __always_inline __s32 go__conn_fd(__u64 conn, __u64 cookie)
 static __always_inline struct vigil_conn_value *go__conn(__u32 pid, __s32 fd)
 {
 	struct vigil_conn_key key = { .pid = pid, .fd = fd };
-	struct vigil_conn_value *val;
 
 	if (fd < 0)
 		return NULL;
-	val = bpf_map_lookup_elem(&conns, &key);
-	if (val)
-		return val;
-	conn__track(fd, VIGIL_ROLE_UNKNOWN);
-	return bpf_map_lookup_elem(&conns, &key);
+	return conn__lookup(&key, VIGIL_ROLE_UNKNOWN);
 }
 
 static __always_inline bool go__skip(void)

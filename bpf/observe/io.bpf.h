@@ -10,7 +10,9 @@
 /* readv/writev/sendmsg/recvmsg: iovecs copied per call (verifier loop bound). */
 #define VIGIL_MAX_IOV 8
 
-static __always_inline void io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 direction)
+/* Returns the thread's pending slot when the call's bytes are to be looked at
+ * on exit, else NULL. */
+static __always_inline struct vigil_io_args *io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 direction)
 {
 	struct vigil_conn_key key;
 	struct vigil_conn_value *val;
@@ -18,38 +20,37 @@ static __always_inline void io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 d
 	__u64 pid_tgid;
 
 	if (capture_bytes == 0)
-		return;
+		return NULL;
 	pid_tgid = bpf_get_current_pid_tgid();
 	key.pid = pid_tgid >> 32;
 	key.fd = fd;
-	/* Files, pipes and untracked sockets stop here, after one hash lookup. */
+	/* Files, pipes and untracked sockets stop here, after one hash lookup. A
+	 * socket older than the agent met inside a TLS call is tracked from here
+	 * (user space tells client from server). */
 	val = bpf_map_lookup_elem(&conns, &key);
-	if (!val) {
-		/* A socket older than the agent, met inside a TLS call: track it from
-		 * here (user space tells client from server). */
-		if (!tls_enabled || !tls__in_call())
-			return;
-		conn__track(fd, VIGIL_ROLE_UNKNOWN);
-		val = bpf_map_lookup_elem(&conns, &key);
+	if (!val || val->conn_id == 0) {
+		val = conn__adopt(&key, val, !val && tls_enabled && tls__in_call() ? VIGIL_ROLE_UNKNOWN : CONN_UNTRACKED);
 		if (!val)
-			return;
+			return NULL;
 	}
 	/* Connections known to carry neither HTTP nor TLS skip the TLS slot lookup. */
 	if (tls_enabled && val->l7 != VIGIL_L7_OTHER && tls__on_socket_io(key.pid, fd, direction))
-		return; /* the records of a TLS call: its plaintext is what we report */
+		return NULL; /* the records of a TLS call: its plaintext is what we report */
 	/* TCP byte counts come from tcp_sock: nothing left to do once the payload
 	 * is known not to interest us. UDP keeps counting here. */
 	if (l7__skip(val->l7) && val->tuple.proto == VIGIL_PROTO_TCP)
-		return;
+		return NULL;
 	slot = bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0,
 				    BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!slot)
-		return;
+		return NULL;
 	slot->buf = buf;
 	slot->iovcnt = iovcnt;
 	slot->fd = fd;
 	slot->direction = direction;
 	slot->tls_write = 0;
+	slot->mmsg = 0;
+	return slot;
 }
 
 static __always_inline void io__enter_msg(__s32 fd, __u64 umsg, __u32 direction)
@@ -61,6 +62,53 @@ static __always_inline void io__enter_msg(__s32 fd, __u64 umsg, __u32 direction)
 	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)umsg) != 0)
 		return;
 	io__enter(fd, (__u64)msg.msg_iov, msg.msg_iovlen ? msg.msg_iovlen : 1, direction);
+}
+
+/* sendmmsg/recvmmsg (DNS resolvers send A and AAAA queries in one call): a
+ * vector of struct mmsghdr, whose msg_len the kernel fills in per message. */
+static __always_inline void io__enter_mmsg(__s32 fd, __u64 vec, __u32 vlen, __u32 direction)
+{
+	struct vigil_io_args *slot;
+
+	if (vlen == 0)
+		return;
+	slot = io__enter(fd, vec, vlen, direction);
+	if (slot)
+		slot->mmsg = 1;
+}
+
+/* Messages of one sendmmsg/recvmmsg whose byte counts are summed (verifier loop
+ * bound; the kernel caps vlen at UIO_MAXIOV = 1024). A larger batch counts its
+ * first VIGIL_MAX_MMSG messages. */
+#define VIGIL_MAX_MMSG 64
+
+/* The bytes moved by the first `n` messages of an mmsghdr vector; `args` is
+ * left pointing at the first message's iovecs (the payload looked at) and
+ * `first_len` is that message's length (its buffers may be longer). */
+static __always_inline long io__mmsg_done(struct vigil_io_args *args, long n, __u32 *first_len)
+{
+	struct mmsghdr *vec = (struct mmsghdr *)args->buf;
+	struct user_msghdr first;
+	__u32 len;
+	long total = 0;
+
+	for (int i = 0; i < VIGIL_MAX_MMSG; i++) {
+		if (i >= n)
+			break;
+		if (bpf_probe_read_user(&len, sizeof(len), &vec[i].msg_len) != 0)
+			break;
+		if (i == 0)
+			*first_len = len;
+		total += len;
+	}
+	if (bpf_probe_read_user(&first, sizeof(first), &vec[0].msg_hdr) != 0 || first.msg_iovlen == 0) {
+		args->buf = 0; /* counted, not captured */
+		args->iovcnt = 0;
+		return total;
+	}
+	args->buf = (__u64)first.msg_iov;
+	args->iovcnt = first.msg_iovlen;
+	return total;
 }
 
 static __always_inline __u32 io__copy_iov(struct vigil_data_event *e, __u64 iov_addr,
@@ -127,6 +175,7 @@ static __always_inline void io__exit(long ret)
 	struct vigil_data_event *e;
 	struct data_meta m = {};
 	__u32 want, captured;
+	__u32 first_len = 0xffffffff; /* sendmmsg/recvmmsg: only the first message is looked at */
 
 	pending = bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0, 0);
 	if (!pending || pending->direction == 0)
@@ -135,6 +184,12 @@ static __always_inline void io__exit(long ret)
 	pending->direction = 0; /* consumed */
 	if (ret <= 0)
 		return;
+	/* sendmmsg/recvmmsg return a count of messages: the bytes are in the vector. */
+	if (args.mmsg) {
+		ret = io__mmsg_done(&args, ret, &first_len);
+		if (ret <= 0)
+			return;
+	}
 	key.pid = pid_tgid >> 32;
 	key.fd = args.fd;
 	val = bpf_map_lookup_elem(&conns, &key);
@@ -156,6 +211,8 @@ static __always_inline void io__exit(long ret)
 	m.fd = args.fd;
 	m.direction = args.direction;
 	want = ret < capture_bytes ? ret : capture_bytes;
+	if (want > first_len)
+		want = first_len;
 	if (want > VIGIL_MAX_CAPTURE)
 		want = VIGIL_MAX_CAPTURE;
 	if (args.buf != 0 && args.iovcnt == 0 && want <= VIGIL_SMALL_PAYLOAD) {

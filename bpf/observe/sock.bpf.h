@@ -72,6 +72,11 @@ static __always_inline void conn__emit(struct vigil_conn_key *key, struct vigil_
 	struct vigil_conn_event *e = event__reserve(sizeof(*e));
 	struct tcp_sock *tp;
 
+	if (val->conn_id == 0) { /* a seed (see conn__lookup): nothing was reported open */
+		if (e)
+			bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+		return;
+	}
 	if (!e)
 		return;
 	event__fill_header(&e->hdr, type);
@@ -150,6 +155,8 @@ static __always_inline void conn__track(__s32 fd, __u8 role)
 	val.conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
 	/* A tracked fd reused without close(2) (dup2 over it): report the old one closed. */
 	struct vigil_conn_value *old = bpf_map_lookup_elem(&conns, &key);
+	if (old && old->conn_id == 0)
+		old = NULL; /* a seed becoming a connection */
 	if (old)
 		conn__emit(&key, old, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_SYSCALL);
 	if (bpf_map_update_elem(&conns, &key, &val, BPF_ANY) != 0) {
@@ -159,6 +166,37 @@ static __always_inline void conn__track(__s32 fd, __u8 role)
 	if (!old)
 		pid_fds__add(key.pid, fd);
 	conn__emit(&key, &val, VIGIL_EV_CONN_OPEN, 0);
+}
+
+/* A socket open before the agent started is put in `conns` by user space as a
+ * seed (conn_id 0, the role it found in /proc): tracked for real, and reported
+ * open, at its first use. */
+#define CONN_UNTRACKED 0xff /* a `role` that leaves a socket not in `conns` alone */
+
+/* `val` is what `conns` holds at key (key->pid is the current process): a
+ * seed is made a connection, no entry at all is tracked with `role` (unless
+ * CONN_UNTRACKED). The tracked connection, or NULL. */
+static __always_inline struct vigil_conn_value *conn__adopt(struct vigil_conn_key *key,
+							    struct vigil_conn_value *val, __u8 role)
+{
+	if (val && val->conn_id != 0)
+		return val;
+	if (val)
+		role = val->tuple.role;
+	else if (role == CONN_UNTRACKED)
+		return NULL;
+	conn__track(key->fd, role);
+	val = bpf_map_lookup_elem(&conns, key);
+	if (val && val->conn_id == 0) { /* the fd is no longer that socket */
+		bpf_map_delete_elem(&conns, key);
+		return NULL;
+	}
+	return val;
+}
+
+static __always_inline struct vigil_conn_value *conn__lookup(struct vigil_conn_key *key, __u8 role)
+{
+	return conn__adopt(key, bpf_map_lookup_elem(&conns, key), role);
 }
 
 static __always_inline int conn__accepted(long ret)

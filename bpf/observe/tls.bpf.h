@@ -6,6 +6,7 @@
 
 #include "observe/l7.bpf.h"
 #include "observe/ring.bpf.h"
+#include "observe/sock.bpf.h"
 
 static __always_inline bool tls__in_call(void)
 {
@@ -49,6 +50,7 @@ static __always_inline bool tls__on_socket_io(__u32 pid, __s32 fd, __u32 directi
 			slot->fd = fd;
 			slot->direction = VIGIL_DIR_EGRESS;
 			slot->tls_write = 1;
+			slot->mmsg = 0;
 		}
 	}
 	return true;
@@ -175,7 +177,7 @@ static __always_inline int tls__returned(long n, bool ex, __u8 op)
 		return 0;
 	key.pid = bpf_get_current_pid_tgid() >> 32;
 	key.fd = t->fd >= 0 ? t->fd : tls__fd_of(t, key.pid);
-	val = key.fd >= 0 ? bpf_map_lookup_elem(&conns, &key) : NULL;
+	val = key.fd >= 0 ? conn__lookup(&key, CONN_UNTRACKED) : NULL;
 	if (!val) {
 		lost__inc(&lost, VIGIL_LOST_TLS_NO_SOCKET);
 		return 0;

@@ -1,6 +1,7 @@
 #include "collectors/host/net.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <string_view>
 
@@ -41,26 +42,43 @@ const char* family_name(uint16_t family) {
 
 namespace vigil {
 
-bool tcp_table_listens_on(const std::string& table, uint16_t port) {
-  // "  sl  local_address rem_address   st ..." with local_address "ADDR:PORT" in hex.
+std::vector<SocketRow> parse_socket_table(std::string_view table) {
+  // "  sl  local_address rem_address   st tx_queue:rx_queue tr:tm->when retrnsmt   uid  timeout inode ..."
+  // with addresses "ADDR:PORT" and the state in hex; the first line is the header.
+  std::vector<SocketRow> rows;
   size_t pos = table.find('\n');
-  while (pos != std::string::npos && pos + 1 < table.size()) {
+  while (pos != std::string_view::npos && pos + 1 < table.size()) {
     size_t end = table.find('\n', pos + 1);
-    std::string_view line(table.data() + pos + 1, (end == std::string::npos ? table.size() : end) - pos - 1);
+    std::string_view line = table.substr(pos + 1, (end == std::string_view::npos ? table.size() : end) - pos - 1);
     pos = end;
-    size_t colon = line.find(':');                 // after "sl"
+    std::string_view field[10];
+    size_t n = 0, i = 0;
+    while (n < 10) {
+      size_t start = line.find_first_not_of(' ', i);
+      if (start == std::string_view::npos) break;
+      i = line.find(' ', start);
+      field[n++] = line.substr(start, i == std::string_view::npos ? std::string_view::npos : i - start);
+      if (i == std::string_view::npos) break;
+    }
+    if (n < 10) continue;
+    size_t colon = field[1].rfind(':');
     if (colon == std::string_view::npos) continue;
-    size_t local = line.find_first_not_of(' ', colon + 1);
-    size_t pcolon = line.find(':', local);
-    size_t sp = line.find(' ', pcolon);
-    if (local == std::string_view::npos || pcolon == std::string_view::npos || sp == std::string_view::npos) continue;
-    unsigned long p = std::strtoul(std::string(line.substr(pcolon + 1, sp - pcolon - 1)).c_str(), nullptr, 16);
-    size_t rem = line.find_first_not_of(' ', sp);
-    size_t st = rem == std::string_view::npos ? rem : line.find(' ', rem);
-    if (st == std::string_view::npos) continue;
-    st = line.find_first_not_of(' ', st);
-    if (p == port && line.substr(st, 2) == "0A") return true;
+    auto hex = [](std::string_view f, int base, uint64_t& out) {
+      auto [p, ec] = std::from_chars(f.data(), f.data() + f.size(), out, base);
+      return ec == std::errc() && p == f.data() + f.size();
+    };
+    uint64_t port = 0, state = 0, inode = 0;
+    if (!hex(field[1].substr(colon + 1), 16, port) || !hex(field[3], 16, state) || !hex(field[9], 10, inode) ||
+        port > 0xffff || state > 0xff)
+      continue;
+    rows.push_back({static_cast<uint16_t>(port), static_cast<uint8_t>(state), inode});
   }
+  return rows;
+}
+
+bool tcp_table_listens_on(const std::string& table, uint16_t port) {
+  for (const SocketRow& r : parse_socket_table(table))
+    if (r.local_port == port && r.state == kSocketListen) return true;
   return false;
 }
 

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace vigil {
 
@@ -13,6 +15,16 @@ std::string format_mapped_addr(const uint8_t addr[16]);
 // "1.2.3.4:80", "[::1]:443"
 std::string format_endpoint(uint16_t family, const uint8_t addr[16], uint16_t port);
 const char* family_name(uint16_t family);  // "ipv4" | "ipv6" | "unknown"
+
+// One row of a socket table (/proc/PID/net/tcp, tcp6, udp, udp6).
+struct SocketRow {
+  uint16_t local_port = 0;
+  uint8_t state = 0;  // TCP_ESTABLISHED 1, TCP_LISTEN 10; UDP: 1 when connected
+  uint64_t inode = 0;
+};
+inline constexpr uint8_t kSocketEstablished = 1, kSocketListen = 10;
+// The rows of a socket table's text; lines that do not parse are skipped.
+std::vector<SocketRow> parse_socket_table(std::string_view table);
 
 // True when the TCP table text (/proc/PID/net/tcp or tcp6) has a listening
 // socket on `port`: a connection on that local port is then the server side.

@@ -29,8 +29,8 @@ struct ProgramPair {
 };
 
 bool is_payload_program(std::string_view name) {
-  for (std::string_view call : {"write", "sendto", "writev", "sendmsg", "sendfile64", "read",
-                                "recvfrom", "readv", "recvmsg"}) {
+  for (std::string_view call : {"write", "sendto", "writev", "sendmsg", "sendmmsg", "sendfile64", "read",
+                                "recvfrom", "readv", "recvmsg", "recvmmsg"}) {
     for (std::string_view prefix : {"tp__syscalls__sys_enter_", "tp__syscalls__sys_exit_"}) {
       if (name.size() == prefix.size() + call.size() && name.starts_with(prefix) &&
           name.ends_with(call))
@@ -151,6 +151,33 @@ Result<UprobeLink> Observer::attach_uprobe(std::string_view program, const std::
 }
 
 void Observer::set_tls_enabled(bool on) { skel_->bss->tls_enabled = on ? 1 : 0; }
+
+size_t Observer::seed_connections(const std::vector<OpenSocket>& sockets) {
+  int map = bpf_map__fd(skel_->maps.conns);
+  size_t n = 0;
+  for (const OpenSocket& s : sockets) {
+    vigil_conn_key key{s.pid, s.fd};
+    vigil_conn_value seed{};  // conn_id 0: a seed (bpf/observe/sock.bpf.h conn__adopt)
+    seed.tuple.role = s.role;
+    if (bpf_map_update_elem(map, &key, &seed, BPF_NOEXIST) != 0) continue;  // tracked already, or full
+    seeds_.emplace(s.pid, s.fd);
+    ++n;
+  }
+  return n;
+}
+
+void Observer::forget_seeds(uint32_t pid) {
+  auto [first, last] = seeds_.equal_range(pid);
+  if (first == last) return;
+  int map = bpf_map__fd(skel_->maps.conns);
+  for (auto it = first; it != last; ++it) {
+    vigil_conn_key key{pid, it->second};
+    vigil_conn_value val{};
+    // A seed that became a connection left with the process's other sockets.
+    if (bpf_map_lookup_elem(map, &key, &val) == 0 && val.conn_id == 0) bpf_map_delete_elem(map, &key);
+  }
+  seeds_.erase(first, last);
+}
 
 Observer::~Observer() {
   if (ring_) ring_buffer__free(ring_);

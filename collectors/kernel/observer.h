@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "base/link.h"
+#include "collectors/host/open_sockets.h"
 #include "collectors/kernel/uprobe.h"
 #include "base/result.h"
 #include "bpf/include/vigil/abi.h"
@@ -79,6 +81,13 @@ class Observer {
                                    uint64_t offset, uint64_t cookie);
   // Socket syscalls check for a TLS call in flight only once this is set.
   void set_tls_enabled(bool on);
+  // Sockets open before the programs were attached (find_open_sockets): each is
+  // tracked, and reported open, at its first read or write from now on. Returns
+  // how many were seeded (a socket already tracked is left as it is). Only
+  // meaningful while capture is on (the payload programs make seeds connections).
+  size_t seed_connections(const std::vector<OpenSocket>& sockets);
+  // The process exited: its seeds that never became connections are dropped.
+  void forget_seeds(uint32_t pid);
   uint64_t malformed_events() const { return malformed_; }
 
  private:
@@ -90,6 +99,7 @@ class Observer {
   Handler handler_;
   uint64_t malformed_ = 0;
   bool uprobes_via_tracefs_ = false;  // the uprobe PMU refused once: not asked again
+  std::multimap<uint32_t, int32_t> seeds_;  // pid -> fd seeded and maybe not yet used
 };
 
 }  // namespace vigil

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -151,7 +152,8 @@ std::vector<Site> sites_of(const TlsIdentity& id, uint8_t lib, bool in_executabl
 
 }  // namespace
 
-void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable) {
+void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable,
+                        std::chrono::steady_clock::time_point since) {
   std::vector<std::pair<std::string, size_t>> labels;
   for (const Site& s : sites_of(id, lib.st.id, in_executable)) {
     auto link = observer_.attach_uprobe(s.program, path, s.label, s.offset, s.cookie);
@@ -169,8 +171,10 @@ void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity
   }
   for (const auto& [label, n] : labels) lib.st.probes.push_back(n == 1 ? label : fmt::format("{} ×{}", label, n));
   observer_.set_tls_enabled(true);
-  log::info("TLS library {} ({}{}): {} probes attached", lib.st.path, lib.st.kind,
-            lib.st.version.empty() ? "" : " " + lib.st.version, lib.links.size());
+  // The time from opening the file: what a new program's first request races.
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
+  log::info("TLS library {} ({}{}): {} probes attached in {:.1f} ms", lib.st.path, lib.st.kind,
+            lib.st.version.empty() ? "" : " " + lib.st.version, lib.links.size(), ms);
 }
 
 void TlsManager::detach(Library& lib) {
@@ -211,6 +215,7 @@ TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, 
   if (auto it = libs_.find(key); it != libs_.end()) return &it->second;
   if (rejected_.count(key)) return nullptr;
   if (auto f = failed_.find(key); f != failed_.end() && f->second.round == round_) return nullptr;
+  auto started = std::chrono::steady_clock::now();
   auto id = identify_tls_library(open_path);
   if (!id) {
     // Unreadable now (the process exited, its mount namespace went away): not a
@@ -235,7 +240,7 @@ TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, 
   if (id->go) lib.st.version = id->go->version;
   names_[lib.st.id] = id->kind;
   Library& added = libs_.emplace(key, std::move(lib)).first->second;
-  attach(added, open_path, *id, in_executable);
+  attach(added, open_path, *id, in_executable, started);
   if (added.links.empty()) {  // not attached: remembered as failed, tried again later
     failed_[key] = {added.st, round_};
     libs_.erase(key);
@@ -276,6 +281,9 @@ void TlsManager::scan_all() {
     if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
     scan_pid(static_cast<uint32_t>(std::stoul(name)), &seen);
   }
+  // A file that failed while no process maps it any more is forgotten (a build
+  // or a container's short-lived tools would otherwise pile up here).
+  std::erase_if(failed_, [&](const auto& f) { return f.second.round != round_ && !seen.count(f.first); });
   // The last process mapping a library has been gone for kLingerNs: so are its probes.
   for (auto it = libs_.begin(); it != libs_.end();) {
     Library& lib = it->second;

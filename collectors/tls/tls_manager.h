@@ -7,6 +7,7 @@
 // started later and ones running before the agent.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string_view>
@@ -94,7 +95,8 @@ class TlsManager {
   void scan_pid(uint32_t pid, std::set<Inode>* seen);
   // Identifies and attaches the file at `open_path` (shown as `path`) once per inode.
   Library* add(const Inode& key, const std::string& path, const std::string& open_path, bool in_executable);
-  void attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable);
+  void attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable,
+              std::chrono::steady_clock::time_point since);
   void detach(Library& lib);
 
   Observer& observer_;
@@ -105,7 +107,7 @@ class TlsManager {
   std::map<Inode, TlsLibraryStatus> rejected_;
   // Could not be read or attached this time (the process that showed it exited, a
   // refused attach): shown in status and tried again through the next process
-  // that maps it, never given up on.
+  // that maps it, never given up on; forgotten once no process maps it.
   struct Failed {
     TlsLibraryStatus st;
     uint64_t round = 0;  // tried once per scan round at most (a large executable is parsed each time)

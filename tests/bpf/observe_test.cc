@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <thread>
+#include <tuple>
 
 #include "agent/events/event_mapper.h"
 #include "base/file.h"
@@ -491,6 +492,198 @@ TEST_F(ObserveTest, PayloadOffsetsLengthsAndPeek) {
   EXPECT_EQ(records[1].conn_id, records[2].conn_id);
 }
 
+// sendmmsg/recvmmsg (a resolver sends its A and AAAA queries in one call): the
+// bytes of every message counted on a UDP socket, both ways, the answers read
+// into buffers longer than the datagrams; on a TCP socket the messages are one
+// stretch of the stream whose first message is what the record shows.
+TEST_F(ObserveTest, SendmmsgAndRecvmmsgCounted) {
+  std::vector<vigil_conn_event> closes;
+  std::vector<vigil_data_event> records;
+  auto cap = Observer::create(ObserverOptions{.ringbuf_bytes = 1u << 20, .self_pid = 0, .capture_bytes = 64},
+                              [&](const KernelEvent& ev) {
+                                if (auto* c = std::get_if<const vigil_conn_event*>(&ev))
+                                  if ((*c)->hdr.type == VIGIL_EV_CONN_CLOSE) closes.push_back(**c);
+                                if (auto* d = std::get_if<const vigil_data_event*>(&ev)) records.push_back(**d);
+                              });
+  ASSERT_TRUE(cap.ok()) << cap.error().message;
+  auto batch = [](std::vector<std::string>& parts, std::vector<iovec>& iov, std::vector<mmsghdr>& msgs) {
+    iov.resize(parts.size());
+    msgs.assign(parts.size(), mmsghdr{});
+    for (size_t i = 0; i < parts.size(); ++i) {
+      iov[i] = iovec{parts[i].data(), parts[i].size()};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+  };
+  // UDP: 2 queries of 40 and 30 bytes out, echoed back, read in one recvmmsg.
+  int srv = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  socklen_t alen = sizeof(a);
+  ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&a), alen), 0);
+  getsockname(srv, reinterpret_cast<sockaddr*>(&a), &alen);
+  int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(connect(u, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  sockaddr_in local{};
+  socklen_t llen = sizeof(local);
+  getsockname(u, reinterpret_cast<sockaddr*>(&local), &llen);
+  std::vector<std::string> queries = {std::string(40, 'q'), std::string(30, 'r')};
+  std::vector<iovec> iov;
+  std::vector<mmsghdr> msgs;
+  batch(queries, iov, msgs);
+  ASSERT_EQ(sendmmsg(u, msgs.data(), 2, 0), 2);
+  char buf[128];
+  for (int i = 0; i < 2; ++i) {
+    sockaddr_in peer{};
+    socklen_t plen = sizeof(peer);
+    ssize_t n = recvfrom(srv, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&peer), &plen);
+    ASSERT_GT(n, 0);
+    ASSERT_EQ(sendto(srv, buf, n, 0, reinterpret_cast<sockaddr*>(&peer), plen), n);
+  }
+  std::vector<std::string> answers(2, std::string(512, '\0'));
+  batch(answers, iov, msgs);
+  int got = 0;
+  for (int tries = 0; got < 2 && tries < 100; ++tries) {
+    int n = recvmmsg(u, msgs.data() + got, 2 - got, MSG_DONTWAIT, nullptr);
+    if (n > 0) got += n;
+    else usleep(10'000);
+  }
+  ASSERT_EQ(got, 2);
+  close(u);
+  close(srv);
+
+  // TCP: an HTTP request written as two messages of one sendmmsg.
+  auto [lfd, ta] = listen_loopback(1);
+  int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&ta), sizeof(ta)), 0);
+  int s = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(s, 0);
+  std::vector<std::string> request = {"GET /mmsg HTTP/1.1\r\n", "Host: x\r\n\r\n"};
+  batch(request, iov, msgs);
+  ASSERT_EQ(sendmmsg(c, msgs.data(), 2, 0), 2);
+  close(c);
+  close(s);
+  close(lfd);
+
+  auto udp_close = [&]() -> const vigil_conn_event* {
+    for (const auto& e : closes)
+      if (e.tuple.proto == VIGIL_PROTO_UDP && e.tuple.lport == ntohs(local.sin_port)) return &e;
+    return nullptr;
+  };
+  auto request_record = [&]() -> const vigil_data_event* {
+    for (const auto& r : records)
+      if (r.direction == VIGIL_DIR_EGRESS && payload(r).starts_with("GET /mmsg")) return &r;
+    return nullptr;
+  };
+  for (int i = 0; i < 40 && (!udp_close() || !request_record()); ++i) (void)(*cap)->poll(50);
+  const vigil_conn_event* uc = udp_close();
+  ASSERT_NE(uc, nullptr);
+  EXPECT_EQ(uc->hdr.pid, static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(uc->bytes_sent, 70u);
+  EXPECT_EQ(uc->bytes_recv, 70u) << "the datagrams' lengths, not the buffers'";
+  const vigil_data_event* r = request_record();
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->offset, 0u);
+  EXPECT_EQ(r->length, request[0].size() + request[1].size());
+  EXPECT_EQ(r->captured, request[0].size()) << "the first message's bytes";
+  EXPECT_EQ(r->l7, VIGIL_L7_HTTP1);
+}
+
+// A keep-alive connection older than the programs: found in /proc, seeded, and
+// tracked from its next write (open reported then, with the role found) with
+// the stream offsets counted from there. A seed never used again reports
+// nothing on close; one whose fd now holds a file is dropped at its first read.
+TEST_F(ObserveTest, SeededConnectionsBecomeConnectionsAtTheirNextUse) {
+  auto [lfd, a] = listen_loopback(2);
+  int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  int s = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(s, 0);
+  int idle = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(connect(idle, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  int idle_s = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(idle_s, 0);
+  int gone = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(connect(gone, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  int gone_s = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(gone_s, 0);
+  const std::string before = "GET /before HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(write(c, before.data(), before.size()), static_cast<ssize_t>(before.size()));
+  char buf[256];
+  ASSERT_EQ(read(s, buf, sizeof(buf)), static_cast<ssize_t>(before.size()));
+
+  std::vector<vigil_conn_event> conns;
+  std::vector<vigil_data_event> records;
+  auto cap = Observer::create(ObserverOptions{.ringbuf_bytes = 1u << 20, .self_pid = 0, .capture_bytes = 64},
+                              [&](const KernelEvent& ev) {
+                                if (auto* e = std::get_if<const vigil_conn_event*>(&ev)) conns.push_back(**e);
+                                if (auto* d = std::get_if<const vigil_data_event*>(&ev)) records.push_back(**d);
+                              });
+  ASSERT_TRUE(cap.ok()) << cap.error().message;
+  auto scan = find_open_sockets("/proc", 0, 1 << 20);
+  std::vector<OpenSocket> mine;
+  for (const auto& o : scan.sockets)
+    if (o.pid == static_cast<uint32_t>(getpid())) mine.push_back(o);
+  auto role_of = [&](int fd) {
+    for (const auto& o : mine)
+      if (o.fd == fd) return static_cast<int>(o.role);
+    return -1;
+  };
+  ASSERT_EQ(role_of(c), VIGIL_ROLE_CLIENT);
+  ASSERT_EQ(role_of(s), VIGIL_ROLE_SERVER);
+  ASSERT_EQ(role_of(idle_s), VIGIL_ROLE_SERVER);
+  ASSERT_EQ(role_of(lfd), -1) << "a listening socket is not a connection";
+  // The seeded fd of a socket closed (unseen: the seeds' own close does nothing)
+  // before its seed is used, then reused for a file.
+  ASSERT_EQ(role_of(gone), VIGIL_ROLE_CLIENT);
+  EXPECT_EQ((*cap)->seed_connections(mine), mine.size());
+  EXPECT_EQ((*cap)->seed_connections(mine), 0u) << "seeded once";
+  close(gone);
+  int file = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  ASSERT_EQ(file, gone);
+  ASSERT_GT(read(file, buf, sizeof(buf)), 0);
+
+  const std::string after = "GET /after HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(write(c, after.data(), after.size()), static_cast<ssize_t>(after.size()));
+  ASSERT_EQ(read(s, buf, sizeof(buf)), static_cast<ssize_t>(after.size()));
+  close(idle);
+  close(idle_s);
+  close(c);
+  close(s);
+  close(gone_s);
+  close(file);
+  close(lfd);
+  for (int i = 0; i < 20 && (conns.size() < 4 || records.size() < 2); ++i) (void)(*cap)->poll(50);
+
+  std::string seen;
+  for (const auto& r : records) seen += fmt::format("[fd {} dir {} len {}] ", r.fd, r.direction, r.length);
+  ASSERT_EQ(records.size(), 2u) << "the write after the seeding and its read: " << seen;
+  const vigil_data_event& w = records[0];
+  EXPECT_EQ(w.direction, VIGIL_DIR_EGRESS);
+  EXPECT_EQ(w.role, VIGIL_ROLE_CLIENT);
+  EXPECT_EQ(w.offset, 0u) << "counted from the seed's first use";
+  EXPECT_EQ(payload(w), after);
+  EXPECT_EQ(records[1].role, VIGIL_ROLE_SERVER);
+  EXPECT_NE(records[1].conn_id, w.conn_id);
+  // Opens and closes of the two used seeds only: the idle pair and the reused fd report nothing.
+  std::vector<std::tuple<uint32_t, int32_t, uint8_t>> got;
+  for (const auto& e : conns) got.emplace_back(e.hdr.type, e.fd, e.tuple.role);
+  using T = std::tuple<uint32_t, int32_t, uint8_t>;
+  EXPECT_EQ(got, (std::vector<T>{{VIGIL_EV_CONN_OPEN, c, VIGIL_ROLE_CLIENT},
+                                 {VIGIL_EV_CONN_OPEN, s, VIGIL_ROLE_SERVER},
+                                 {VIGIL_EV_CONN_CLOSE, c, VIGIL_ROLE_CLIENT},
+                                 {VIGIL_EV_CONN_CLOSE, s, VIGIL_ROLE_SERVER}}));
+  for (const auto& e : conns) {
+    EXPECT_EQ(e.tuple.proto, VIGIL_PROTO_TCP);
+    EXPECT_EQ(e.tuple.family, AF_INET);
+    EXPECT_NE(e.conn_id, 0u);
+  }
+  EXPECT_EQ(conns[0].tuple.rport, ntohs(a.sin_port));
+  EXPECT_EQ(conns[1].tuple.lport, ntohs(a.sin_port));
+  (*cap)->forget_seeds(getpid());
+}
+
 // Issue 14: the kernel's protocol inference takes any upper-case method token
 // (WebDAV, SSDP, QUERY) and a request after an empty line as HTTP/1, and still
 // leaves other client-first protocols alone (no record at all).
@@ -598,6 +791,16 @@ TEST_F(ObserveTest, TlsExecutableOfAGoneProcessIsAttachedAndFailuresAreRetried) 
     l = entry(m, app.string());
     EXPECT_FALSE(l.probes.empty()) << l.error;
     EXPECT_EQ(l.error, "");
+  }
+  {  // a failure whose process is gone is forgotten at the next full walk
+    fs::create_directories(tmp / "emptyroot2");
+    fs::path d = fake_pid(tmp / "proc3", 4444, tmp / "emptyroot2");
+    TlsManager m(obs, (tmp / "proc3").string());
+    m.scan_all();
+    EXPECT_NE(entry(m, app.string()).error, "");
+    fs::remove_all(d);
+    m.scan_all();
+    EXPECT_EQ(m.status().size(), 0u) << entry(m, app.string()).error;
   }
   fs::remove_all(tmp);
 }

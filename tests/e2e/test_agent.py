@@ -99,6 +99,36 @@ class AgentE2E(AgentCase):
         self.assertIn("curl", human)
         self.assertIn("exe=/usr/bin/curl", human)
 
+    def test_glibc_resolver_batch_counted(self):
+        """glibc's resolver sends its A and AAAA queries in one sendmmsg: the UDP
+        connection's close carries the bytes of both queries and of the answers."""
+        dns_addr = "127.0.83.1"
+        d = tempfile.mkdtemp(prefix="vigil-dns-")
+        self.addCleanup(shutil.rmtree, d, True)
+        dns = Process(["/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-daemon",
+                       f"--listen-address={dns_addr}", "--bind-interfaces", "--port=53",
+                       "--address=/api.test/127.0.0.9", "--pid-file=", "--user=root"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(dns.stop)
+        resolv = os.path.join(d, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write(f"nameserver {dns_addr}\noptions attempts:1 timeout:3\n")
+        time.sleep(0.3)
+        # Its own mount namespace: /etc/resolv.conf names the test's server for it alone.
+        p = subprocess.run(["/usr/bin/unshare", "-m", "/bin/sh", "-c",
+                            f"mount --bind {resolv} /etc/resolv.conf && exec /usr/bin/getent ahosts api.test"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("127.0.0.9", p.stdout)
+        closes = wait_until(lambda: [e for e in conn_events(self.agent.events(), process__comm="getent", state="close")
+                                     if e["conn"]["proto"] == "udp" and e["conn"]["remote"]["port"] == 53], 10)
+        self.assertTrue(closes, [e for e in self.agent.events() if e.get("kind") == "connection"][-5:])
+        c = closes[0]
+        self.assertEqual(c["conn"]["remote"]["addr"], dns_addr)
+        # Two queries for api.test (12-byte header, 10-byte name, type and class): 26 bytes each.
+        self.assertEqual(c["bytes_sent"], 52, c)
+        self.assertGreater(c["bytes_recv"], 26, c)  # two answers (42 + 26 bytes here)
+
     def test_ipv6_curl(self):
         port = free_port()
         server, root = http_server(port, bind="::1")
@@ -140,8 +170,9 @@ class AgentE2E(AgentCase):
         s = self.agent.status()
         self.assertEqual(s["agent"], "vigild")
         names = {p["name"] for p in s["programs"]}
-        # process + connection lifecycle (8) and payload capture (9 syscalls, enter and exit)
-        self.assertEqual(len(names), 26, names)
+        # process + connection lifecycle (8) and payload capture (11 syscalls, enter and exit)
+        self.assertEqual(len(names), 30, names)
+        self.assertIn("tp__syscalls__sys_exit_sendmmsg", names)
         self.assertIn("tp__syscalls__sys_exit_connect", names)
         self.assertIn("tp__syscalls__sys_exit_recvfrom", names)
         self.assertTrue(all(p["attached"] for p in s["programs"]))
@@ -211,7 +242,7 @@ class Lifecycle(unittest.TestCase):
         try:
             agent.start()
             ours = {p["id"] for p in agent.status()["programs"]}
-            self.assertEqual(len(ours), 26)
+            self.assertEqual(len(ours), 30)
             self.assertTrue(ours <= bpf_prog_ids())
             self.assertFalse(ours & before)
             agent.stop(sig)

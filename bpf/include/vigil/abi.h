@@ -161,7 +161,8 @@ struct vigil_io_args {
 	__u64 iovcnt; /* 0 for a flat buffer */
 	__s32 fd;
 	__u16 direction;
-	__u16 tls_write; /* the syscall carries an SSL_write's records: emit its plaintext at exit */
+	__u8 tls_write; /* the syscall carries an SSL_write's records: emit its plaintext at exit */
+	__u8 mmsg;      /* sendmmsg/recvmmsg: buf is a struct mmsghdr vector of iovcnt messages */
 };
 
 /* A TLS library call in flight on a thread (task storage), from its entry

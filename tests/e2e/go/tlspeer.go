@@ -3,6 +3,8 @@
 //
 //	tlspeer client URL N [h1|h2] [delay_ms]  N keep-alive GETs of URL+"/<i>"; prints each status
 //	tlspeer server ADDR CERT KEY            HTTPS (HTTP/2 and HTTP/1.1) on ADDR; prints the port
+//	tlspeer load URL SECONDS CONNS          CONNS keep-alive HTTP/1.1 clients GET URL for SECONDS
+//	                                        (bench/): prints "requests errors"
 package main
 
 import (
@@ -13,6 +15,8 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +36,37 @@ func client(url string, n int, proto string, delay time.Duration) error {
 		resp.Body.Close()
 		fmt.Println(resp.Proto, resp.StatusCode)
 	}
+	return nil
+}
+
+func load(url string, seconds, conns int) error {
+	var done, failed int64
+	end := time.Now().Add(time.Duration(seconds) * time.Second)
+	var wg sync.WaitGroup
+	for i := 0; i < conns; i++ {
+		// A transport per goroutine, one connection each, as wrk -c: a shared pool
+		// dials a new connection whenever a request finds all of them busy, and
+		// then closes the surplus (a connection per request, now and then).
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxConnsPerHost: 1,
+			TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}} // HTTP/1.1, as wrk
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				resp, err := c.Get(url)
+				if err != nil {
+					atomic.AddInt64(&failed, 1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				atomic.AddInt64(&done, 1)
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Println(done, failed)
 	return nil
 }
 
@@ -64,10 +99,15 @@ func main() {
 			delay, _ = strconv.Atoi(os.Args[5])
 		}
 		err = client(os.Args[2], n, proto, time.Duration(delay)*time.Millisecond)
+	case len(os.Args) == 5 && os.Args[1] == "load":
+		seconds, _ := strconv.Atoi(os.Args[3])
+		conns, _ := strconv.Atoi(os.Args[4])
+		err = load(os.Args[2], seconds, conns)
 	case len(os.Args) == 5 && os.Args[1] == "server":
 		err = server(os.Args[2], os.Args[3], os.Args[4])
 	default:
-		err = fmt.Errorf("usage: tlspeer client URL N [h1|h2] [delay_ms] | tlspeer server ADDR CERT KEY")
+		err = fmt.Errorf("usage: tlspeer client URL N [h1|h2] [delay_ms] | tlspeer server ADDR CERT KEY | " +
+			"tlspeer load URL SECONDS CONNS")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tlspeer:", err)
