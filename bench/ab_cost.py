@@ -15,21 +15,21 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run  # noqa: E402  (the harness: Agent, wrk_round, proc_cpu_seconds)
-from vigil_e2e import Nginx  # noqa: E402  (run.py puts tests/e2e on the path)
+import harness  # noqa: E402  (Agent, wrk_round, proc_cpu_seconds, ProgCost, BpfStats)
+from vigil_e2e import Nginx  # noqa: E402  (harness.py puts tests/e2e on the path)
 
 
 def measure(bin_dir, url):
     """One wrk round with a fresh agent: (req/s, BPF ns/req, agent CPU ns/req, {program: ns per request})."""
-    run.BIN = bin_dir
-    pc = run.ProgCost()
-    agent = run.Agent(sink_path="/dev/null")
-    c0 = run.proc_cpu_seconds(agent.proc.pid)
+    harness.BIN = bin_dir
+    pc = harness.ProgCost()
+    agent = harness.Agent(sink_path="/dev/null")
+    c0 = harness.proc_cpu_seconds(agent.proc.pid)
     pc.start()
-    reqs, rps = run.wrk_round(url)
+    reqs, rps = harness.wrk_round(url)
     time.sleep(1.5)  # let the agent drain
     bpf_ns = pc.stop()
-    c1 = run.proc_cpu_seconds(agent.proc.pid)
+    c1 = harness.proc_cpu_seconds(agent.proc.pid)
     agent.stop()
     return rps, bpf_ns / reqs, (c1 - c0) * 1e9 / reqs, {k: v / reqs for k, v in pc.per_program.items()}
 
@@ -40,16 +40,16 @@ def main():
     builds = {"A": os.path.join(sys.argv[1], "bin"), "B": os.path.join(sys.argv[2], "bin")}
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 4
     lines = [f"A = {sys.argv[1]}, B = {sys.argv[2]}; {rounds} rounds per scenario, order alternating; "
-             f"`wrk -t1 -c10 -d{run.HTTP_SECONDS}s` against one nginx worker.", "",
+             f"`wrk -t1 -c10 -d{harness.HTTP_SECONDS}s` against one nginx worker.", "",
              "| scenario | build | req/s (median) | BPF ns/req (median) | agent CPU ns/req (median) | rounds: req/s, BPF, CPU |",
              "|---|---|---|---|---|---|"]
     per_program = []
-    with run.BpfStats():
+    with harness.BpfStats():
         for tls in (False, True):
             nginx = Nginx(tls=tls)
             url = f"{'https' if tls else 'http'}://127.0.0.1:{nginx.port}/api/bench/1"
             try:
-                run.wrk_round(url)  # warm-up
+                harness.wrk_round(url)  # warm-up
                 res = {"A": [], "B": []}
                 for r in range(rounds):
                     for side in (("A", "B") if r % 2 == 0 else ("B", "A")):

@@ -11,113 +11,19 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "build", "bin")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (AGENT_TRACEPOINTS, BIN, BPFTRACE_ALL_AGENT_PROBES, BPFTRACE_ALL_AGENT_PROBES_TLS,  # noqa: E402
+                     HTTP_ROUNDS, HTTP_SECONDS, ROOT, Agent, Bpftrace, CountingPeer, cost_rows, observe_rounds,
+                     peer_rows, proc_cpu_seconds, proc_peak_rss_kib, wait_for, wrk_round)
+
 ROUNDS = int(os.environ.get("VIGIL_BENCH_ROUNDS", "5"))
 CONNS = int(os.environ.get("VIGIL_BENCH_CONNS", "20000"))
-HTTP_ROUNDS = int(os.environ.get("VIGIL_BENCH_HTTP_ROUNDS", "5"))
-HTTP_SECONDS = int(os.environ.get("VIGIL_BENCH_HTTP_SECONDS", "10"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-
-PAYLOAD_SYSCALLS = ["write", "sendto", "writev", "sendmsg", "sendfile64", "read", "recvfrom", "readv",
-                    "recvmsg"]
-BPFTRACE_ALL_AGENT_PROBES = ",\n".join(
-    [f"tracepoint:syscalls:sys_enter_{c}, tracepoint:syscalls:sys_exit_{c}" for c in PAYLOAD_SYSCALLS]
-    + ["tracepoint:syscalls:sys_enter_connect, tracepoint:syscalls:sys_exit_connect",
-       "tracepoint:syscalls:sys_exit_accept4, tracepoint:syscalls:sys_exit_accept",
-       "tracepoint:syscalls:sys_enter_close",
-       "tracepoint:sched:sched_process_exec, tracepoint:sched:sched_process_fork",
-       "tracepoint:sched:sched_process_exit"]) + " { @[probe] = count(); }"
-
-BPFTRACE_SAME_PROBES = """
-tracepoint:syscalls:sys_enter_connect, tracepoint:syscalls:sys_exit_connect,
-tracepoint:syscalls:sys_exit_accept4, tracepoint:syscalls:sys_exit_accept,
-tracepoint:syscalls:sys_enter_close,
-tracepoint:sched:sched_process_exec, tracepoint:sched:sched_process_fork,
-tracepoint:sched:sched_process_exit { @[probe] = count(); }
-"""
-
-
-def wait_for(pred, timeout=20):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def proc_cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def proc_peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
-class Agent:
-    def __init__(self, sink_path=None, env=None, extra_config="", wrap=()):
-        self.dir = tempfile.mkdtemp(prefix="vigil-bench-")
-        self.sock = os.path.join(self.dir, "vigil.sock")
-        self.events = os.path.join(self.dir, "events.jsonl")
-        cfg = os.path.join(self.dir, "vigil.yaml")
-        with open(cfg, "w") as f:
-            f.write(f"control_socket: {self.sock}\ndata_dir: {self.dir}/data\nevents:\n  sinks:\n"
-                    f"    - type: file\n      path: {sink_path or self.events}\n{extra_config}")
-        self.proc = subprocess.Popen(list(wrap) + [os.path.join(BIN, "vigild"), "--config", cfg],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     env={**os.environ, **(env or {})})
-        if not wait_for(lambda: os.path.exists(self.sock), 90):
-            raise RuntimeError("vigild did not start")
-        time.sleep(0.5)
-
-    def status(self):
-        out = subprocess.run([os.path.join(BIN, "vigil"), "--socket", self.sock, "status", "-o", "json"],
-                             capture_output=True, text=True, check=True)
-        return json.loads(out.stdout)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(20)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class Bpftrace:
-    def __init__(self, program=BPFTRACE_SAME_PROBES):
-        self.proc = subprocess.Popen(["bpftrace", "-e", program], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        # bpftrace prints "Attaching N probes..." once attached (after any warnings).
-        seen = []
-        while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("bpftrace did not attach: " + "".join(seen))
-            seen.append(line)
-            if line.startswith("Attaching"):
-                break
-        time.sleep(1.0)
-
-    def stop(self):
-        """Ends bpftrace; returns its map printout."""
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.communicate(timeout=20)[0] or ""
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return ""
 
 
 def connect_round():
@@ -153,121 +59,18 @@ def bench_connect():
     return results, agent_stats
 
 
-def wrk_round(url):
-    out = subprocess.run(["wrk", "-t1", "-c10", f"-d{HTTP_SECONDS}s", "--latency", url], capture_output=True,
-                         text=True, check=True).stdout
-    reqs = int(out.split(" requests in ")[0].split()[-1])
-    rps = float(out.split("Requests/sec:")[1].split()[0])
-    return reqs, rps
-
-
-LIBSSL = "/usr/lib/x86_64-linux-gnu/libssl.so.3"
-TLS_UPROBES = (f"uprobe:{LIBSSL}:SSL_write, uprobe:{LIBSSL}:SSL_write_ex, uprobe:{LIBSSL}:SSL_read, "
-               f"uprobe:{LIBSSL}:SSL_read_ex, uretprobe:{LIBSSL}:SSL_read, uretprobe:{LIBSSL}:SSL_read_ex")
-BPFTRACE_ALL_AGENT_PROBES_TLS = BPFTRACE_ALL_AGENT_PROBES.replace(" { @[probe]", f",\n{TLS_UPROBES} {{ @[probe]")
-
-
-def uprobe_hits(bpftrace_output):
-    """Sum of the uprobe/uretprobe counts in a bpftrace `@[probe]: N` printout."""
-    total = 0
-    for line in bpftrace_output.splitlines():
-        if line.startswith("@[uprobe:") or line.startswith("@[uretprobe:"):
-            total += int(line.rsplit(":", 1)[1])
-    return total
-
-
-class ProgCost:
-    """BPF run time of the programs a peer loaded (kernel.bpf_stats_enabled=1): snapshot
-    the program ids before the peer starts, then `start()` right before the load and
-    `stop()` right after it; `per_program` is run_time_ns per program over the load."""
-
-    def __init__(self):
-        self.before = set(bpf_programs())
-
-    def _ours(self):
-        return {i: p for i, p in bpf_programs().items() if i not in self.before}
-
-    def start(self):
-        self.p0 = self._ours()
-
-    def stop(self):
-        p1 = self._ours()
-        self.per_program = {}
-        for i, p in p1.items():
-            ns = p.get("run_time_ns", 0) - self.p0.get(i, {}).get("run_time_ns", 0)
-            self.per_program[p["name"]] = self.per_program.get(p["name"], 0) + ns
-        return sum(self.per_program.values())
-
-
-def bpf_programs():
-    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True, check=True).stdout
-    return {p["id"]: p for p in json.loads(out or "[]")}
-
-
-class BpfStats:
-    """kernel.bpf_stats_enabled=1 for the life of the block (restored after)."""
-
-    def __enter__(self):
-        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
-            self.was = f.read().strip()
-        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
-            f.write("1")
-
-    def __exit__(self, *exc):
-        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
-            f.write(self.was)
-
-
 def bench_http(tls=False):
     """no agent / vigild / bpftrace counting, interleaved; for the two observers also the
     BPF run time (per program) and the observer's own CPU, each per request."""
     from vigil_e2e import Nginx
     nginx = Nginx(tls=tls)
     url = f"{'https' if tls else 'http'}://127.0.0.1:{nginx.port}/api/bench/1"
-    results = {"none": [], "vigild": [], "bpftrace": []}
-    cost = {"vigild": [], "bpftrace": []}  # per round: (BPF ns/req, CPU ns/req, {program: ns/req})
-    agent_stats = []
-    hits_per_request = []
     try:
-        with BpfStats():
-            wrk_round(url)  # warm-up
-            for _ in range(HTTP_ROUNDS):
-                results["none"].append(wrk_round(url)[1])
-
-                pc = ProgCost()
-                agent = Agent(sink_path="/dev/null")
-                before = agent.status()["counters"]["http"]["api_calls"]
-                cpu0 = proc_cpu_seconds(agent.proc.pid)
-                pc.start()
-                t0 = time.monotonic()
-                reqs, rps = wrk_round(url)
-                wall = time.monotonic() - t0
-                time.sleep(2)
-                bpf_ns = pc.stop()
-                cpu = proc_cpu_seconds(agent.proc.pid) - cpu0
-                st = agent.status()
-                calls = st["counters"]["http"]["api_calls"] - before
-                lost = {k: v for k, v in st["counters"]["lost"].items() if v}
-                agent_stats.append({"cpu_pct": 100.0 * cpu / wall, "rss_kib": proc_peak_rss_kib(agent.proc.pid),
-                                    "requests": reqs, "api_calls": calls, "lost": lost})
-                cost["vigild"].append((bpf_ns / reqs, 1e9 * cpu / reqs,
-                                       {k: v / reqs for k, v in pc.per_program.items()}))
-                results["vigild"].append(rps)
-                agent.stop()
-
-                pc = ProgCost()
-                bt = Bpftrace(BPFTRACE_ALL_AGENT_PROBES_TLS if tls else BPFTRACE_ALL_AGENT_PROBES)
-                cpu0 = proc_cpu_seconds(bt.proc.pid)
-                pc.start()
-                reqs, rps = wrk_round(url)
-                bpf_ns = pc.stop()
-                cpu = proc_cpu_seconds(bt.proc.pid) - cpu0
-                results["bpftrace"].append(rps)
-                hits_per_request.append(uprobe_hits(bt.stop()) / reqs)
-                cost["bpftrace"].append((bpf_ns / reqs, 1e9 * cpu / reqs, {}))
+        program = BPFTRACE_ALL_AGENT_PROBES_TLS if tls else BPFTRACE_ALL_AGENT_PROBES
+        results, agent_stats, hits, cost = observe_rounds(lambda: wrk_round(url), lambda: CountingPeer(program))
     finally:
         nginx.stop()
-    return results, agent_stats, hits_per_request if tls else None, cost
+    return results, agent_stats, hits if tls else None, cost
 
 
 INV_ROUNDS = int(os.environ.get("VIGIL_BENCH_INV_ROUNDS", "5"))
@@ -538,7 +341,7 @@ def targets_section():
     """Issue 13's targets against this run's medians (only those measured in this run)."""
     rows = ["", "## Capture cost targets (this run)", "",
             "| target | goal | measured | met |", "|---|---|---|---|"]
-    spec = (("plain", "plaintext HTTP: vigild ÷ bpftrace counting the same 26 tracepoints (throughput)", 0.9, ">="),
+    spec = (("plain", f"plaintext HTTP: vigild ÷ bpftrace counting the same {AGENT_TRACEPOINTS} tracepoints (throughput)", 0.9, ">="),
             ("tls", "TLS HTTP: vigild ÷ bpftrace counting the same tracepoints and libssl uprobes", 1.0, ">="),
             ("churn", "connection churn: vigild ÷ bpftrace, time per connection", 1.05, "<="),
             ("bulk", "bulk non-HTTP stream, inference on: vigild ÷ no agent (MiB/s)", 0.95, ">="),
@@ -567,7 +370,7 @@ def connect_section(results, agent_stats):
         "",
     ]
     lines += peer_rows(results, "ns/conn", (("none", "no agent"), ("vigild", "vigild observing"),
-                                            ("bpftrace", "bpftrace counting the same 26 tracepoints")))
+                                            ("bpftrace", f"bpftrace counting the same {AGENT_TRACEPOINTS} tracepoints")))
     lines += [
         "",
         f"vigild vs bpftrace (same probes): {med['vigild'] / med['bpftrace']:.3f}× the time per connection.",
@@ -579,33 +382,6 @@ def connect_section(results, agent_stats):
         lines.append(f"| {i + 1} | {s['cpu_pct']:.1f} | {s['rss_kib'] / 1024:.1f} | {s['events']} | "
                      f"{expected_events} | {s['lost']} |")
     return lines
-
-def peer_rows(results, value_header, labels):
-    """The side-by-side table of one scenario: median, every round, ratio to no agent."""
-    med = {k: statistics.median(v) for k, v in results.items()}
-    rows = [f"| peer | {value_header} (median) | rounds | ratio to no agent |", "|---|---|---|---|"]
-    for k, label in labels:
-        r = ", ".join(f"{x:.0f}" for x in results[k])
-        rows.append(f"| {label} | {med[k]:.0f} | {r} | {med[k] / med['none']:.3f} |")
-    return rows
-
-
-def cost_rows(cost):
-    """The per-request cost table of one HTTP scenario: BPF run time and the observer's
-    own CPU, medians and every round, and vigild's costliest programs."""
-    med = lambda xs: statistics.median(xs)
-    rows = ["| peer | BPF run time ns/request (median) | rounds | observer CPU ns/request (median) | rounds | "
-            "total ns/request |", "|---|---|---|---|---|---|", "| no agent | 0 | | 0 | | 0 |"]
-    for k, label in (("vigild", "vigild observing"), ("bpftrace", "bpftrace counting (the reference)")):
-        b, c = [x[0] for x in cost[k]], [x[1] for x in cost[k]]
-        rows.append(f"| {label} | {med(b):.0f} | {', '.join(f'{x:.0f}' for x in b)} | {med(c):.0f} | "
-                    f"{', '.join(f'{x:.0f}' for x in c)} | {med(b) + med(c):.0f} |")
-    progs = {name: med([r[2].get(name, 0) for r in cost["vigild"]]) for name in cost["vigild"][0][2]}
-    top = [f"{n.replace('tp__syscalls__', '')} {v:.0f}" for n, v in sorted(progs.items(), key=lambda kv: -kv[1])
-           if v >= 1][:10]
-    rows += ["", "vigild's programs, median ns of BPF run time per request: " + ", ".join(top) + "."]
-    return rows
-
 
 def http_section(results, agent_stats, hits_per_request=None, cost=None):
     tls = hits_per_request is not None
@@ -625,8 +401,8 @@ def http_section(results, agent_stats, hits_per_request=None, cost=None):
         "(encoding included, disk excluded).",
         "",
     ]
-    probes = ("the same 26 tracepoints and 6 libssl uprobes (SSL_read/_ex entry and return, SSL_write/_ex)"
-              if tls else "the same 26 tracepoints")
+    probes = (f"the same {AGENT_TRACEPOINTS} tracepoints and 6 libssl uprobes (SSL_read/_ex entry and return, "
+              "SSL_write/_ex)" if tls else f"the same {AGENT_TRACEPOINTS} tracepoints")
     lines += peer_rows(results, "req/s", (("none", "no agent"), ("vigild", "vigild observing"),
                                           ("bpftrace", f"bpftrace counting {probes}")))
     lines += [
@@ -925,6 +701,9 @@ def main():
     http_lines = http_section(*bench_http()) if sel("http") else []
     if sel("tls"):
         http_lines += http_section(*bench_http(tls=True))
+    if sel("tls", "go_tls"):
+        from go_tls import bench_go_tls, go_tls_section
+        http_lines += go_tls_section(*bench_go_tls())
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                          capture_output=True, text=True).stdout.strip()
     lines = [
