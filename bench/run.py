@@ -669,6 +669,7 @@ def bench_tls_uprobe_paths():
 def tls_uprobe_section(out):
     med = lambda xs: statistics.median(xs)
     rows = [
+        "",
         "## TLS uprobes: libbpf's uprobe PMU (CAP_SYS_ADMIN) vs tracefs uprobe_events (five capabilities)",
         "",
         f"The TLS row's load (`wrk -t1 -c10 -d{HTTP_SECONDS}s`, nginx https), {HTTP_ROUNDS} rounds of each, order "

@@ -69,14 +69,12 @@ static __always_inline bool tcp__fin_received(struct sock *sk)
 static __always_inline void conn__emit(struct vigil_conn_key *key, struct vigil_conn_value *val,
 				       __u32 type, __u32 reason)
 {
-	struct vigil_conn_event *e = event__reserve(sizeof(*e));
+	struct vigil_conn_event *e;
 	struct tcp_sock *tp;
 
-	if (val->conn_id == 0) { /* a seed (see conn__lookup): nothing was reported open */
-		if (e)
-			bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+	if (val->conn_id == 0) /* a seed (see conn__adopt): nothing was reported open */
 		return;
-	}
+	e = event__reserve(sizeof(*e));
 	if (!e)
 		return;
 	event__fill_header(&e->hdr, type);
