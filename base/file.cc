@@ -1,9 +1,12 @@
 #include "base/file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,6 +21,18 @@ std::string read_small_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+void for_each_numeric_entry(const std::string& dir, const std::function<void(uint32_t)>& f) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* ent = readdir(d)) {
+    uint32_t n = 0;
+    const char* end = ent->d_name + std::strlen(ent->d_name);
+    auto [ptr, ec] = std::from_chars(ent->d_name, end, n);
+    if (ec == std::errc() && ptr == end && ptr != ent->d_name) f(n);
+  }
+  closedir(d);
 }
 
 Result<std::string> read_file(const std::string& path) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,10 @@ Result<std::string> read_range(const std::string& path, uint64_t off, uint64_t l
 // Writes as much of `data` as `fd` takes (EINTR retried); the bytes written, and in
 // `err` the errno that stopped it (0: all written).
 size_t write_some(int fd, std::string_view data, int& err);
+// Calls `f` with every entry of directory `dir` whose name is a decimal number
+// (the pids under /proc, the fds under /proc/PID/fd); nothing when `dir` cannot
+// be opened.
+void for_each_numeric_entry(const std::string& dir, const std::function<void(uint32_t)>& f);
 // `s` without trailing spaces, tabs and line ends (a value read from a file).
 std::string trim_right(std::string s);
 

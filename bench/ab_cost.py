@@ -12,7 +12,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402  (Agent, wrk_round, proc_cpu_seconds, ProgCost, BpfStats)
@@ -22,16 +21,9 @@ from vigil_e2e import Nginx  # noqa: E402  (harness.py puts tests/e2e on the pat
 def measure(bin_dir, url):
     """One wrk round with a fresh agent: (req/s, BPF ns/req, agent CPU ns/req, {program: ns per request})."""
     harness.BIN = bin_dir
-    pc = harness.ProgCost()
-    agent = harness.Agent(sink_path="/dev/null")
-    c0 = harness.proc_cpu_seconds(agent.proc.pid)
-    pc.start()
-    reqs, rps = harness.wrk_round(url)
-    time.sleep(1.5)  # let the agent drain
-    bpf_ns = pc.stop()
-    c1 = harness.proc_cpu_seconds(agent.proc.pid)
-    agent.stop()
-    return rps, bpf_ns / reqs, (c1 - c0) * 1e9 / reqs, {k: v / reqs for k, v in pc.per_program.items()}
+    r = harness.vigild_round(lambda: harness.wrk_round(url), drain=1.5)
+    reqs = r["requests"]
+    return r["rps"], r["bpf_ns"] / reqs, r["cpu"] * 1e9 / reqs, {k: v / reqs for k, v in r["per_program"].items()}
 
 
 def main():

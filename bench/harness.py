@@ -231,6 +231,31 @@ class CountingPeer:
         return hits
 
 
+def vigild_round(load, extra_config="", wrap=(), drain=2.0):
+    """One round of `load()` -> (requests, req/s) with a fresh vigild (a file sink on
+    /dev/null): the BPF run time of its programs (meaningful under BpfStats), its CPU
+    over the round and `drain` seconds after, and what it counted. A dict."""
+    pc = ProgCost()
+    agent = Agent(sink_path="/dev/null", extra_config=extra_config, wrap=wrap)
+    try:
+        before = agent.status()["counters"]["http"]["api_calls"]
+        cpu0 = proc_cpu_seconds(agent.proc.pid)
+        pc.start()
+        t0 = time.monotonic()
+        reqs, rps = load()
+        wall = time.monotonic() - t0
+        time.sleep(drain)
+        bpf_ns = pc.stop()
+        cpu = proc_cpu_seconds(agent.proc.pid) - cpu0
+        st = agent.status()
+        return {"requests": reqs, "rps": rps, "wall": wall, "cpu": cpu, "bpf_ns": bpf_ns,
+                "per_program": pc.per_program, "api_calls": st["counters"]["http"]["api_calls"] - before,
+                "lost": {k: v for k, v in st["counters"]["lost"].items() if v},
+                "rss_kib": proc_peak_rss_kib(agent.proc.pid), "inventory": st.get("inventory", {})}
+    finally:
+        agent.stop()
+
+
 def observe_rounds(load, counting_peer):
     """HTTP_ROUNDS interleaved rounds of `load()` -> (requests, req/s) with no agent, with vigild
     (a file sink on /dev/null), and with the counting reference `counting_peer()` (a
@@ -246,25 +271,13 @@ def observe_rounds(load, counting_peer):
         for _ in range(HTTP_ROUNDS):
             results["none"].append(load()[1])
 
-            pc = ProgCost()
-            agent = Agent(sink_path="/dev/null")
-            before = agent.status()["counters"]["http"]["api_calls"]
-            cpu0 = proc_cpu_seconds(agent.proc.pid)
-            pc.start()
-            t0 = time.monotonic()
-            reqs, rps = load()
-            wall = time.monotonic() - t0
-            time.sleep(2)
-            bpf_ns = pc.stop()
-            cpu = proc_cpu_seconds(agent.proc.pid) - cpu0
-            st = agent.status()
-            calls = st["counters"]["http"]["api_calls"] - before
-            lost = {k: v for k, v in st["counters"]["lost"].items() if v}
-            agent_stats.append({"cpu_pct": 100.0 * cpu / wall, "rss_kib": proc_peak_rss_kib(agent.proc.pid),
-                                "requests": reqs, "api_calls": calls, "lost": lost})
-            cost["vigild"].append((bpf_ns / reqs, 1e9 * cpu / reqs, {k: v / reqs for k, v in pc.per_program.items()}))
-            results["vigild"].append(rps)
-            agent.stop()
+            r = vigild_round(load)
+            reqs = r["requests"]
+            agent_stats.append({"cpu_pct": 100.0 * r["cpu"] / r["wall"], "rss_kib": r["rss_kib"],
+                                "requests": reqs, "api_calls": r["api_calls"], "lost": r["lost"]})
+            cost["vigild"].append((r["bpf_ns"] / reqs, 1e9 * r["cpu"] / reqs,
+                                   {k: v / reqs for k, v in r["per_program"].items()}))
+            results["vigild"].append(r["rps"])
 
             pc = ProgCost()
             peer = counting_peer()

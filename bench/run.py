@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (AGENT_TRACEPOINTS, BIN, BPFTRACE_ALL_AGENT_PROBES, BPFTRACE_ALL_AGENT_PROBES_TLS,  # noqa: E402
                      HTTP_ROUNDS, HTTP_SECONDS, ROOT, Agent, Bpftrace, CountingPeer, cost_rows, observe_rounds,
-                     peer_rows, proc_cpu_seconds, proc_peak_rss_kib, wait_for, wrk_round)
+                     peer_rows, proc_cpu_seconds, proc_peak_rss_kib, vigild_round, wait_for, wrk_round)
 
 ROUNDS = int(os.environ.get("VIGIL_BENCH_ROUNDS", "5"))
 CONNS = int(os.environ.get("VIGIL_BENCH_CONNS", "20000"))
@@ -78,18 +78,8 @@ INV_ROUNDS = int(os.environ.get("VIGIL_BENCH_INV_ROUNDS", "5"))
 
 def agent_round(url, extra_config="", wrap=()):
     """One wrk round against nginx with a fresh vigild: (req/s, agent CPU ns per request, api_calls, RSS KiB)."""
-    agent = Agent(sink_path="/dev/null", extra_config=extra_config, wrap=wrap)
-    try:
-        before = agent.status()["counters"]["http"]["api_calls"]
-        cpu0 = proc_cpu_seconds(agent.proc.pid)
-        reqs, rps = wrk_round(url)
-        time.sleep(2)
-        cpu = proc_cpu_seconds(agent.proc.pid) - cpu0
-        st = agent.status()
-        return rps, 1e9 * cpu / reqs, st["counters"]["http"]["api_calls"] - before, proc_peak_rss_kib(agent.proc.pid), \
-            st.get("inventory", {})
-    finally:
-        agent.stop()
+    r = vigild_round(lambda: wrk_round(url), extra_config, wrap)
+    return r["rps"], 1e9 * r["cpu"] / r["requests"], r["api_calls"], r["rss_kib"], r["inventory"]
 
 
 def bench_inventory_observe():

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 
+#include "base/file.h"
 #include "policy/selector.h"
 
 namespace vigil::policy {
@@ -51,20 +52,18 @@ EgressSelectors resolve_selectors(const Tables& t, const std::string& cgroup_roo
   // Running processes whose executable path (in their own mount namespace)
   // matches: covers binaries inside containers and files replaced since exec.
   if (any_bins) {
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(proc_root, ec)) {
-      std::string pid = entry.path().filename().string();
-      if (pid.empty() || !std::all_of(pid.begin(), pid.end(), ::isdigit)) continue;
+    for_each_numeric_entry(proc_root, [&](uint32_t pid) {
+      fs::path link = fs::path(proc_root) / std::to_string(pid) / "exe";
       std::error_code lec;
-      std::string exe = fs::read_symlink(entry.path() / "exe", lec).string();
-      if (lec || exe.empty()) continue;
+      std::string exe = fs::read_symlink(link, lec).string();
+      if (lec || exe.empty()) return;
       if (exe.ends_with(" (deleted)")) exe.resize(exe.size() - 10);
       for (size_t i = 0; i < t.policies.size(); ++i) {
         if (!glob_any(t.policies[i].selector.binaries, exe)) continue;
         struct stat st {};
-        if (stat((entry.path() / "exe").c_str(), &st) == 0) add_bin(st, i);
+        if (stat(link.c_str(), &st) == 0) add_bin(st, i);
       }
-    }
+    });
   }
   for (auto& [k, mask] : bins) out.bins.push_back({{0, k.first, k.second}, mask});
 

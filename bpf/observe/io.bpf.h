@@ -88,26 +88,22 @@ static __always_inline void io__enter_mmsg(__s32 fd, __u64 vec, __u32 vlen, __u3
 static __always_inline long io__mmsg_done(struct vigil_io_args *args, long n, __u32 *first_len)
 {
 	struct mmsghdr *vec = (struct mmsghdr *)args->buf;
-	struct user_msghdr first;
+	struct mmsghdr first;
+	long total;
 	__u32 len;
-	long total = 0;
 
-	for (int i = 0; i < VIGIL_MAX_MMSG; i++) {
-		if (i >= n)
+	if (bpf_probe_read_user(&first, sizeof(first), vec) != 0)
+		return 0;
+	*first_len = first.msg_len;
+	total = first.msg_len;
+	for (int i = 1; i < VIGIL_MAX_MMSG; i++) {
+		if (i >= n || bpf_probe_read_user(&len, sizeof(len), &vec[i].msg_len) != 0)
 			break;
-		if (bpf_probe_read_user(&len, sizeof(len), &vec[i].msg_len) != 0)
-			break;
-		if (i == 0)
-			*first_len = len;
 		total += len;
 	}
-	if (bpf_probe_read_user(&first, sizeof(first), &vec[0].msg_hdr) != 0 || first.msg_iovlen == 0) {
-		args->buf = 0; /* counted, not captured */
-		args->iovcnt = 0;
-		return total;
-	}
-	args->buf = (__u64)first.msg_iov;
-	args->iovcnt = first.msg_iovlen;
+	/* No iovec: counted, not captured. */
+	args->buf = first.msg_hdr.msg_iovlen ? (__u64)first.msg_hdr.msg_iov : 0;
+	args->iovcnt = first.msg_hdr.msg_iovlen;
 	return total;
 }
 

@@ -1,11 +1,9 @@
 #include "collectors/host/open_sockets.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
-#include <cstring>
 #include <map>
 #include <set>
 #include <string_view>
@@ -16,20 +14,6 @@
 
 namespace vigil {
 namespace {
-
-// The numeric entries of a directory (pids under /proc, fds under fd/).
-template <class F>
-void for_each_number(const std::string& dir, F&& f) {
-  DIR* d = opendir(dir.c_str());
-  if (!d) return;
-  while (dirent* ent = readdir(d)) {
-    uint32_t n = 0;
-    const char* end = ent->d_name + std::strlen(ent->d_name);
-    auto [ptr, ec] = std::from_chars(ent->d_name, end, n);
-    if (ec == std::errc() && ptr == end && ptr != ent->d_name) f(n);
-  }
-  closedir(d);
-}
 
 // What one network namespace's socket tables say: the connected sockets by
 // inode (with their protocol and local port), and the TCP ports that listen.
@@ -70,13 +54,13 @@ uint64_t socket_inode(const std::string& link_path) {
 OpenSocketScan find_open_sockets(const std::string& proc_root, uint32_t skip_pid, size_t limit) {
   OpenSocketScan out;
   std::map<uint64_t, Namespace> namespaces;  // by the inode of /proc/PID/ns/net
-  for_each_number(proc_root, [&](uint32_t pid) {
+  for_each_numeric_entry(proc_root, [&](uint32_t pid) {
     if (pid == skip_pid) return;
     std::string dir = proc_root + "/" + std::to_string(pid);
     struct stat ns_st {};
     if (stat((dir + "/ns/net").c_str(), &ns_st) != 0) return;
     Namespace* ns = nullptr;
-    for_each_number(dir + "/fd", [&](uint32_t fd) {
+    for_each_numeric_entry(dir + "/fd", [&](uint32_t fd) {
       uint64_t ino = socket_inode(dir + "/fd/" + std::to_string(fd));
       if (ino == 0) return;
       if (!ns) {  // read once per namespace, and only for processes holding a socket

@@ -1,11 +1,9 @@
 #include "collectors/host/process_table.h"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <climits>
-#include <cstring>
 
 #include "base/file.h"
 
@@ -58,16 +56,8 @@ ProcessInfo* ProcessTable::load_from_proc(uint32_t pid) {
 }
 
 size_t ProcessTable::seed() {
-  DIR* d = opendir(proc_root_.c_str());
-  if (!d) return 0;
   size_t n = 0;
-  while (dirent* ent = readdir(d)) {
-    uint32_t pid = 0;
-    auto [ptr, ec] = std::from_chars(ent->d_name, ent->d_name + strlen(ent->d_name), pid);
-    if (ec != std::errc() || *ptr != '\0') continue;
-    if (load_from_proc(pid)) ++n;
-  }
-  closedir(d);
+  for_each_numeric_entry(proc_root_, [&](uint32_t pid) { n += load_from_proc(pid) != nullptr; });
   return n;
 }
 

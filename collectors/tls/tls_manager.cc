@@ -8,11 +8,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "collectors/kernel/observer.h"
 
@@ -152,8 +152,7 @@ std::vector<Site> sites_of(const TlsIdentity& id, uint8_t lib, bool in_executabl
 
 }  // namespace
 
-void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable,
-                        std::chrono::steady_clock::time_point since) {
+void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable) {
   std::vector<std::pair<std::string, size_t>> labels;
   for (const Site& s : sites_of(id, lib.st.id, in_executable)) {
     auto link = observer_.attach_uprobe(s.program, path, s.label, s.offset, s.cookie);
@@ -171,10 +170,6 @@ void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity
   }
   for (const auto& [label, n] : labels) lib.st.probes.push_back(n == 1 ? label : fmt::format("{} ×{}", label, n));
   observer_.set_tls_enabled(true);
-  // The time from opening the file: what a new program's first request races.
-  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
-  log::info("TLS library {} ({}{}): {} probes attached in {:.1f} ms", lib.st.path, lib.st.kind,
-            lib.st.version.empty() ? "" : " " + lib.st.version, lib.links.size(), ms);
 }
 
 void TlsManager::detach(Library& lib) {
@@ -240,12 +235,16 @@ TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, 
   if (id->go) lib.st.version = id->go->version;
   names_[lib.st.id] = id->kind;
   Library& added = libs_.emplace(key, std::move(lib)).first->second;
-  attach(added, open_path, *id, in_executable, started);
+  attach(added, open_path, *id, in_executable);
   if (added.links.empty()) {  // not attached: remembered as failed, tried again later
     failed_[key] = {added.st, round_};
     libs_.erase(key);
     return nullptr;
   }
+  // The time from opening the file: what a new program's first request races.
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  log::info("TLS library {} ({}{}): {} probes attached in {:.1f} ms", added.st.path, added.st.kind,
+            added.st.version.empty() ? "" : " " + added.st.version, added.links.size(), ms);
   failed_.erase(key);
   return &libs_.at(key);
 }
@@ -275,12 +274,7 @@ void TlsManager::scan_all() {
   ++round_;
   std::set<Inode> seen;
   for (auto& [_, lib] : libs_) lib.pids.clear();
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(proc_root_, ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    scan_pid(static_cast<uint32_t>(std::stoul(name)), &seen);
-  }
+  for_each_numeric_entry(proc_root_, [&](uint32_t pid) { scan_pid(pid, &seen); });
   // A file that failed while no process maps it any more is forgotten (a build
   // or a container's short-lived tools would otherwise pile up here).
   std::erase_if(failed_, [&](const auto& f) { return f.second.round != round_ && !seen.count(f.first); });

@@ -7,7 +7,6 @@
 // started later and ones running before the agent.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string_view>
@@ -95,8 +94,7 @@ class TlsManager {
   void scan_pid(uint32_t pid, std::set<Inode>* seen);
   // Identifies and attaches the file at `open_path` (shown as `path`) once per inode.
   Library* add(const Inode& key, const std::string& path, const std::string& open_path, bool in_executable);
-  void attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable,
-              std::chrono::steady_clock::time_point since);
+  void attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable);
   void detach(Library& lib);
 
   Observer& observer_;

@@ -20,12 +20,19 @@ import (
 	"time"
 )
 
-func client(url string, n int, proto string, delay time.Duration) error {
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: proto == "h2"}
+// An HTTPS client trusting any certificate: HTTP/2 when proto is "h2", only
+// HTTP/1.1 when "h1"; maxConns limits its connections (0: no limit).
+func newClient(proto string, maxConns int) *http.Client {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: proto == "h2",
+		MaxConnsPerHost: maxConns}
 	if proto == "h1" {
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // no h2
 	}
-	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+func client(url string, n int, proto string, delay time.Duration) error {
+	c := newClient(proto, 0)
 	time.Sleep(delay)
 	for i := 0; i < n; i++ {
 		resp, err := c.Get(fmt.Sprintf("%s/%d", url, i))
@@ -44,12 +51,10 @@ func load(url string, seconds, conns int) error {
 	end := time.Now().Add(time.Duration(seconds) * time.Second)
 	var wg sync.WaitGroup
 	for i := 0; i < conns; i++ {
-		// A transport per goroutine, one connection each, as wrk -c: a shared pool
-		// dials a new connection whenever a request finds all of them busy, and
-		// then closes the surplus (a connection per request, now and then).
-		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxConnsPerHost: 1,
-			TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}} // HTTP/1.1, as wrk
-		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		// A client per goroutine, one HTTP/1.1 connection each, as wrk -c: a shared
+		// pool dials a new connection whenever a request finds all of them busy,
+		// and then closes the surplus (a connection per request, now and then).
+		c := newClient("h1", 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
