@@ -321,6 +321,14 @@ nlohmann::json Agent::tls_status() const {
   return libs;
 }
 
+nlohmann::json Agent::tls_counters() const {
+  if (!tls_) return nlohmann::json::object();
+  auto c = tls_->counters();
+  return {{"attached_files", c.attached}, {"rejected_files", c.rejected},
+          {"rejected_remembered", c.remembered_rejected}, {"deferred_attaches", c.deferred},
+          {"detaching_probes", c.detaching}};
+}
+
 nlohmann::json Agent::status() const {
   const HttpStats http = mapper_->http_stats();
   nlohmann::json progs = nlohmann::json::array();
@@ -368,7 +376,8 @@ nlohmann::json Agent::status() const {
              {{"api_calls", http.api_calls},
               {"open_http_connections", http.trackers},
               {"uncaptured_bytes", http.gap_bytes}}},
-            {"trace_clients", control_->subscribers()}}},
+            {"trace_clients", control_->subscribers()},
+            {"tls", tls_counters()}}},
           {"sinks", sinks},
           {"metrics", {{"listen", config_.metrics.listen}, {"port", metrics_ ? metrics_->port() : 0},
                        {"scrapes", metrics_ ? metrics_->requests() : 0}}},
@@ -414,8 +423,18 @@ std::string Agent::metrics_text() const {
   m.family("vigil_programs_attached", "gauge", "BPF programs of the observer, 1 when attached.");
   for (const auto& p : observer_->programs()) m.sample({{"program", p.name}}, p.attached ? 1 : 0);
   m.family("vigil_probes_attached", "gauge", "TLS uprobes attached, by library kind and path.");
+  // Attached files only (bounded per owner); files that cannot be probed are a count,
+  // not a series each (security review F15).
   if (tls_)
-    for (const auto& l : tls_->status()) m.sample({{"lib", l.kind}, {"path", l.path}}, num(l.probes.size()));
+    for (const auto& l : tls_->status())
+      if (!l.probes.empty()) m.sample({{"lib", l.kind}, {"path", l.path}}, num(l.probes.size()));
+  if (tls_) {
+    auto c = tls_->counters();
+    m.family("vigil_tls_files_rejected_total", "counter", "Mapped files found to hold no TLS library that can be probed.");
+    m.sample(num(c.rejected));
+    m.family("vigil_tls_attach_deferred_total", "counter", "TLS attaches put off to a later look by the per-tick attach budget.");
+    m.sample(num(c.deferred));
+  }
   m.family("vigil_processes", "gauge", "Processes in the process table.");
   m.sample(num(procs_->size()));
   m.family("vigil_connections", "gauge", "Open connections tracked.");

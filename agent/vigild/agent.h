@@ -51,6 +51,7 @@ class Agent {
   void checkpoint(uint64_t now, bool force);
   nlohmann::json status() const;
   nlohmann::json tls_status() const;
+  nlohmann::json tls_counters() const;
   // The Prometheus page of /metrics (from the same counters as status()).
   std::string metrics_text() const;
   std::string not_ready_reason() const;

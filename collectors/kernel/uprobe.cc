@@ -106,6 +106,43 @@ void UprobeLink::reset() {
   tracefs_event_.clear();
 }
 
+LinkReaper::~LinkReaper() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void LinkReaper::retire(std::vector<UprobeLink> links) {
+  if (links.empty()) return;
+  std::lock_guard lock(mu_);
+  for (auto& l : links) queue_.push_back(std::move(l));
+  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  cv_.notify_one();
+}
+
+size_t LinkReaper::pending() const {
+  std::lock_guard lock(mu_);
+  return queue_.size() + busy_;
+}
+
+void LinkReaper::run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and everything detached
+    UprobeLink link = std::move(queue_.front());
+    queue_.pop_front();
+    ++busy_;
+    lock.unlock();
+    link.reset();
+    lock.lock();
+    --busy_;
+  }
+}
+
 Result<UprobeLink> attach_uprobe_tracefs(bpf_program* prog, const std::string& binary, uint64_t file_offset,
                                          bool retprobe, uint64_t cookie) {
   if (binary.find_first_of(" \t\n") != std::string::npos)

@@ -7,10 +7,15 @@
 
 #include <bpf/libbpf.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "base/link.h"
 #include "base/result.h"
@@ -40,6 +45,30 @@ class UprobeLink {
  private:
   Link link_;
   std::string tracefs_event_;  // "group/event"
+};
+
+// Detaches uprobes on a thread of its own. Removing a uprobe waits for RCU
+// grace periods (~70 ms a probe on this kernel, measured), which the event loop
+// must not: a user whose executables linger would stall it (security review F5).
+// The destructor waits for what is queued.
+class LinkReaper {
+ public:
+  LinkReaper() = default;
+  ~LinkReaper();
+  LinkReaper(const LinkReaper&) = delete;
+  LinkReaper& operator=(const LinkReaper&) = delete;
+  void retire(std::vector<UprobeLink> links);
+  // Links queued or being detached.
+  size_t pending() const;
+
+ private:
+  void run();
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<UprobeLink> queue_;
+  size_t busy_ = 0;
+  bool stop_ = false;
+  std::thread thread_;  // started with the first retire
 };
 
 // Defines a uprobe (or uretprobe) at `file_offset` of `binary` in

@@ -20,6 +20,11 @@ namespace {
 constexpr std::string_view kWrite = "crypto/tls.(*Conn).Write";
 constexpr std::string_view kRead = "crypto/tls.(*Conn).Read";
 
+// [addr, addr + n) lies inside [base, base + size), computed without overflow.
+bool within(uint64_t addr, uint64_t n, uint64_t base, uint64_t size) {
+  return addr >= base && n <= size && addr - base <= size - n;
+}
+
 uint64_t load_le(std::span<const uint8_t> b, size_t at, size_t n) {
   uint64_t v = 0;
   for (size_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(b[at + i]) << (8 * i);
@@ -87,14 +92,16 @@ class ElfFile {
     if (!d || !d->d_buf) return {};
     return {static_cast<const uint8_t*>(d->d_buf), d->d_size};
   }
-  // `n` bytes at virtual address `addr`, from the section holding them.
+  // `n` bytes at virtual address `addr`, from the loaded section holding them.
+  // Addresses and sizes come from the file: every bound is checked without an
+  // addition that could wrap (F2).
   std::vector<uint8_t> read(uint64_t addr, size_t n) const {
     for (const auto& [_, scn] : sections_) {
       GElf_Shdr sh = header(scn);
-      if (sh.sh_type == SHT_NOBITS || addr < sh.sh_addr || addr + n > sh.sh_addr + sh.sh_size) continue;
+      if (sh.sh_type == SHT_NOBITS || !(sh.sh_flags & SHF_ALLOC)) continue;
       auto b = bytes(scn);
+      if (!within(addr, n, sh.sh_addr, std::min<uint64_t>(sh.sh_size, b.size()))) continue;
       size_t at = addr - sh.sh_addr;
-      if (at + n > b.size()) return {};
       return {b.begin() + at, b.begin() + at + n};
     }
     return {};
@@ -210,18 +217,21 @@ Result<std::vector<GoFunction>> go_pclntab_functions(std::span<const uint8_t> t,
   uint64_t nfunc = word(0);
   uint64_t names = word(v118 ? 3 : 2), pcln = word(v118 ? 7 : 6);
   size_t field = v118 ? 4 : ptr;
+  // nfunc is bounded by what the table can hold before it is multiplied (F4).
   if (nfunc == UINT64_MAX || names >= t.size() || pcln >= t.size() ||
-      (nfunc * 2 + 1) * field > t.size() - pcln)
+      nfunc >= (t.size() - pcln) / (2 * field) || (nfunc * 2 + 1) * field > t.size() - pcln)
     return Error{".gopclntab: tables out of bounds"};
   auto functab = t.subspan(pcln);
   auto entry = [&](uint64_t i) { return load_le(functab, i * 2 * field, field) + (v118 ? text_addr : 0); };
   std::vector<GoFunction> out;
   for (uint64_t i = 0; i < nfunc && out.size() < wanted.size(); ++i) {
     uint64_t funcoff = load_le(functab, i * 2 * field + field, field);
-    size_t name_at = funcoff + field;  // _func: entry, then nameoff (int32)
-    if (name_at + 4 > functab.size()) return Error{".gopclntab: function record out of bounds"};
+    // _func: entry, then nameoff (int32)
+    if (functab.size() < field + 4 || funcoff > functab.size() - field - 4)
+      return Error{".gopclntab: function record out of bounds"};
+    size_t name_at = funcoff + field;
     auto nameoff = static_cast<int32_t>(load_le(functab, name_at, 4));
-    if (nameoff < 0 || names + nameoff >= t.size()) continue;
+    if (nameoff < 0 || static_cast<uint64_t>(nameoff) >= t.size() - names) continue;
     const char* s = reinterpret_cast<const char*>(t.data() + names + nameoff);
     std::string_view name(s, strnlen(s, t.size() - names - nameoff));
     if (std::find(wanted.begin(), wanted.end(), name) == wanted.end()) continue;
@@ -232,7 +242,7 @@ Result<std::vector<GoFunction>> go_pclntab_functions(std::span<const uint8_t> t,
   return out;
 }
 
-Result<std::vector<uint64_t>> x86_return_offsets(std::span<const uint8_t> code) {
+Result<std::vector<uint64_t>> x86_return_offsets(std::span<const uint8_t> code, size_t max) {
   csh h;
   if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK) return Error{"capstone: cannot open an x86-64 disassembler"};
   std::vector<uint64_t> out;
@@ -246,7 +256,7 @@ Result<std::vector<uint64_t>> x86_return_offsets(std::span<const uint8_t> code) 
       ++p, --left, ++addr;  // undecodable byte: skip it
       continue;
     }
-    if (insn->id == X86_INS_RET) out.push_back(insn->address);
+    if (insn->id == X86_INS_RET && out.size() <= max) out.push_back(insn->address);
   }
   cs_free(insn, 1);
   cs_close(&h);
@@ -296,12 +306,18 @@ Result<std::optional<GoTlsBinary>> inspect_go_binary(const std::string& path, bo
   out.conn = *offsets;
   GElf_Shdr tsh = ElfFile::header(text);
   auto code = ElfFile::bytes(text);
-  if (r->addr < tsh.sh_addr || r->addr + r->size > tsh.sh_addr + code.size() || w->addr < tsh.sh_addr ||
-      w->addr >= tsh.sh_addr + code.size())
+  // Symbol values and sizes come from the file: checked without wrapping (F3).
+  if (!within(r->addr, r->size, tsh.sh_addr, code.size()) || !within(w->addr, 1, tsh.sh_addr, code.size()))
     return unsupported("crypto/tls functions outside .text");
-  auto rets = x86_return_offsets(code.subspan(r->addr - tsh.sh_addr, r->size));
+  if (r->size > kMaxReadBytes)
+    return unsupported(fmt::format("{} is {} bytes, more than the {} a real one has", kRead, r->size, kMaxReadBytes));
+  auto rets = x86_return_offsets(code.subspan(r->addr - tsh.sh_addr, r->size), kMaxReadReturns);
   if (!rets) return unsupported(rets.error().message);
   if (rets->empty()) return unsupported(fmt::format("no RET instruction in {}", kRead));
+  // One uprobe per RET: a crafted Read of thousands of RETs must not become
+  // thousands of probes (F5). Real ones have fewer than ten.
+  if (rets->size() > kMaxReadReturns)
+    return unsupported(fmt::format("more than {} RET instructions in {}", kMaxReadReturns, kRead));
   out.write_offset = ElfFile::file_offset(text, w->addr);
   out.read_offset = ElfFile::file_offset(text, r->addr);
   for (uint64_t at : *rets) out.read_returns.push_back(out.read_offset + at);

@@ -56,8 +56,14 @@ Result<std::string> go_buildinfo_version(std::span<const uint8_t> buildinfo,
 // header's text start to a relocation).
 Result<std::vector<GoFunction>> go_pclntab_functions(std::span<const uint8_t> pclntab, uint64_t text_addr,
                                                      const std::vector<std::string_view>& wanted);
-// File-relative offsets of every RET instruction in `code` (x86-64).
-Result<std::vector<uint64_t>> x86_return_offsets(std::span<const uint8_t> code);
+// Offsets (from the start of `code`) of its RET instructions (x86-64); at most
+// `max` + 1 are collected, so that a caller can tell "more than max".
+Result<std::vector<uint64_t>> x86_return_offsets(std::span<const uint8_t> code, size_t max = SIZE_MAX);
+
+// Bounds on what a crafted executable can make the agent do: crypto/tls's Read
+// is a few KiB with fewer than ten RETs in every Go release.
+constexpr uint64_t kMaxReadBytes = 64 * 1024;
+constexpr size_t kMaxReadReturns = 64;
 
 struct GoTlsBinary {
   std::string version;  // "go1.19.8"

@@ -92,8 +92,8 @@ Result<TlsIdentity> identify_tls_library(const std::string& path) {
   return id;
 }
 
-TlsManager::TlsManager(Observer& observer, std::string proc_root)
-    : observer_(observer), proc_root_(std::move(proc_root)) {
+TlsManager::TlsManager(Observer& observer, std::string proc_root, TlsLimits limits)
+    : observer_(observer), proc_root_(std::move(proc_root)), limits_(limits) {
   if (size_t n = remove_stale_tracefs_uprobes())
     log::info("removed {} tracefs uprobes left by a vigild that is gone", n);
 }
@@ -173,7 +173,8 @@ void TlsManager::attach(Library& lib, const std::string& path, const TlsIdentity
 }
 
 void TlsManager::detach(Library& lib) {
-  lib.links.clear();  // destroying a link detaches its probe
+  reaper_.retire(std::move(lib.links));  // destroying a link detaches its probe: off the loop
+  lib.links.clear();
   lib.st.probes.clear();
 }
 
@@ -198,36 +199,95 @@ void TlsManager::scan_pid(uint32_t pid, std::set<Inode>* seen) {
     if (std::sscanf(dev.c_str(), "%x:%x", &maj, &min) != 2) continue;
     Inode key{(static_cast<uint64_t>(maj) << 32) | min, std::strtoull(inode_s.c_str(), nullptr, 10)};
     if (!here.insert(key).second || rejected_.count(key)) continue;
+    if (Library* known = find(key)) {
+      known->pids.insert(pid);
+      continue;
+    }
+    if (failed_this_round(key)) continue;
     // Through the process's root: the library may live in another mount namespace.
     std::string open_path = (dir / "root").string() + path;
-    if (Library* lib = add(key, path, open_path, path == exe)) lib->pids.insert(pid);
+    auto fd = open_mapped(open_path, key);
+    if (!fd) {
+      // Not the file the process maps (a path swapped since), or unreadable now:
+      // not a verdict on the inode; the next process that maps it is another chance.
+      note_failed(key, path, fd.error().message);
+      continue;
+    }
+    if (Library* lib = add(key, path, fd->get(), path == exe)) lib->pids.insert(pid);
   }
   if (seen) seen->insert(here.begin(), here.end());
 }
 
-TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, const std::string& open_path,
-                                     bool in_executable) {
-  if (auto it = libs_.find(key); it != libs_.end()) return &it->second;
-  if (rejected_.count(key)) return nullptr;
-  if (auto f = failed_.find(key); f != failed_.end() && f->second.round == round_) return nullptr;
+Result<Fd> TlsManager::open_mapped(const std::string& open_path, const Inode& key) {
+  // O_NONBLOCK: a FIFO planted at the path must not stall the loop.
+  Fd fd(::open(open_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (!fd) return os_error("open " + open_path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return os_error("stat " + open_path);
+  if (!S_ISREG(st.st_mode) || inode_of(st) != key)
+    return Error{fmt::format("{} is not the file the process maps (replaced since?)", open_path)};
+  return fd;
+}
+
+TlsManager::Library* TlsManager::find(const Inode& key) {
+  auto it = libs_.find(key);
+  return it == libs_.end() ? nullptr : &it->second;
+}
+
+bool TlsManager::failed_this_round(const Inode& key) const {
+  auto f = failed_.find(key);
+  return f != failed_.end() && f->second.round == round_;
+}
+
+void TlsManager::note_failed(const Inode& key, const std::string& path, std::string why) {
+  failed_[key] = {TlsLibraryStatus{0, path, "", "", {}, 0, std::move(why)}, round_};
+}
+
+void TlsManager::reject(const Inode& key, TlsLibraryStatus st) {
+  if (rejected_.size() >= limits_.max_rejected && !rejected_order_.empty()) {
+    rejected_.erase(rejected_order_.front());
+    rejected_order_.pop_front();
+  }
+  if (rejected_.emplace(key, std::move(st)).second) rejected_order_.push_back(key);
+  ++rejected_total_;
+}
+
+TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, int fd, bool in_executable) {
+  if (Library* known = find(key)) return known;
+  if (rejected_.count(key) || failed_this_round(key)) return nullptr;
+  // Attaching blocks the loop (an RCU grace period per probe): past this tick's
+  // budget the file waits for the next look (F5).
+  if (attach_spent_ns_ >= limits_.attach_budget_ns) {
+    ++deferred_;
+    return nullptr;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return nullptr;
+  // A user's own files count against that user: one user cannot take every probe (F5).
+  if (st.st_uid != 0 && !make_room_for(st.st_uid)) {
+    note_failed(key, path, fmt::format("owner uid {} has {} files probed and in use already (the limit)",
+                                       st.st_uid, limits_.max_per_owner));
+    return nullptr;
+  }
   auto started = std::chrono::steady_clock::now();
-  auto id = identify_tls_library(open_path);
+  // Read and attached through this fd only: the path may name another file by now (F1).
+  std::string fd_path = fmt::format("/proc/self/fd/{}", fd);
+  auto id = identify_tls_library(fd_path);
   if (!id) {
-    // Unreadable now (the process exited, its mount namespace went away): not a
-    // verdict on the file. The next process that maps it is another chance.
-    failed_[key] = {TlsLibraryStatus{0, path, "", "", {}, 0, id.error().message}, round_};
+    note_failed(key, path, id.error().message);
     return nullptr;
   }
   if (id->kind.empty()) {
-    rejected_[key] = TlsLibraryStatus{0, path, "", "", {}, 0, "no SSL_read/SSL_write"};
+    reject(key, TlsLibraryStatus{0, path, "", "", {}, 0, "no SSL_read/SSL_write"});
     return nullptr;
   }
   if (id->go && !id->go->error.empty()) {
     log::warn("Go executable {} ({}): TLS not probed: {}", path, id->go->version, id->go->error);
-    rejected_[key] = TlsLibraryStatus{0, path, id->kind, id->go->version, {}, 0, id->go->error};
+    reject(key, TlsLibraryStatus{0, path, id->kind, id->go->version, {}, 0, id->go->error});
     return nullptr;
   }
   Library lib;
+  lib.owner = st.st_uid;
   lib.st.id = next_id_;
   next_id_ = next_id_ == 255 ? 1 : next_id_ + 1;
   lib.st.path = path;
@@ -235,14 +295,16 @@ TlsManager::Library* TlsManager::add(const Inode& key, const std::string& path, 
   if (id->go) lib.st.version = id->go->version;
   names_[lib.st.id] = id->kind;
   Library& added = libs_.emplace(key, std::move(lib)).first->second;
-  attach(added, open_path, *id, in_executable);
+  attach(added, fd_path, *id, in_executable);
+  auto spent = std::chrono::steady_clock::now() - started;
+  attach_spent_ns_ += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count());
   if (added.links.empty()) {  // not attached: remembered as failed, tried again later
     failed_[key] = {added.st, round_};
     libs_.erase(key);
     return nullptr;
   }
   // The time from opening the file: what a new program's first request races.
-  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  auto ms = std::chrono::duration<double, std::milli>(spent).count();
   log::info("TLS library {} ({}{}): {} probes attached in {:.1f} ms", added.st.path, added.st.kind,
             added.st.version.empty() ? "" : " " + added.st.version, added.links.size(), ms);
   failed_.erase(key);
@@ -263,7 +325,9 @@ void TlsManager::attach_host_libraries(const std::vector<std::string>& globs) {
       for (size_t i = 0; i < gl.gl_pathc; ++i) {
         struct stat st {};
         if (stat(gl.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        if (Library* lib = add(inode_of(st), gl.gl_pathv[i], gl.gl_pathv[i], false)) lib->host = true;
+        auto fd = open_mapped(gl.gl_pathv[i], inode_of(st));
+        if (!fd) continue;
+        if (Library* lib = add(inode_of(st), gl.gl_pathv[i], fd->get(), false)) lib->host = true;
       }
     }
     globfree(&gl);
@@ -300,30 +364,47 @@ void TlsManager::scan_all() {
 
 void TlsManager::on_exec(uint32_t pid, uint64_t now_ns) {
   std::string dir = fmt::format("{}/{}", proc_root_, pid);
-  Fd fd(::open((dir + "/exe").c_str(), O_RDONLY | O_CLOEXEC));
+  Fd fd(::open((dir + "/exe").c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   struct stat st {};
-  if (fd && ::fstat(fd.get(), &st) == 0) {
+  if (fd && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode)) {
     Inode key = inode_of(st);
-    auto known = libs_.find(key);
-    if (known != libs_.end()) {
-      known->second.pids.insert(pid);
+    if (Library* known = find(key)) {
+      known->pids.insert(pid);
     } else if (!rejected_.count(key)) {
       // A new executable is looked at now, through the fd (the process may be gone
       // already): a Go or Node program's first request follows its start within
       // milliseconds.
       std::error_code ec;
       std::string path = fs::read_symlink(dir + "/exe", ec).string();
-      std::string fd_path = "/proc/self/fd/" + std::to_string(fd.get());
       if (!path.empty())
-        if (Library* lib = add(key, path, fd_path, true)) lib->pids.insert(pid);
+        if (Library* lib = add(key, path, fd.get(), true)) lib->pids.insert(pid);
     }
   }
   due_.emplace(now_ns, pid);  // the next tick: the libraries it maps
   due_.emplace(now_ns + 1'000'000'000ull, pid);
 }
 
+bool TlsManager::make_room_for(uint32_t uid) {
+  size_t owned = 0;
+  auto idle = libs_.end();
+  for (auto it = libs_.begin(); it != libs_.end(); ++it) {
+    const Library& l = it->second;
+    if (l.owner != uid) continue;
+    ++owned;
+    if (l.pids.empty() && !l.host && (idle == libs_.end() || l.unused_since < idle->second.unused_since)) idle = it;
+  }
+  if (owned < limits_.max_per_owner) return true;
+  if (idle == libs_.end()) return false;
+  log::info("TLS library {} unused: probes detached (its owner uid {} is at the limit of {})", idle->second.st.path,
+            uid, limits_.max_per_owner);
+  detach(idle->second);
+  libs_.erase(idle);
+  return true;
+}
+
 void TlsManager::tick(uint64_t now_ns) {
   now_ns_ = now_ns;
+  attach_spent_ns_ = 0;
   if (now_ns - last_full_ns_ >= kFullScanNs) {
     last_full_ns_ = now_ns;
     due_.clear();

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string_view>
 #include <set>
@@ -49,9 +50,18 @@ struct TlsLibraryStatus {
   std::string error;  // why it could not be attached
 };
 
+// Caps on what other users' files can make the agent do (security review F5, F15).
+struct TlsLimits {
+  size_t max_rejected = 4096;  // inodes remembered as "not TLS" (the oldest forgotten first)
+  // Files of one non-root owner probed at a time: at the cap, that owner's
+  // unused (lingering) files are detached first; files in use are never evicted.
+  size_t max_per_owner = 32;
+  uint64_t attach_budget_ns = 100'000'000;  // attach time per tick before the rest waits
+};
+
 class TlsManager {
  public:
-  TlsManager(Observer& observer, std::string proc_root = "/proc");
+  TlsManager(Observer& observer, std::string proc_root = "/proc", TlsLimits limits = {});
   ~TlsManager();
   TlsManager(const TlsManager&) = delete;
   TlsManager& operator=(const TlsManager&) = delete;
@@ -79,12 +89,24 @@ class TlsManager {
   // "openssl-3" etc. for a data event's tls number; empty if unknown.
   std::string lib_name(uint8_t id) const;
   std::vector<TlsLibraryStatus> status() const;
+  struct Counters {
+    uint64_t rejected = 0;  // files found not to be probeable TLS, ever
+    uint64_t deferred = 0;  // looks put off by the attach budget
+    size_t attached = 0;    // files with probes now
+    size_t remembered_rejected = 0;  // of `rejected`, still remembered (at most max_rejected)
+    size_t detaching = 0;            // probes queued for the detach thread
+  };
+  Counters counters() const {
+    return {rejected_total_, deferred_, libs_.size(), rejected_.size(), reaper_.pending()};
+  }
+  const TlsLimits& limits() const { return limits_; }
 
  private:
   struct Library {
     TlsLibraryStatus st;
     std::vector<UprobeLink> links;
     std::set<uint32_t> pids;
+    uint32_t owner = 0;  // the file's owner: non-root owners have a quota
     bool host = false;  // a host library: kept attached while unused
     bool unused = false;  // no process mapped it at the last full scan, since unused_since
     uint64_t unused_since = 0;
@@ -92,17 +114,34 @@ class TlsManager {
   using Inode = std::pair<uint64_t, uint64_t>;  // (dev, ino) as /proc/PID/maps shows them
 
   void scan_pid(uint32_t pid, std::set<Inode>* seen);
-  // Identifies and attaches the file at `open_path` (shown as `path`) once per inode.
-  Library* add(const Inode& key, const std::string& path, const std::string& open_path, bool in_executable);
+  // Opens `open_path` and checks that it is the regular file `key` names: what
+  // /proc/PID/maps showed. Everything after reads that fd, never the path again.
+  static Result<Fd> open_mapped(const std::string& open_path, const Inode& key);
+  // Identifies and attaches the file open as `fd` (inode `key`, shown as `path`) once per inode.
+  Library* add(const Inode& key, const std::string& path, int fd, bool in_executable);
+  Library* find(const Inode& key);
+  bool failed_this_round(const Inode& key) const;
+  void note_failed(const Inode& key, const std::string& path, std::string why);
+  void reject(const Inode& key, TlsLibraryStatus st);
+  // Room for one more file of `uid`: true when under the quota, after detaching
+  // that owner's longest-unused file if need be.
+  bool make_room_for(uint32_t uid);
   void attach(Library& lib, const std::string& path, const TlsIdentity& id, bool in_executable);
   void detach(Library& lib);
 
   Observer& observer_;
   std::string proc_root_;
+  TlsLimits limits_;
+  LinkReaper reaper_;
   std::map<Inode, Library> libs_;
   // Not looked at again: not TLS (kind empty), or a TLS library that cannot be
   // probed (e.g. a Go before the register ABI: shown in status with why).
+  // At most limits_.max_rejected, the oldest forgotten first (looked at again if met).
   std::map<Inode, TlsLibraryStatus> rejected_;
+  std::deque<Inode> rejected_order_;
+  uint64_t rejected_total_ = 0;
+  uint64_t deferred_ = 0;         // adds put off to a later look: the tick's attach budget was spent
+  uint64_t attach_spent_ns_ = 0;  // attach time in this tick
   // Could not be read or attached this time (the process that showed it exited, a
   // refused attach): shown in status and tried again through the next process
   // that maps it, never given up on; forgotten once no process maps it.

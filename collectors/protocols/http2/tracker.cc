@@ -189,6 +189,9 @@ void Tracker::Direction::parse(uint64_t ts) {
 }
 
 void Tracker::Direction::frame(uint8_t type, uint8_t flags, uint32_t sid, std::string_view payload, uint64_t ts) {
+  // A header block is HEADERS then CONTINUATION frames of its stream and nothing
+  // else (RFC 9113 §6.10): anything between leaves the decoder mid-field.
+  if (block_open && type != kContinuation) return void(broken = true);
   if (type == kRstStream) {
     auto it = t.streams_.find(sid);
     if (it != t.streams_.end()) {
@@ -198,6 +201,7 @@ void Tracker::Direction::frame(uint8_t type, uint8_t flags, uint32_t sid, std::s
     return;
   }
   if (type != kHeaders && type != kContinuation) return;  // SETTINGS, PING, WINDOW_UPDATE, ...
+  std::string_view fragment = payload;
   if (type == kHeaders) {
     size_t skip = 0, pad = 0;
     if (flags & kPadded) {
@@ -207,65 +211,86 @@ void Tracker::Direction::frame(uint8_t type, uint8_t flags, uint32_t sid, std::s
     }
     if (flags & kPriority) skip += 5;
     if (skip + pad > payload.size()) return void(broken = true);
-    block.assign(payload.substr(skip, payload.size() - skip - pad));
+    fragment = payload.substr(skip, payload.size() - skip - pad);
+    block_open = true;
     block_sid = sid;
     block_end_stream = flags & kEndStream;
-    block_bytes = 9 + payload.size();
+    block_bytes = 0;
+    block_decoded = 0;
     Stream& s = t.stream(sid);
     protocols::Message& m = from_client ? s.request : s.response;
     if (!m.first_ts) m.first_ts = ts;
-  } else {
-    if (sid != block_sid) return void(broken = true);
-    block.append(payload);
-    block_bytes += 9 + payload.size();
+    block_trailers = from_client ? s.request_seen : s.response_seen;
+  } else if (!block_open || sid != block_sid) {
+    return void(broken = true);
   }
-  if (flags & kEndHeaders) headers_done(block_sid, block_end_stream, ts);
+  block_bytes += 9 + payload.size();
+  bool last = flags & kEndHeaders;
+  if (!inflate(fragment, last)) {
+    broken = true;  // the decoder's table is now unknown
+    block_open = false;
+    if (auto it = t.streams_.find(block_sid); it != t.streams_.end()) it->second.partial = true;
+    return;
+  }
+  if (last) headers_done(block_sid, block_end_stream, ts);
 }
 
-void Tracker::Direction::headers_done(uint32_t sid, bool end_stream, uint64_t ts) {
-  Stream& s = t.stream(sid);
+bool Tracker::Direction::inflate(std::string_view fragment, bool last) {
+  if (!inflater) return false;
+  Stream& s = t.stream(block_sid);
   protocols::Message& m = from_client ? s.request : s.response;
-  bool trailers = from_client ? s.request_seen : s.response_seen;
-  m.head_bytes += block_bytes;
-  m.version_major = 2;
-  m.version_minor = 0;
-  m.kind = from_client ? protocols::Kind::kRequest : protocols::Kind::kResponse;
-  const auto* in = reinterpret_cast<const uint8_t*>(block.data());
-  size_t left = block.size();
-  bool ok = inflater != nullptr;
-  while (ok) {
+  const auto* in = reinterpret_cast<const uint8_t*>(fragment.data());
+  size_t left = fragment.size();
+  // Fragment by fragment: nghttp2 keeps a field cut between frames, so the block
+  // is never buffered whole (CONTINUATION frames could make it any size).
+  for (;;) {
     nghttp2_nv nv;
     int inflate_flags = 0;
-    ssize_t rv = nghttp2_hd_inflate_hd2(inflater, &nv, &inflate_flags, in, left, 1);
-    if (rv < 0) {
-      ok = false;
-      break;
-    }
+    ssize_t rv = nghttp2_hd_inflate_hd2(inflater, &nv, &inflate_flags, in, left, last ? 1 : 0);
+    if (rv < 0) return false;
     in += rv;
     left -= static_cast<size_t>(rv);
     if (inflate_flags & NGHTTP2_HD_INFLATE_EMIT) {
       std::string_view name(reinterpret_cast<const char*>(nv.name), nv.namelen);
       std::string_view value(reinterpret_cast<const char*>(nv.value), nv.valuelen);
-      if (name == ":method") m.method = value;
-      else if (name == ":path") m.target = value;
-      else if (name == ":status") m.status = std::atoi(std::string(value).c_str());
-      else if (name == ":authority") m.headers.emplace_back("host", std::string(value));
-      else if (!name.starts_with(":") && m.headers.size() < t.limits_.max_headers)
+      // Decoded bytes, pseudo-headers included, count against the head limit: one
+      // indexed byte can stand for a 4 KB table entry (an HPACK bomb). Past the
+      // limit the stream is partial; decoding goes on, to keep the table in step.
+      block_decoded += name.size() + value.size();
+      if (block_decoded > t.limits_.max_head) {
+        s.partial = true;
+      } else if (name == ":method") {
+        m.method = value;
+      } else if (name == ":path") {
+        m.target = value;
+      } else if (name == ":status") {
+        m.status = std::atoi(std::string(value).c_str());
+      } else if (name == ":authority") {
+        if (m.headers.size() < t.limits_.max_headers) m.headers.emplace_back("host", std::string(value));
+      } else if (!name.starts_with(":") && m.headers.size() < t.limits_.max_headers) {
         m.headers.emplace_back(lower(name), std::string(value));
+      }
     }
     if (inflate_flags & NGHTTP2_HD_INFLATE_FINAL) {
       nghttp2_hd_inflate_end_headers(inflater);
-      break;
+      return true;
     }
-    if (rv == 0 && left == 0) break;
+    if (!(inflate_flags & NGHTTP2_HD_INFLATE_EMIT)) {
+      if (left == 0 && !last) return true;  // the rest is in the next frame
+      if (rv == 0) return false;            // no progress: not a valid block
+    }
   }
-  block.clear();
-  if (!ok) {
-    broken = true;  // the decoder's table is now unknown
-    s.partial = true;
-    return;
-  }
-  if (!trailers) (from_client ? s.request_seen : s.response_seen) = true;
+}
+
+void Tracker::Direction::headers_done(uint32_t sid, bool end_stream, uint64_t ts) {
+  block_open = false;
+  Stream& s = t.stream(sid);
+  protocols::Message& m = from_client ? s.request : s.response;
+  m.head_bytes += block_bytes;
+  m.version_major = 2;
+  m.version_minor = 0;
+  m.kind = from_client ? protocols::Kind::kRequest : protocols::Kind::kResponse;
+  if (!block_trailers) (from_client ? s.request_seen : s.response_seen) = true;
   m.last_ts = ts;
   if (end_stream) t.finish_if_done(sid, from_client, ts);
 }

@@ -52,6 +52,9 @@ class Tracker : public protocols::ExchangeTracker {
     void gap(uint64_t n, uint64_t ts) override;
     void parse(uint64_t ts);
     void frame(uint8_t type, uint8_t flags, uint32_t sid, std::string_view payload, uint64_t ts);
+    // Decodes one fragment of the open header block into its message; false: the
+    // decoder failed (its table is unknown from here on).
+    bool inflate(std::string_view fragment, bool last);
     void headers_done(uint32_t sid, bool end_stream, uint64_t ts);
 
     Tracker& t;
@@ -64,10 +67,12 @@ class Tracker : public protocols::ExchangeTracker {
     uint64_t data_left = 0;     // payload bytes of the DATA frame being streamed
     uint32_t data_sid = 0;
     bool data_end = false;
-    std::string block;          // a header block split over CONTINUATION frames
+    bool block_open = false;    // a header block began and its END_HEADERS is still to come
     uint32_t block_sid = 0;
     bool block_end_stream = false;
-    uint64_t block_bytes = 0;
+    bool block_trailers = false;  // the block is trailers (the message's headers came before)
+    uint64_t block_bytes = 0;     // on the wire, frame headers included
+    uint64_t block_decoded = 0;   // decoded name and value bytes
   };
   Stream& stream(uint32_t sid);
   void finish(uint32_t sid, uint64_t ts);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
 
+#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -198,6 +199,67 @@ TEST(Http2Tracker, GarbageNeverCrashes) {
   t.on_data(true, 0, 5, "abcde", 2);
   t.on_close(3);
   EXPECT_TRUE(t.exchanges().empty());
+}
+
+long rss_kib() {
+  long pages = 0, rss = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+    std::fclose(f);
+  }
+  return rss * 4;
+}
+
+// An HPACK integer with an N-bit prefix (RFC 7541 §5.1) after `first`'s flag bits.
+std::string hpack_int(uint8_t first, int prefix_bits, size_t v) {
+  std::string out;
+  size_t max = (1u << prefix_bits) - 1;
+  if (v < max) return std::string(1, static_cast<char>(first | v));
+  out += static_cast<char>(first | max);
+  for (v -= max; v >= 128; v >>= 7) out += static_cast<char>(0x80 | (v & 0x7f));
+  out += static_cast<char>(v);
+  return out;
+}
+
+// Security review F6: one HEADERS block inserts a 4 000-byte :authority into the
+// dynamic table, then names it with one byte 50 000 times (200 MB decoded from
+// 54 KB; 778 MiB from 204 KB in the review). Decoded bytes count against the
+// head limit, pseudo-headers too: the stream is partial, memory stays flat, and
+// the table stays in step for the next stream.
+TEST(SecurityF6, HpackBombAndContinuationFloodAreBounded) {
+  Conn c;
+  c.start();
+  std::string block = "\x41" + hpack_int(0, 7, 4000) + std::string(4000, 'a');  // :authority, indexed
+  block += "\x82\x84\x87";                                                       // GET, /, https
+  block.append(50000, '\xbe');                                                    // dynamic entry 62
+  long before = rss_kib();
+  for (size_t at = 0; at < block.size(); at += 16000) {  // HEADERS, then CONTINUATION frames
+    std::string part = block.substr(at, 16000);
+    bool last = at + 16000 >= block.size();
+    c.send(frame(at == 0 ? kHeaders : kContinuation, (at == 0 ? kEndStream : 0) | (last ? kEndHeaders : 0), 1, part));
+  }
+  c.recv(frame(kHeaders, kEndHeaders | kEndStream, 1, c.resp_enc.block({{":status", "200"}})));
+  EXPECT_LT(rss_kib() - before, 16 * 1024) << "KiB grown";
+  EXPECT_TRUE(c.t.exchanges().empty());
+  EXPECT_EQ(c.t.stats().partial_streams, 1u);
+  // The same table entry, once: a normal request, decoded right.
+  c.send(frame(kHeaders, kEndHeaders | kEndStream, 3, std::string("\x82\x84\x87\xbe")));
+  c.recv(frame(kHeaders, kEndHeaders | kEndStream, 3, c.resp_enc.block({{":status", "204"}})));
+  ASSERT_EQ(c.t.exchanges().size(), 1u);
+  EXPECT_EQ(c.t.exchanges()[0].request.header("host"), std::string(4000, 'a'));
+  // CONTINUATION frames without end: 32 MB of small literal fields. The block is
+  // decoded as it comes, never held whole.
+  std::string field = std::string(1, '\0') + hpack_int(0, 7, 3) + "x-a" + hpack_int(0, 7, 8) + "12345678";
+  std::string chunk;
+  while (chunk.size() + field.size() <= 16000) chunk += field;
+  before = rss_kib();
+  c.send(frame(kHeaders, kEndStream, 5, "\x82\x84\x87"));
+  for (int i = 0; i < 2000; ++i) c.send(frame(kContinuation, 0, 5, chunk));
+  EXPECT_LT(rss_kib() - before, 8 * 1024) << "KiB grown";
+  c.send(frame(kContinuation, kEndHeaders, 5, ""));
+  c.recv(frame(kHeaders, kEndHeaders | kEndStream, 5, c.resp_enc.block({{":status", "200"}})));
+  EXPECT_EQ(c.t.exchanges().size(), 1u);  // stream 5: partial, not reported
+  EXPECT_EQ(c.t.stats().partial_streams, 2u);
 }
 
 }  // namespace
