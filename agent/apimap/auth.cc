@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/apimap/template.h"
+#include "agent/events/secrets.h"
 
 namespace vigil::apimap {
 namespace {
@@ -25,13 +26,6 @@ bool iequals_prefix(std::string_view s, std::string_view prefix) {
   return true;
 }
 
-bool api_key_header(std::string_view n) {
-  if (n.size() < 6 || n.size() > 14 || (n[0] != 'x' && n[0] != 'a')) return false;
-  static constexpr std::array<std::string_view, 7> kKeys = {"x-api-key", "api-key", "apikey", "x-apikey",
-                                                            "x-auth-token", "x-access-token", "x-api-token"};
-  return std::find(kKeys.begin(), kKeys.end(), n) != kKeys.end();
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && iequals_prefix(a, b);
 }
@@ -40,13 +34,6 @@ bool icontains(std::string_view s, std::string_view needle) {
   for (size_t i = 0; i + needle.size() <= s.size(); ++i)
     if (iequals_prefix(s.substr(i), needle)) return true;
   return false;
-}
-
-bool api_key_param(std::string_view n) {
-  static constexpr std::array<std::string_view, 7> kKeys = {"api_key", "apikey", "api-key", "key",
-                                                            "access_token", "token", "auth_token"};
-  if (n.size() < 3 || n.size() > 12) return false;
-  return std::any_of(kKeys.begin(), kKeys.end(), [&](std::string_view k) { return iequals(n, k); });
 }
 
 bool session_cookie(std::string_view n) {
@@ -89,6 +76,31 @@ std::optional<std::string> base64url_decode(std::string_view in) {
   return out;
 }
 
+namespace {
+
+// A NumericDate claim (RFC 7519 §2): a JSON number of seconds. Anything outside
+// ±2^53 (1e300, 9e18) is not a date a real token carries, and converting it
+// would be undefined behaviour (security review F17).
+std::optional<int64_t> json_seconds(const nlohmann::json& claims, const char* name) {
+  constexpr double kMax = 9007199254740992.0;  // 2^53
+  auto it = claims.find(name);
+  if (it == claims.end() || !it->is_number()) return std::nullopt;
+  if (it->is_number_integer()) {
+    if (it->is_number_unsigned()) {
+      auto u = it->get<uint64_t>();
+      return u <= static_cast<uint64_t>(kMax) ? std::optional<int64_t>(static_cast<int64_t>(u)) : std::nullopt;
+    }
+    auto v = it->get<int64_t>();
+    return v >= -static_cast<int64_t>(kMax) && v <= static_cast<int64_t>(kMax) ? std::optional<int64_t>(v)
+                                                                                : std::nullopt;
+  }
+  double d = it->get<double>();
+  if (!(d >= -kMax && d <= kMax)) return std::nullopt;  // NaN too
+  return static_cast<int64_t>(d);
+}
+
+}  // namespace
+
 std::optional<Jwt> parse_jwt(std::string_view token) {
   size_t d1 = token.find('.');
   if (d1 == std::string_view::npos || d1 == 0) return std::nullopt;
@@ -106,8 +118,8 @@ std::optional<Jwt> parse_jwt(std::string_view token) {
   Jwt j;
   j.alg = alg->get<std::string>();
   if (auto i = p.find("iss"); i != p.end() && i->is_string()) j.iss = i->get<std::string>().substr(0, 128);
-  if (auto e = p.find("exp"); e != p.end() && e->is_number()) j.exp = e->get<int64_t>();
-  if (auto t = p.find("iat"); t != p.end() && t->is_number()) j.iat = t->get<int64_t>();
+  j.exp = json_seconds(p, "exp");
+  j.iat = json_seconds(p, "iat");
   return j;
 }
 
@@ -148,7 +160,7 @@ AuthSeen detect_auth(const protocols::Headers& headers, std::string_view query) 
         m |= kAuthApiKeyHeader;  // "Token …", "ApiKey …", custom schemes
         a.key_name = "authorization";
       }
-    } else if (api_key_header(k)) {
+    } else if (secrets::is_api_key_header(k)) {
       m |= kAuthApiKeyHeader;
       a.key_name = k;
     } else if (k.size() == 6 && k == "cookie") {
@@ -173,7 +185,7 @@ AuthSeen detect_auth(const protocols::Headers& headers, std::string_view query) 
     if (amp == std::string_view::npos) amp = query.size();
     std::string_view pair = query.substr(start, amp - start);
     size_t eq = pair.find('=');
-    if (eq != std::string_view::npos && eq + 1 < pair.size() && api_key_param(pair.substr(0, eq))) {
+    if (eq != std::string_view::npos && eq + 1 < pair.size() && secrets::is_api_key_param(pair.substr(0, eq))) {
       m |= kAuthApiKeyQuery;
       a.key_name = std::string(pair.substr(0, eq));
     }

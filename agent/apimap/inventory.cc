@@ -89,7 +89,7 @@ bool is_alg_none(const std::string& a) {
 // Header values worth scanning: not credentials (those are auth schemes) and not
 // the fixed protocol fields every call has.
 bool scanned_header(std::string_view k) {
-  if (is_secret_header(k)) return false;
+  if (secrets::is_secret_header(k)) return false;
   switch (k.size()) {
     case 4: return k != "host" && k != "date";
     case 6: return k != "accept" && k != "server";
@@ -643,6 +643,7 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
     if (!auth.jwt->exp) e.jwt_no_exp = true;
     if (auth.jwt->exp) {
       int64_t from = auth.jwt->iat ? *auth.jwt->iat : static_cast<int64_t>(in.wall_ns / 1'000'000'000ull);
+      // Both within ±2^53 (parse_jwt): the difference cannot overflow.
       e.jwt_max_lifetime_s = std::max(e.jwt_max_lifetime_s, *auth.jwt->exp - from);
     }
   }
@@ -659,14 +660,16 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
         std::find(e.int_ids.begin(), e.int_ids.end(), p.int_value) == e.int_ids.end())
       e.int_ids.push_back(p.int_value);
   }
-  // A path already shown (with any query) is not redacted and compared again.
-  if (e.examples.size() < kMaxExamples &&
-      std::none_of(e.examples.begin(), e.examples.end(), [&](const std::string& ex) {
-        return ex.starts_with(in.path) && (ex.size() == in.path.size() || ex[in.path.size()] == '?');
-      })) {
-    std::string ex(in.path);
-    if (!in.query.empty()) ex += "?" + redact_query(in.query);
-    add_capped(e.examples, ex, kMaxExamples);
+  // Examples are shown and stored: token-shaped segments hidden, as in events.
+  if (e.examples.size() < kMaxExamples) {
+    std::string ex = secrets::redact_path(in.path);
+    size_t n = ex.size();
+    if (std::none_of(e.examples.begin(), e.examples.end(), [&](const std::string& old) {
+          return old.starts_with(ex) && (old.size() == n || old[n] == '?');
+        })) {
+      if (!in.query.empty()) ex += "?" + redact_query(in.query);
+      add_capped(e.examples, ex, kMaxExamples);
+    }
   }
   if (in.role == "client" && e.remotes.size() < kMaxRemotes && !in.remote_addr.empty()) {
     std::pair<std::string, uint16_t> r{std::string(in.remote_addr), in.remote_port};

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "agent/apimap/template.h"
+#include "agent/events/secrets.h"
 
 namespace vigil::apimap {
 namespace {
@@ -58,11 +59,14 @@ void Schema::observe_value(const nlohmann::json& v, int depth) {
       types_ |= kObj;
       ++objects_;
       if (depth >= kMaxDepth) break;
-      for (const auto& [k, child] : v.items()) {
+      for (const auto& [key, child] : v.items()) {
+        // Keys are stored and exported: one shaped like a token (a map keyed by
+        // API keys or session ids) is not kept as it is (security review F11).
+        std::string_view k = secrets::looks_like_token(key) ? secrets::kRedacted : std::string_view(key);
         auto it = std::find_if(props_.begin(), props_.end(), [&](const auto& p) { return p.first == k; });
         if (it == props_.end()) {
           if (props_.size() >= kMaxProperties) continue;
-          props_.emplace_back(k, std::make_unique<Schema>());
+          props_.emplace_back(std::string(k), std::make_unique<Schema>());
           it = props_.end() - 1;
         }
         it->second->observe_value(child, depth + 1);

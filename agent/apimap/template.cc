@@ -7,6 +7,8 @@
 #include <functional>
 #include <tuple>
 
+#include "agent/events/secrets.h"
+
 namespace vigil::apimap {
 namespace {
 
@@ -125,6 +127,7 @@ void split_path(std::string_view path, std::vector<std::string_view>& out) {
 
 ParamType classify_segment(std::string_view s) {
   if (s.empty()) return kTypeNone;
+  if (s == secrets::kRedacted) return kTypeString;  // a token the event path already hides
   // Most segments are plain lower-case words ("api", "users", "line-items"): one pass decides.
   if (s.size() < 20 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-' || c == '_'; }))
     return kTypeNone;

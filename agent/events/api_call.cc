@@ -13,26 +13,13 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-bool is_secret_param(std::string_view name) {
-  std::string n = lower(name);
-  static constexpr std::array<std::string_view, 10> kContains = {
-      "token", "secret", "passw", "pwd", "apikey", "api_key", "auth", "session", "signature", "jwt"};
-  static constexpr std::array<std::string_view, 4> kExact = {"key", "sig", "code", "access"};
-  for (auto c : kContains)
-    if (n.find(c) != std::string::npos) return true;
-  return std::find(kExact.begin(), kExact.end(), n) != kExact.end();
-}
-
-bool looks_like_jwt(std::string_view v) {
-  return v.size() > 20 && v.substr(0, 3) == "eyJ" && std::count(v.begin(), v.end(), '.') == 2;
-}
-
 // Repeated fields are joined with ", " (RFC 9110 §5.3) so each name is one JSON key.
 Headers redact_headers(const protocols::Headers& in) {
   Headers out;
   out.reserve(in.size());
   for (const auto& [k, v] : in) {
-    const std::string& value = is_secret_header(k) ? std::string(kRedacted) : v;
+    const std::string& value =
+        secrets::is_secret_header(k) || secrets::looks_like_jwt(v) ? std::string(kRedacted) : v;
     auto dup = std::find_if(out.begin(), out.end(), [&](const auto& h) { return h.first == k; });
     if (dup == out.end()) {
       out.emplace_back(k, value);
@@ -46,20 +33,6 @@ Headers redact_headers(const protocols::Headers& in) {
 
 }  // namespace
 
-bool is_secret_header(std::string_view n) {
-  // By length first: this runs for every header of every call.
-  switch (n.size()) {
-    case 6: return n == "cookie";
-    case 9: return n == "x-api-key";
-    case 10: return n == "set-cookie";
-    case 12: return n == "x-auth-token";
-    case 13: return n == "authorization";
-    case 19: return n == "proxy-authorization";
-    case 20: return n == "x-amz-security-token";
-    default: return false;
-  }
-}
-
 std::string redact_query(std::string_view query) {
   std::string out;
   out.reserve(query.size());
@@ -72,7 +45,7 @@ std::string redact_query(std::string_view query) {
     std::string_view name = pair.substr(0, eq);
     std::string_view value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
     if (!out.empty() || start > 0) out += '&';
-    if (eq != std::string_view::npos && (is_secret_param(name) || looks_like_jwt(value))) {
+    if (eq != std::string_view::npos && (secrets::is_secret_param(name) || secrets::looks_like_jwt(value))) {
       out.append(name);
       out += '=';
       out.append(kRedacted);
@@ -84,38 +57,80 @@ std::string redact_query(std::string_view query) {
   return out;
 }
 
+namespace {
+
+// The end of the JSON value starting at `at` (a string, an object or array with
+// what nests in it, or a scalar), or npos when the body ends first.
+size_t json_value_end(std::string_view b, size_t at) {
+  if (b[at] == '"') {
+    size_t i = at + 1;
+    while (i < b.size() && b[i] != '"') i += b[i] == '\\' ? 2 : 1;
+    return i < b.size() ? i + 1 : std::string_view::npos;
+  }
+  if (b[at] == '{' || b[at] == '[') {
+    int depth = 0;
+    for (size_t i = at; i < b.size(); ++i) {
+      char c = b[i];
+      if (c == '"') {
+        i = json_value_end(b, i);
+        if (i == std::string_view::npos) return i;
+        --i;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        return i + 1;
+      }
+    }
+    return std::string_view::npos;
+  }
+  size_t i = at;
+  while (i < b.size() && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\n' &&
+         b[i] != '\r' && b[i] != '\t')
+    ++i;
+  return i < b.size() ? i : std::string_view::npos;
+}
+
+bool json_body(std::string_view lower_type, std::string_view body) {
+  if (lower_type.find("json") != std::string_view::npos) return true;
+  size_t first = body.find_first_not_of(" \t\r\n");
+  return lower_type.empty() && first != std::string_view::npos && (body[first] == '{' || body[first] == '[');
+}
+
+}  // namespace
+
 std::string redact_body(std::string_view body, std::string_view content_type) {
-  if (lower(content_type).find("application/x-www-form-urlencoded") != std::string::npos)
-    return redact_query(body);
-  // JSON-ish: for each "key": "value" whose key looks secret, replace the value.
-  // A capped body may end mid-string: an unterminated value is redacted whole.
+  std::string type = lower(content_type);
+  if (type.find("application/x-www-form-urlencoded") != std::string::npos) return redact_query(body);
+  // XML, multipart, text: a secret could be anywhere (security review F11).
+  if (!json_body(type, body)) return body.empty() ? std::string() : std::string(kRedacted);
+  // For each "key": value whose key looks secret, the value (of any type) is
+  // replaced by the string "[redacted]". A capped body may end inside a value:
+  // it is redacted to the end.
   std::string out;
   out.reserve(body.size());
   size_t i = 0;
   while (i < body.size()) {
     size_t q = body.find('"', i);
     if (q == std::string_view::npos) break;
-    size_t end = q + 1;
-    while (end < body.size() && body[end] != '"') end += body[end] == '\\' ? 2 : 1;
-    if (end >= body.size()) break;
-    std::string_view key = body.substr(q + 1, end - q - 1);
-    size_t colon = end + 1;
+    size_t end = json_value_end(body, q);
+    if (end == std::string_view::npos) break;
+    std::string_view key = body.substr(q + 1, end - q - 2);
+    size_t colon = end;
     while (colon < body.size() && (body[colon] == ' ' || body[colon] == '\t')) ++colon;
     size_t vstart = colon + 1;
     while (vstart < body.size() && (body[vstart] == ' ' || body[vstart] == '\t')) ++vstart;
-    if (colon < body.size() && body[colon] == ':' && vstart < body.size() && body[vstart] == '"' &&
-        is_secret_param(key)) {
-      size_t vend = vstart + 1;
-      while (vend < body.size() && body[vend] != '"') vend += body[vend] == '\\' ? 2 : 1;
-      out.append(body.substr(i, vstart + 1 - i));
-      out.append(kRedacted);
-      if (vend >= body.size()) return out;  // cut inside the secret
+    if (colon < body.size() && body[colon] == ':' && vstart < body.size() && secrets::is_secret_param(key)) {
+      out.append(body.substr(i, vstart - i));
       out += '"';
-      i = vend + 1;
+      out.append(kRedacted);
+      out += '"';
+      size_t vend = json_value_end(body, vstart);
+      if (vend == std::string_view::npos) return out;  // cut inside the secret
+      i = vend;
       continue;
     }
-    out.append(body.substr(i, end + 1 - i));
-    i = end + 1;
+    out.append(body.substr(i, end - i));
+    i = end;
   }
   out.append(body.substr(std::min(i, body.size())));
   return out;
@@ -130,8 +145,9 @@ ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn,
   a.request.method = x.request.method;
   protocols::Target t = protocols::split_target(x.request.target);
   std::string_view host = x.request.header("host");
-  a.request.host = host.empty() ? t.authority : host;  // absolute form (proxies): its authority
-  a.request.path = t.path;
+  // Absolute form (proxies): its authority, without "user:pass@".
+  a.request.host = secrets::strip_userinfo(host.empty() ? t.authority : host);
+  a.request.path = secrets::redact_path(t.path);
   if (t.has_query) a.request.query = redact_query(t.query);
   a.request.headers = redact_headers(x.request.headers);
   a.response.status = x.response.status;

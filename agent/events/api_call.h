@@ -6,22 +6,23 @@
 #include <string_view>
 
 #include "agent/events/events.h"
+#include "agent/events/secrets.h"
 #include "collectors/protocols/common/message.h"
 
 namespace vigil {
 
-inline constexpr std::string_view kRedacted = "[redacted]";
+using secrets::kRedacted;
 
 struct ApiCallOptions {
   bool bodies = false;  // ship (redacted, capped) bodies
 };
 
-// Authorization, Cookie, Set-Cookie and other credential headers.
-bool is_secret_header(std::string_view lower_name);
 // Replaces the values of token-like query parameters (and JWT-shaped values).
 std::string redact_query(std::string_view query);
-// Replaces secret values in a body: JSON string values of token-like keys
-// ("password": "…"), and form-encoded pairs as in a query. Other bytes stay.
+// Replaces secret values in a body: JSON values of token-like keys ("password":
+// "…", "pin": 1234, "tokens": […]), and form-encoded pairs as in a query. A body
+// of another type (XML, multipart, text) could hold secrets anywhere: it is
+// replaced whole.
 std::string redact_body(std::string_view body, std::string_view content_type);
 
 ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn,

@@ -6,11 +6,11 @@ namespace vigil {
 namespace {
 
 TEST(Redaction, SecretHeaders) {
-  EXPECT_TRUE(is_secret_header("authorization"));
-  EXPECT_TRUE(is_secret_header("cookie"));
-  EXPECT_TRUE(is_secret_header("set-cookie"));
-  EXPECT_TRUE(is_secret_header("proxy-authorization"));
-  EXPECT_FALSE(is_secret_header("content-type"));
+  EXPECT_TRUE(secrets::is_secret_header("authorization"));
+  EXPECT_TRUE(secrets::is_secret_header("cookie"));
+  EXPECT_TRUE(secrets::is_secret_header("set-cookie"));
+  EXPECT_TRUE(secrets::is_secret_header("proxy-authorization"));
+  EXPECT_FALSE(secrets::is_secret_header("content-type"));
 }
 
 TEST(Redaction, TokenLikeQueryValues) {
@@ -30,9 +30,10 @@ TEST(Redaction, JsonBodies) {
   EXPECT_EQ(redact_body(R"({"nested":{"apiKey":"k"},"list":["token"]})", "application/json"),
             R"({"nested":{"apiKey":"[redacted]"},"list":["token"]})");
   EXPECT_EQ(redact_body(R"({"secret":"cut off mid-valu)", "application/json"),
-            R"({"secret":"[redacted])");
+            R"({"secret":"[redacted]")");
   EXPECT_EQ(redact_body(R"({"count":5})", "application/json"), R"({"count":5})");
-  EXPECT_EQ(redact_body("not json at all", "text/plain"), "not json at all");
+  // Not JSON or a form: a secret could be anywhere, so nothing of it ships.
+  EXPECT_EQ(redact_body("not json at all", "text/plain"), "[redacted]");
 }
 
 TEST(Redaction, FormBodies) {
@@ -122,6 +123,57 @@ TEST(ApiCall, BodiesOnlyWhenConfigured) {
   x.request.body = "{\"a\":1,\"token\":\"t\"}";
   ApiCallEvent a = make_api_call(x, ConnRef{}, ApiCallOptions{.bodies = true});
   EXPECT_EQ(a.request_body, "{\"a\":1,\"token\":\"[redacted]\"}");
+}
+
+// Security review F10: credential headers the inventory itself recognises,
+// JWTs under any header name, tokens in path segments and userinfo in an
+// absolute-form authority shipped as they were.
+TEST(SecurityF10, CredentialsInHeadersPathsAndAuthorityAreRedacted) {
+  for (const char* h : {"api-key", "apikey", "x-apikey", "x-access-token", "x-api-token", "x-csrf-token",
+                        "x-vault-token", "private-token", "x-goog-api-key", "ocp-apim-subscription-key",
+                        "authentication", "x-session-id", "x-client-secret"})
+    EXPECT_TRUE(secrets::is_secret_header(h)) << h;
+  // Every header the inventory counts as an API key is redacted (one list).
+  for (const char* h : {"x-api-key", "api-key", "x-auth-token", "x-access-token"})
+    EXPECT_TRUE(secrets::is_api_key_header(h) && secrets::is_secret_header(h)) << h;
+  for (const char* h : {"content-type", "user-agent", "accept-encoding", "x-request-id", "keep-alive", "host"})
+    EXPECT_FALSE(secrets::is_secret_header(h)) << h;
+
+  protocols::Exchange x;
+  x.request.method = "GET";
+  x.request.target = "http://bob:hunter2@api.test:8080/reset/4f1b2c3d4e5f60718293a4b5c6d7e8f901234567?x=1";
+  x.request.headers = {{"x-access-token", "abc"},
+                       {"x-foo", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJl"},
+                       {"accept", "*/*"}};
+  x.response.status = 200;
+  ApiCallEvent a = make_api_call(x, ConnRef{}, {});
+  EXPECT_EQ(a.request.host, "api.test:8080");
+  EXPECT_EQ(a.request.path, "/reset/[redacted]");
+  EXPECT_EQ(a.request.headers[0].second, "[redacted]");
+  EXPECT_EQ(a.request.headers[1].second, "[redacted]");
+  EXPECT_EQ(a.request.headers[2].second, "*/*");
+  // Token shapes in paths; ids and words stay.
+  EXPECT_EQ(secrets::redact_path("/bot123456789:AAEhBOweik6ad6PsWZRcXUgPaGFhqOvWjw/sendMessage"),
+            "/[redacted]/sendMessage");
+  EXPECT_EQ(secrets::redact_path("/hooks/ghp_0123456789abcdefABCDEF0123456789ab/x"), "/hooks/[redacted]/x");
+  EXPECT_EQ(secrets::redact_path("/users/42/orders/3f2a9c1e-1111-4222-8333-444455556666"),
+            "/users/42/orders/3f2a9c1e-1111-4222-8333-444455556666");
+  EXPECT_EQ(secrets::redact_path("/api/v1/line-items/usr_12345"), "/api/v1/line-items/usr_12345");
+}
+
+// Security review F11: query names and JSON values the list missed.
+TEST(SecurityF11, MoreSecretNamesAndNonStringJsonValues) {
+  EXPECT_EQ(redact_query("pass=p&api-key=k&access_key=a&credentials=c&private_key=pk&page=2"),
+            "pass=[redacted]&api-key=[redacted]&access_key=[redacted]&credentials=[redacted]&private_key=[redacted]&page=2");
+  EXPECT_EQ(redact_body(R"({"pin": 1234, "tokens": ["t1", {"a": "b"}], "password": null, "id": 7})", "application/json"),
+            R"({"pin": "[redacted]", "tokens": "[redacted]", "password": "[redacted]", "id": 7})");
+  EXPECT_EQ(redact_body(R"({"auth": {"user": "u", "pass": "p"}, "n": 1})", "application/json"),
+            R"({"auth": "[redacted]", "n": 1})");
+  EXPECT_EQ(redact_body("<login><password>p</password></login>", "application/xml"), "[redacted]");
+  EXPECT_EQ(redact_body("--b\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\np\r\n--b--",
+                        "multipart/form-data; boundary=b"),
+            "[redacted]");
+  EXPECT_EQ(redact_body(R"({"pin": 12)", "application/json"), R"({"pin": "[redacted]")");  // cut inside
 }
 
 }  // namespace

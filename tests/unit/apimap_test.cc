@@ -424,6 +424,70 @@ TEST_F(InventoryTest, EndpointsAppearAfterARealAnswerAndAreDiscoveredOnce) {
   EXPECT_EQ(count_kind("api_discovered"), 1);
 }
 
+// Security review F10: a token in a path segment was kept in the inventory's
+// examples (inventory.db, map export) as it was.
+TEST_F(InventoryTest, SecurityF10TokensInPathsAreNotStoredInExamples) {
+  const std::string token = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432";
+  call({.path = "/reset/" + token, .query = "sig=abc&page=2"});
+  inv->tick(now, emit);
+  ASSERT_EQ(list().size(), 1u);
+  auto e = list()[0];
+  EXPECT_EQ(e["path"], "/reset/{resetId}");
+  ASSERT_EQ(e["examples"].size(), 1u);
+  EXPECT_EQ(e["examples"][0], "/reset/[redacted]?sig=[redacted]&page=2");
+  EXPECT_EQ(inv->to_json().dump().find(token), std::string::npos);
+}
+
+// Security review F11: JSON object keys were stored by schema inference as
+// they came, tokens used as keys too.
+TEST(SecurityF11, TokenShapedJsonKeysAreNotStored) {
+  Schema s;
+  ASSERT_TRUE(s.observe(R"({"ghp_0123456789abcdefABCDEF0123456789ab": {"scope": "repo"}, "name": "x"})"));
+  std::string doc = s.to_json_schema().dump();
+  EXPECT_EQ(doc.find("ghp_"), std::string::npos) << doc;
+  EXPECT_NE(doc.find("[redacted]"), std::string::npos) << doc;
+  EXPECT_NE(doc.find("\"name\""), std::string::npos) << doc;
+}
+
+std::string b64url(std::string_view s) {
+  static constexpr char kT[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string o;
+  unsigned v = 0;
+  int bits = 0;
+  for (unsigned char c : s) {
+    v = (v << 8) | c;
+    for (bits += 8; bits >= 6; bits -= 6) o += kT[(v >> (bits - 6)) & 63];
+  }
+  if (bits) o += kT[(v << (6 - bits)) & 63];
+  return o;
+}
+
+// Security review F17: "exp": 1e300 was cast to int64 (undefined), and
+// exp - iat of ±9e18 overflowed. Dates outside ±2^53 are not dates.
+TEST_F(InventoryTest, SecurityF17JwtDatesOutOfRangeAreIgnored) {
+  auto jwt = [](std::string_view claims) { return b64url(R"({"alg":"HS256"})") + "." + b64url(claims) + ".c2ln"; };
+  auto huge = parse_jwt(jwt(R"({"exp":1e300,"iat":-9000000000000000000})"));
+  ASSERT_TRUE(huge);
+  EXPECT_FALSE(huge->exp);
+  EXPECT_FALSE(huge->iat);
+  auto wide = parse_jwt(jwt(R"({"exp":9000000000000000000,"iat":-9000000000000000000})"));
+  ASSERT_TRUE(wide);
+  EXPECT_FALSE(wide->exp);
+  EXPECT_FALSE(wide->iat);
+  auto unsigned_max = parse_jwt(jwt(R"({"exp":18446744073709551615,"iat":1.5})"));
+  ASSERT_TRUE(unsigned_max);
+  EXPECT_FALSE(unsigned_max->exp);
+  EXPECT_EQ(unsigned_max->iat, 1);
+  auto fine = parse_jwt(jwt(R"({"exp":1700003600.0,"iat":1700000000})"));
+  ASSERT_TRUE(fine);
+  EXPECT_EQ(fine->exp, 1700003600);
+  // Through the inventory: a token without a usable exp is "no expiry", no overflow.
+  call({.path = "/me", .req_headers = {{"authorization", "Bearer " + jwt(R"({"exp":9e18,"iat":-9e18})")}}});
+  inv->tick(now, emit);
+  ASSERT_EQ(list().size(), 1u);
+  EXPECT_EQ(list()[0]["auth"][0], "jwt");
+}
+
 TEST_F(InventoryTest, NotFoundOnlyPathsAndScannersMakeNoEndpoints) {
   for (int i = 0; i < 30; ++i) call({.path = "/wp-admin/x" + std::to_string(i) + ".php", .status = 404, .remote = "127.0.0.66"});
   call({.path = "/", .status = 200, .remote = "127.0.0.66"});  // the scanner got one real answer

@@ -223,17 +223,19 @@ void StreamParser::on_head_complete() {
       return;
     }
     cur_.interim = std::exchange(interim_, 0);
-    std::string method;
-    if (!methods_.empty()) {
-      method = std::move(methods_.front());
+    MethodKind method = kOther;
+    if (unknown_methods_ > 0) {
+      --unknown_methods_;
+    } else if (!methods_.empty()) {
+      method = methods_.front();
       methods_.pop_front();
     }
-    if (cur_.status == 101 || (method == "CONNECT" && cur_.status / 100 == 2)) {
+    if (cur_.status == 101 || (method == kConnect && cur_.status / 100 == 2)) {
       finish_message(cur_.first_ts);
       state_ = State::kTunnel;  // no longer HTTP/1.x on this connection
       return;
     }
-    if (method == "HEAD" || cur_.status == 204 || cur_.status == 304) {
+    if (method == kHead || cur_.status == 204 || cur_.status == 304) {
       finish_message(cur_.first_ts);
       return;
     }

@@ -41,7 +41,25 @@ class StreamParser {
 
   // Responses need the request method to frame the body (HEAD, CONNECT):
   // the pairing layer pushes each request's method in order.
-  void push_request_method(std::string method) { methods_.push_back(std::move(method)); }
+  // Only what frames a response is kept, one byte a request, at most
+  // kMaxMethods (security review F9): past that the oldest is framed as a GET.
+  void push_request_method(std::string_view method) {
+    if (methods_.size() >= kMaxMethods) {
+      methods_.pop_front();
+      ++unknown_methods_;
+    }
+    methods_.push_back(method == "HEAD" ? kHead : method == "CONNECT" ? kConnect : kOther);
+  }
+  static constexpr size_t kMaxPending = 64;      // whole requests awaiting their response, per connection
+  static constexpr size_t kMaxMethods = 65536;   // their methods, for framing the responses
+  // The response side switched protocols (101, CONNECT 2xx): the bytes after it
+  // are no longer HTTP/1.x.
+  bool tunneled() const { return state_ == State::kTunnel; }
+  // Stops parsing (the other direction tunneled).
+  void stop() {
+    state_ = State::kTunnel;
+    buf_.clear();
+  }
 
   std::deque<Message>& messages() { return done_; }
   // The message whose head is parsed and whose body is still arriving, if any.
@@ -73,7 +91,9 @@ class StreamParser {
   uint64_t remaining_ = 0;
   int interim_ = 0;  // interim responses since the last final one
   bool seen_any_ = false;
-  std::deque<std::string> methods_;
+  enum MethodKind : uint8_t { kOther, kHead, kConnect };
+  std::deque<MethodKind> methods_;
+  uint64_t unknown_methods_ = 0;  // responses ahead whose request's method was dropped
   std::deque<Message> done_;
   uint64_t invalid_ = 0;
 };

@@ -43,6 +43,7 @@ void Tracker::drop_pending_before(uint64_t ts) {
   }
   stats_.unpaired_responses += early_.size();  // its request may be the one lost
   early_.clear();
+  skip_responses_ = 0;  // lost track: the parsers resynchronise
 }
 
 void Tracker::after_input(uint64_t ts) {
@@ -61,11 +62,23 @@ void Tracker::after_input(uint64_t ts) {
       ++stats_.exchanges;
       continue;
     }
+    if (pending_.size() >= StreamParser::kMaxPending) {
+      // Unanswered requests pile up (a server that never answers, or a peer
+      // that wants the agent's memory): the oldest goes, and so will its answer.
+      pending_.pop_front();
+      ++stats_.unpaired_requests;
+      ++skip_responses_;
+    }
     responses_.parser.push_request_method(req.method);
     pending_.push_back(std::move(req));
   }
   requests_.parser.messages().clear();
   for (Message& resp : responses_.parser.messages()) {
+    if (skip_responses_ > 0) {  // the answer of a request dropped above
+      --skip_responses_;
+      ++stats_.unpaired_responses;
+      continue;
+    }
     if (pending_.empty()) {
       const Message* cur = requests_.parser.body_in_progress();
       if (cur && early_.empty() && cur->first_ts <= resp.first_ts) {
@@ -83,6 +96,12 @@ void Tracker::after_input(uint64_t ts) {
     ++stats_.exchanges;
   }
   responses_.parser.messages().clear();
+  // After a switch of protocols the requests side carries the new protocol.
+  if (responses_.parser.tunneled() && !requests_.parser.tunneled()) {
+    requests_.parser.stop();
+    stats_.unpaired_requests += pending_.size();
+    pending_.clear();
+  }
 }
 
 }  // namespace vigil::http1

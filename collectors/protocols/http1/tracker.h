@@ -51,7 +51,8 @@ class Tracker : public protocols::ExchangeTracker {
   bool client_;
   Direction requests_;
   Direction responses_;
-  std::deque<Message> pending_;  // requests waiting for their response
+  std::deque<Message> pending_;  // requests waiting for their response (at most StreamParser::kMaxPending)
+  uint64_t skip_responses_ = 0;  // responses still to come for requests dropped from pending_
   // Responses sent before their request's body was read (a server may answer
   // after the head, e.g. nginx `return`, and read or discard the body later).
   std::deque<Message> early_;
