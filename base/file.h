@@ -29,4 +29,15 @@ void for_each_numeric_entry(const std::string& dir, const std::function<void(uin
 // `s` without trailing spaces, tabs and line ends (a value read from a file).
 std::string trim_right(std::string s);
 
+// A directory only this user (root, for vigild) can change what it holds:
+// `path` and its missing parents are made with mode 0700, and every component
+// is checked from "/" down: a directory (a symlink only when root's), owned by
+// root or this user, writable by others only when sticky (/tmp, a bpffs root).
+// `path` itself ends owned by this user without group or other access. One
+// that someone else made where they could (in a sticky directory: a user's
+// `mkdir /sys/fs/bpf/vigil` before the agent's first start) is renamed aside
+// to "<path>-untrusted-uid<N>" and named in the log, never used (security
+// review F8, F19). An error names the component that cannot be trusted.
+Status ensure_private_dir(const std::string& path);
+
 }  // namespace vigil

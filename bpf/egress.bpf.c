@@ -10,8 +10,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
-#include "egress/judge.bpf.h"
 #include "egress/dns.bpf.h"
+#include "egress/judge.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -27,35 +27,30 @@ int eg_sendmsg4(struct bpf_sock_addr *ctx) { return judge4(ctx); }
 SEC("cgroup/sendmsg6")
 int eg_sendmsg6(struct bpf_sock_addr *ctx) { return judge6(ctx); }
 
+/* DNS answers: learnt when they answer a query of their socket (egress/dns.bpf.h). */
 SEC("cgroup_skb/ingress")
 int eg_dns_ingress(struct __sk_buff *skb)
 {
-	__u32 zero = 0;
-	struct vigil_eg_state *st = bpf_map_lookup_elem(&eg_state, &zero);
+	struct vigil_eg_state *st = bpf_map_lookup_elem(&eg_state, &(__u32){ 0 });
 	if (!st || !st->enabled)
 		return 1;
-	__u32 l4;
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		__u8 vihl, proto;
-		if (bpf_skb_load_bytes(skb, 0, &vihl, 1) || bpf_skb_load_bytes(skb, 9, &proto, 1))
-			return 1;
-		if (proto != IPPROTO_UDP)
-			return 1;
-		l4 = (vihl & 0x0f) * 4;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		__u8 next;
-		if (bpf_skb_load_bytes(skb, 6, &next, 1) || next != IPPROTO_UDP)
-			return 1;
-		l4 = 40;
-	} else {
+	struct udp_dgram d = {};
+	if (!udp_of(skb, &d) || !bpf_map_lookup_elem(&eg_dns_ports, &d.sport))
 		return 1;
-	}
-	__u16 sport;
-	if (bpf_skb_load_bytes(skb, l4, &sport, 2))
-		return 1;
-	__u16 port = bpf_ntohs(sport);
-	if (!bpf_map_lookup_elem(&eg_dns_ports, &port))
-		return 1;
-	parse_dns(skb, l4 + 8, st->active_gen & 1, st->dns_min_ttl_s);
+	dns__learn_answer(skb, &d, st->active_gen & 1, st->dns_min_ttl_s);
 	return 1; /* learning only: the answer is never dropped */
+}
+
+/* DNS queries: remembered, so that only their answers are learnt. */
+SEC("cgroup_skb/egress")
+int eg_dns_egress(struct __sk_buff *skb)
+{
+	struct vigil_eg_state *st = bpf_map_lookup_elem(&eg_state, &(__u32){ 0 });
+	if (!st || !st->enabled)
+		return 1;
+	struct udp_dgram d = {};
+	if (!udp_of(skb, &d) || !bpf_map_lookup_elem(&eg_dns_ports, &d.dport))
+		return 1;
+	dns__note_query(skb, &d, st->active_gen & 1);
+	return 1; /* never dropped */
 }

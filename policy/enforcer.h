@@ -18,7 +18,8 @@
 namespace vigil::policy {
 
 // lost{source} names of the enforcer's lost-counter slots (enum vigil_eg_lost_slot).
-inline constexpr const char* kEgressLostSources[] = {"kernel_egress_ringbuf", "dns_answers_not_learnt"};
+inline constexpr const char* kEgressLostSources[] = {"kernel_egress_ringbuf", "dns_answers_not_learnt",
+                                                    "dns_answers_unsolicited"};
 static_assert(std::size(kEgressLostSources) == VIGIL_EG_LOST_SLOTS, "one name per vigil_eg_lost_slot");
 
 class Enforcer {

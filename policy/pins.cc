@@ -6,11 +6,11 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 
 #include "base/fd.h"
+#include "base/file.h"
 #include "bpf/include/vigil/egress_abi.h"
 
 namespace vigil::policy {
@@ -110,13 +110,8 @@ bool EgressPins::disabled() const {
 }
 
 Status EgressPins::mark_disabled() const {
-  std::error_code ec;
-  fs::create_directories(data_dir_, ec);
-  std::ofstream out(marker());
-  out << "vigil policy disable\n";
-  out.flush();
-  if (!out) return os_error("write " + marker());
-  return {};
+  if (auto s = ensure_private_dir(data_dir_); !s) return s;
+  return write_file_atomic(marker(), "vigil policy disable\n");
 }
 
 void EgressPins::clear_disabled() const {

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/clock.h"
+#include "base/file.h"
 #include "base/log.h"
 
 namespace vigil::apimap {
@@ -24,7 +25,7 @@ Result<std::unique_ptr<InventoryService>> InventoryService::start(const ServiceO
   if (!scanner) return scanner.error();
   s->inventory_ = std::make_unique<Inventory>(std::move(io), std::move(*scanner));
   if (!o.data_dir.empty()) {
-    ::mkdir(o.data_dir.c_str(), 0700);
+    if (auto made = ensure_private_dir(o.data_dir); !made) log::error("{}", made.error().message);
     std::string path = o.data_dir + "/inventory.db";
     auto store = Store::open(path);
     if (!store) {

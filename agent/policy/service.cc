@@ -312,7 +312,8 @@ nlohmann::json PolicyService::status() const {
           {"verdicts", verdicts_},
           {"allows_aggregated", allows_aggregated_},
           {"lost_verdicts", lost[VIGIL_EG_LOST_VERDICTS]},
-          {"dns_answers_not_learnt", lost[VIGIL_EG_LOST_DNS]}};
+          {"dns_answers_not_learnt", lost[VIGIL_EG_LOST_DNS]},
+          {"dns_answers_unsolicited", lost[VIGIL_EG_DNS_UNSOLICITED]}};
 }
 
 }  // namespace vigil

@@ -157,14 +157,25 @@ Status FileOutput::reopen() {
   auto parent = std::filesystem::path(o_.path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return Error{fmt::format("create directory {} for file sink: {}", parent.string(), ec.message())};
-  Fd fd(::open(o_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  // In a directory others can write (security review F19): never through a
+  // symlink, and never into a file someone else made there first.
+  struct stat dir{};
+  std::string dir_path = parent.empty() ? "." : parent.string();
+  if (::stat(dir_path.c_str(), &dir) != 0) return os_error("inspect " + dir_path);
+  bool shared = dir.st_mode & (S_IWGRP | S_IWOTH);
+  if (shared && !(dir.st_mode & S_ISVTX))
+    return Error{fmt::format("file sink {}: its directory is writable by others (mode {:o}): anyone could replace "
+                             "the file", o_.path, dir.st_mode & 07777)};
+  Fd fd(::open(o_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (shared ? O_NOFOLLOW : 0), 0600));
   if (!fd) return os_error("open file sink " + o_.path);
   struct stat st{};
+  if (shared && (::fstat(fd.get(), &st) != 0 || st.st_uid != ::geteuid()))
+    return Error{fmt::format("file sink {}: the file belongs to uid {}, not to vigild", o_.path, st.st_uid)};
   if (::fstat(fd.get(), &st) == 0) {
     // /dev/null, a FIFO or a terminal is written to as it is: never chmod-ed, renamed or truncated.
     regular_ = S_ISREG(st.st_mode);
     size_ = regular_ ? static_cast<uint64_t>(st.st_size) : 0;
-    if (regular_ && (st.st_mode & 0777) != 0600) ::fchmod(fd.get(), 0600);  // an older file: events are sensitive
+    if (regular_ && st.st_uid == ::geteuid() && (st.st_mode & 0777) != 0600) ::fchmod(fd.get(), 0600);  // an older file: events are sensitive
   }
   fd_ = std::move(fd);
   return {};

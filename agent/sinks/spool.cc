@@ -103,10 +103,8 @@ Status write_all(int fd, std::string_view data, const std::string& what) {
 std::string Spool::seg_path(uint64_t id) const { return fmt::format("{}/{:016}.seg", dir_, id); }
 
 Result<std::unique_ptr<Spool>> Spool::open(const std::string& dir, SpoolOptions o) {
+  if (auto made = ensure_private_dir(dir); !made) return Error{fmt::format("spool directory: {}", made.error().message)};
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Error{fmt::format("create spool directory {}: {}", dir, ec.message())};
-  ::chmod(dir.c_str(), 0700);
   std::unique_ptr<Spool> s(new Spool(dir, o));
   s->o_.segment_bytes = std::clamp<uint64_t>(o.max_bytes / 8, 64u << 10, o.segment_bytes);
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {

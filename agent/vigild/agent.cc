@@ -109,6 +109,8 @@ Status Agent::start() {
   if (auto s = ensure_kernel_mounts(); !s) return s;
   if (auto s = raise_memlock_limit(); !s) log::debug("{}", s.error().message);
 
+  // The inventory, spools, checkpoints and the disable marker: root's alone.
+  if (auto s = ensure_private_dir(config_.data_dir); !s) return Error{fmt::format("data_dir: {}", s.error().message)};
   boot_id_ = trim_right(read_small_file("/proc/sys/kernel/random/uuid"));
   if (boot_id_.empty()) boot_id_ = fmt::format("{:016x}", started_ns_ ^ (uint64_t{static_cast<uint32_t>(getpid())} << 32));
   std::string hmac_key;
@@ -122,8 +124,7 @@ Status Agent::start() {
     auto signer = audit::Signer::load(config_.audit.signing_key);
     if (!signer) return signer.error();
     signer_ = std::move(*signer);
-    std::error_code ec;
-    std::filesystem::create_directories(config_.data_dir + "/checkpoints", ec);  // <sink>.jsonl each
+    if (auto s = ensure_private_dir(config_.data_dir + "/checkpoints"); !s) return s.error();  // <sink>.jsonl each
   }
   auto sinks = sinks::SinkSet::open(config_.events.sinks, {config_.data_dir, node_, boot_id_, hmac_key, k8s_node_});
   if (!sinks) return sinks.error();

@@ -7,6 +7,7 @@
 #include "lib/consts.bpf.h"
 #include "lib/event.bpf.h"
 #include "egress/maps.bpf.h"
+#include "egress/dns.bpf.h"
 
 /* ---- selection: which policies select the calling process ------------------ */
 
@@ -72,6 +73,7 @@ static __always_inline int ports_allow(const struct vigil_eg_ports *p, __u16 por
 }
 
 struct judgement {
+	__u64 netns; /* of the calling socket: learnt names are per namespace */
 	__u8 addr[16];
 	__u16 port;
 	__u8 proto_bit;
@@ -138,7 +140,9 @@ static __always_inline int allowed_by_cidr(struct judgement *j)
 
 static __always_inline int allowed_by_fqdn(struct judgement *j)
 {
-	j->dns = bpf_map_lookup_elem(&eg_dns, j->addr);
+	struct vigil_eg_dns_key key = { .netns = j->netns };
+	__builtin_memcpy(key.addr, j->addr, 16);
+	j->dns = bpf_map_lookup_elem(&eg_dns, &key);
 	if (!j->dns)
 		return 0;
 	j->now = bpf_ktime_get_boot_ns();
@@ -168,12 +172,14 @@ static __always_inline void report(const struct judgement *j, __u8 verdict, __u8
 }
 
 /* 1: let the call proceed, 0: refuse it (EPERM). */
-static __always_inline int judge(struct judgement *j, __u8 proto)
+static __always_inline int judge(struct bpf_sock_addr *ctx, struct judgement *j, __u8 proto)
 {
 	__u32 zero = 0;
 	struct vigil_eg_state *st = bpf_map_lookup_elem(&eg_state, &zero);
 	if (!st || !st->enabled)
 		return 1;
+	dns__note_socket(ctx, j->port);
+	j->netns = bpf_get_netns_cookie(ctx);
 	j->gen = st->active_gen & 1;
 	struct vigil_eg_gen *g = bpf_map_lookup_elem(&eg_gens, &j->gen);
 	if (!g || !g->active)
@@ -217,7 +223,7 @@ static __always_inline int judge4(struct bpf_sock_addr *ctx)
 	j.addr[11] = 0xff;
 	__builtin_memcpy(&j.addr[12], &ip, 4);
 	j.port = bpf_ntohs((__u16)ctx->user_port);
-	return judge(&j, sock_proto(ctx));
+	return judge(ctx, &j, sock_proto(ctx));
 }
 
 static __always_inline int judge6(struct bpf_sock_addr *ctx)
@@ -230,7 +236,7 @@ static __always_inline int judge6(struct bpf_sock_addr *ctx)
 	__builtin_memcpy(&j.addr[8], &w2, 4);
 	__builtin_memcpy(&j.addr[12], &w3, 4);
 	j.port = bpf_ntohs((__u16)ctx->user_port);
-	return judge(&j, sock_proto(ctx));
+	return judge(ctx, &j, sock_proto(ctx));
 }
 
 #endif

@@ -65,13 +65,38 @@ struct {
 	__type(value, struct vigil_eg_ports);
 } eg_fqdn_ports SEC(".maps");
 
-/* Address -> pattern hashes its DNS names matched (learnt, with expiry). */
+/* (netns, address) -> pattern hashes its DNS names matched (learnt, with expiry). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, __u8[16]);
+	__type(key, struct vigil_eg_dns_key);
 	__type(value, struct vigil_eg_dns_entry);
 } eg_dns SEC(".maps");
+
+/* A DNS query in flight: its answer must come from where it went, with its id
+ * and its question. */
+struct dns_query {
+	__u64 expires_ns;
+	__u64 qhash; /* the question's name hash (VIGIL_EG_HASH_*) */
+	__u8 server[16];
+	__u16 port;
+	__u16 id;
+	__u32 pad;
+};
+
+/* Per socket that talks to a DNS port (made at its connect or sendmsg): its
+ * network namespace and its open queries. Freed with the socket. */
+struct dns_sock {
+	__u64 netns;
+	struct dns_query q[VIGIL_EG_DNS_QUERIES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct dns_sock);
+} eg_dns_socks SEC(".maps");
 
 /* UDP source ports whose datagrams are DNS answers (53 by default). */
 struct {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/fd.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "bpf/egress.skel.h"
 #include "collectors/kernel/bpf_util.h"
@@ -78,9 +79,12 @@ Result<std::unique_ptr<EgressEnforcer>> EgressEnforcer::open(const EgressOptions
   policy::EgressPins pins(options.pin_root, "");
   self->handler_ = std::move(handler);
   self->pin_dir_ = pins.dir();
-  std::error_code ec;
-  fs::create_directories(self->pin_dir_, ec);
-  if (ec) return Error{fmt::format("create pin directory {}: {} (is bpffs mounted?)", self->pin_dir_, ec.message())};
+  // Every component root's and private: a pin directory someone else made first
+  // would let them switch enforcement off (security review F8).
+  if (auto s = ensure_private_dir(pins.root()); !s)
+    return Error{fmt::format("egress pin directory: {} (is bpffs mounted?)", s.error().message)};
+  if (auto s = ensure_private_dir(self->pin_dir_); !s)
+    return Error{fmt::format("egress pin directory: {}", s.error().message)};
   self->adopted_ = pins.adoptable();
 
   self->skel_ = egress_bpf__open();

@@ -18,12 +18,12 @@ namespace {
 
 bool g_libbpf_verbose = false;
 
-Status mount_if_missing(const char* target, const char* fstype, long magic) {
+Status mount_if_missing(const char* target, const char* fstype, long magic, const char* options) {
   struct statfs fs {};
   if (statfs(target, &fs) == 0 && static_cast<long>(fs.f_type) == magic) return {};
   if (mkdir(target, 0755) != 0 && errno != EEXIST)
     return os_error(fmt::format("create mount point {}", target));
-  if (mount(fstype, target, fstype, 0, nullptr) != 0)
+  if (mount(fstype, target, fstype, 0, options) != 0)
     return os_error(fmt::format("{} is not mounted at {} and mounting it failed (it needs CAP_SYS_ADMIN: mount "
                                 "it before starting vigild, or mount it into its container)", fstype, target));
   log::info("mounted {} at {}", fstype, target);
@@ -55,9 +55,15 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
 
 }  // namespace
 
+Status mount_bpffs(const std::string& target) {
+  // Root only, as systemd mounts it: bpffs's default root is 1777, where any user
+  // can make the agent's pin directory first (security review F8).
+  return mount_if_missing(target.c_str(), "bpf", BPF_FS_MAGIC, "mode=0700");
+}
+
 Status ensure_kernel_mounts() {
-  if (auto s = mount_if_missing("/sys/kernel/tracing", "tracefs", TRACEFS_MAGIC); !s) return s;
-  return mount_if_missing("/sys/fs/bpf", "bpf", BPF_FS_MAGIC);
+  if (auto s = mount_if_missing("/sys/kernel/tracing", "tracefs", TRACEFS_MAGIC, nullptr); !s) return s;
+  return mount_bpffs("/sys/fs/bpf");
 }
 
 Status raise_memlock_limit() {

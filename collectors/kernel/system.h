@@ -11,6 +11,8 @@ namespace vigil {
 
 // Mounts tracefs at /sys/kernel/tracing and bpffs at /sys/fs/bpf when missing.
 Status ensure_kernel_mounts();
+// Mounts bpffs at `target` (mode 0700) unless one is mounted there.
+Status mount_bpffs(const std::string& target);
 // Raises RLIMIT_MEMLOCK for kernels that still charge BPF memory to it.
 Status raise_memlock_limit();
 // Routes libbpf's messages into vigil::log (debug level unless verbose).

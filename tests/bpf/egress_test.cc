@@ -4,10 +4,18 @@
 // decided (see egress_probe.cc).
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -310,6 +318,177 @@ spec:
       }
     }
   }
+}
+
+// ---- security review F7: DNS answers learnt only for queries this host sent ----
+
+std::string dns_name(std::string_view n) {
+  std::string out;
+  for (size_t start = 0; start <= n.size();) {
+    size_t dot = n.find('.', start);
+    if (dot == std::string_view::npos) dot = n.size();
+    out += static_cast<char>(dot - start);
+    out.append(n.substr(start, dot - start));
+    start = dot + 1;
+  }
+  return out + '\0';
+}
+
+std::string dns_header(uint16_t id, uint16_t flags, uint16_t an) {
+  std::string h;
+  for (uint16_t v : {id, flags, uint16_t{1}, an, uint16_t{0}, uint16_t{0}}) {
+    h += static_cast<char>(v >> 8);
+    h += static_cast<char>(v & 0xff);
+  }
+  return h;
+}
+
+std::string dns_query(uint16_t id, std::string_view name) {
+  return dns_header(id, 0x0100, 0) + dns_name(name) + std::string("\0\1\0\1", 4);
+}
+
+std::string dns_answer(uint16_t id, std::string_view name, const char* ip4) {
+  std::string a = dns_header(id, 0x8180, 1) + dns_name(name) + std::string("\0\1\0\1", 4);
+  a += std::string("\xc0\x0c\0\1\0\1\0\0\0\x3c\0\4", 12);  // name at 12, A, IN, TTL 60, 4 bytes
+  in_addr addr{};
+  inet_pton(AF_INET, ip4, &addr);
+  a.append(reinterpret_cast<const char*>(&addr), 4);
+  return a;
+}
+
+// A UDP socket bound to addr:port (0: any port).
+int udp_bound(const char* addr, uint16_t port) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, addr, &a.sin_addr);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+sockaddr_in name_of(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return a;
+}
+
+// `from` sends `msg` to `to`; `to` reads it (the ingress program ran by then).
+bool deliver(int from, int to, const std::string& msg) {
+  sockaddr_in dst = name_of(to);
+  if (sendto(from, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst) < 0) return false;
+  char buf[512];
+  return recv(to, buf, sizeof buf, 0) == static_cast<ssize_t>(msg.size());
+}
+
+constexpr const char* kByName = R"(
+apiVersion: vigil/v1
+kind: EgressPolicy
+metadata: {name: by-name}
+spec:
+  mode: enforce
+  selector: {cgroups: ["CGROUP"]}
+  allowLoopback: false
+  egress:
+    - to: [{fqdn: api.test}, {fqdn: other.test}]
+)";
+
+// Any UDP datagram from port 53 used to teach the whole host: a forged answer
+// (no query), an answer with another id, from another server, or one seen in a
+// user's own network namespace let a confined process reach the address.
+TEST_F(EgressTest, SecurityF7OnlyAnswersToThisNamespacesQueriesAreLearnt) {
+  apply(kByName);
+  int srv = udp_bound("127.0.84.1", 53), other = udp_bound("127.0.84.2", 53), cli = udp_bound("127.0.0.1", 0);
+  ASSERT_GE(srv, 0) << "bind 127.0.84.1:53: " << strerror(errno);
+  ASSERT_GE(other, 0);
+  auto unsolicited = [&] { return enforcer_->lost_counters()[VIGIL_EG_DNS_UNSOLICITED]; };
+  uint64_t before = unsolicited();
+  // A forged answer, no query at all.
+  ASSERT_TRUE(deliver(srv, cli, dns_answer(0x1111, "api.test", "127.0.0.2")));
+  EXPECT_EQ(probe("tcp", "127.0.0.2", 9), kDenied);
+  // A query; then answers with the wrong id and from another server.
+  ASSERT_TRUE(deliver(cli, srv, dns_query(0x2222, "api.test")));
+  ASSERT_TRUE(deliver(srv, cli, dns_answer(0x3333, "api.test", "127.0.0.2")));
+  ASSERT_TRUE(deliver(other, cli, dns_answer(0x2222, "api.test", "127.0.0.2")));
+  ASSERT_TRUE(deliver(srv, cli, dns_answer(0x2222, "other.test", "127.0.0.2")));  // another question
+  EXPECT_EQ(probe("tcp", "127.0.0.2", 9), kDenied);
+  EXPECT_EQ(unsolicited() - before, 4u);
+  // The answer itself: learnt, once.
+  ASSERT_TRUE(deliver(srv, cli, dns_answer(0x2222, "api.test", "127.0.0.2")));
+  EXPECT_EQ(probe("tcp", "127.0.0.2", 9), kRefused);  // allowed: nobody listens
+  ASSERT_TRUE(deliver(srv, cli, dns_answer(0x2222, "api.test", "127.0.0.3")));  // a replay
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9), kDenied);
+  close(srv), close(other), close(cli);
+
+  // A user's own network namespace, its own resolver: query and answer match
+  // there (not counted as unsolicited), and teach that namespace only.
+  before = unsolicited();
+  pid_t child = fork();
+  if (child == 0) {
+    if (unshare(CLONE_NEWNET) != 0) _exit(10);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    ifr.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) _exit(11);
+    int nsrv = udp_bound("127.0.0.1", 53), ncli = udp_bound("127.0.0.1", 0);
+    if (nsrv < 0 || ncli < 0) _exit(12);
+    if (!deliver(ncli, nsrv, dns_query(0x4444, "other.test"))) _exit(13);
+    if (!deliver(nsrv, ncli, dns_answer(0x4444, "other.test", "127.0.0.3"))) _exit(14);
+    _exit(0);
+  }
+  ASSERT_EQ(wait_exit(child), 0);
+  EXPECT_EQ(unsolicited(), before) << "the namespace's own answer matched its query";
+  EXPECT_EQ(probe("tcp", "127.0.0.3", 9), kDenied) << "learnt in another network namespace";
+}
+
+// Security review F8: bpffs's root is 1777 when mounted without options; a user
+// who made the pin directory first (before the first enforcement, after a
+// reboot or a `policy disable`) stopped enforcement from ever starting.
+TEST(SecurityF8, APinDirectoryPlantedByAUserDoesNotStopEnforcement) {
+  if (geteuid() != 0) SKIP_OR_FAIL("not root: the kernel tier needs root to load BPF programs");
+  route_libbpf_logs(false);
+  if (auto s = ensure_kernel_mounts(); !s) SKIP_OR_FAIL(s.error().message);
+  auto mount = find_cgroup2_mount(read_small_file("/proc/self/mountinfo"));
+  if (!mount) SKIP_OR_FAIL(mount.error().message);
+  std::string root = fmt::format("/sys/fs/bpf/vigil-sec-f8-{}", getpid());
+  policy::EgressPins pins(root, "");
+  // uid 65534 plants the layout's directory and a directory where eg_state is pinned.
+  fs::create_directories(fs::path(pins.dir()) / "eg_state");
+  for (const auto& p : {fs::path(root), fs::path(pins.dir()), fs::path(pins.dir()) / "eg_state"})
+    ASSERT_EQ(chown(p.c_str(), 65534, 65534), 0) << p;
+  struct stat bpffs {};
+  ASSERT_EQ(stat("/sys/fs/bpf", &bpffs), 0);
+  if (!(bpffs.st_mode & S_ISVTX) && (bpffs.st_mode & S_IWOTH)) FAIL() << "/sys/fs/bpf is world-writable, not sticky";
+  auto e = EgressEnforcer::open(EgressOptions{root, *mount, {53}, 1}, [](const vigil_eg_event&) {});
+  std::string aside = root + "-untrusted-uid65534";
+  ASSERT_TRUE(e) << e.error().message;
+  struct stat st {};
+  ASSERT_EQ(lstat(root.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_TRUE(fs::exists(aside)) << "the user's tree is kept aside, not used";
+  EXPECT_TRUE((*e)->disable());
+  e->reset();
+  (void)pins.remove();
+  fs::remove_all(aside);
+  rmdir(root.c_str());
+
+  // vigild's own bpffs mount is root's alone (a scratch mount here).
+  std::string scratch = fmt::format("/tmp/vigil-sec-f8-bpffs-{}", getpid());
+  ASSERT_TRUE(mount_bpffs(scratch));
+  ASSERT_EQ(stat(scratch.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(umount2(scratch.c_str(), 0), 0);
+  rmdir(scratch.c_str());
 }
 
 }  // namespace

@@ -399,5 +399,52 @@ TEST(Sinks, EventsAreClassedForShedding) {
   EXPECT_EQ(record_of(e, "{}").severity, kSevCritical);
 }
 
+// Security review F19: the file sink opened a symlink planted in a directory
+// others can write (and chmod-ed its target as root); write_file_atomic wrote
+// through a predictable temporary name; data directories were made 0755.
+TEST(SecurityF19, PlantedSymlinksAndSharedDirectoriesAreRefused) {
+  TempDir d;
+  std::string shared = d.path() + "/shared";
+  ASSERT_EQ(mkdir(shared.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(shared.c_str(), 01777), 0);  // like /tmp
+  std::string victim = d.path() + "/victim";
+  std::ofstream(victim) << "precious\n";
+  ASSERT_EQ(chmod(victim.c_str(), 0644), 0);
+  ASSERT_EQ(symlink(victim.c_str(), (shared + "/events.jsonl").c_str()), 0);
+  auto f = FileOutput::open(file_options(shared + "/events.jsonl", 1000, 3));
+  EXPECT_FALSE(f) << "opened a planted symlink";
+  struct stat st{};
+  ASSERT_EQ(stat(victim.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u) << "the symlink's target was chmod-ed";
+  // Writable by others and not sticky: anyone could swap the file.
+  std::string open_dir = d.path() + "/open";
+  ASSERT_EQ(mkdir(open_dir.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(open_dir.c_str(), 0777), 0);
+  auto g = FileOutput::open(file_options(open_dir + "/events.jsonl", 1000, 3));
+  ASSERT_FALSE(g);
+  EXPECT_NE(g.error().message.find("writable by others"), std::string::npos) << g.error().message;
+  // The old temporary name of write_file_atomic, planted as a symlink.
+  std::string target = d.path() + "/policy.yaml";
+  ASSERT_EQ(symlink(victim.c_str(), (d.path() + "/.policy.yaml.tmp").c_str()), 0);
+  ASSERT_TRUE(write_file_atomic(target, "new\n"));
+  EXPECT_EQ(read_small_file(victim), "precious\n");
+  EXPECT_EQ(read_small_file(target), "new\n");
+  ASSERT_EQ(stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // Data directories: made 0700, an existing one tightened.
+  std::string data = d.path() + "/var/lib/vigil";
+  ASSERT_TRUE(ensure_private_dir(data));
+  ASSERT_EQ(stat(data.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(chmod(data.c_str(), 0755), 0);
+  ASSERT_TRUE(ensure_private_dir(data));
+  ASSERT_EQ(stat(data.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  // Under a directory others can write, not sticky: refused, named.
+  auto bad = ensure_private_dir(open_dir + "/data");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find(open_dir), std::string::npos) << bad.error().message;
+}
+
 }  // namespace
 }  // namespace vigil::sinks

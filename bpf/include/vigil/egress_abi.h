@@ -10,14 +10,18 @@
 
 #include "header.h"
 
-/* 2: verdict events carry the common process header. */
-#define VIGIL_EGRESS_ABI_VERSION 2
+/* 2: verdict events carry the common process header.
+ * 3: learnt names are per network namespace, and only from answers to queries
+ *    this host's sockets sent (eg_dns_socks). */
+#define VIGIL_EGRESS_ABI_VERSION 3
 
 #define VIGIL_EG_MAX_POLICIES 64      /* policies are bits of a __u64 */
 #define VIGIL_EG_PORT_RANGES 8        /* port ranges per (policy, destination) */
 #define VIGIL_EG_CGROUP_DEPTH 16      /* ancestor levels checked for cgroup selectors */
 #define VIGIL_EG_DNS_NAMES 4          /* policy names remembered per learnt address */
 #define VIGIL_EG_DNS_NAME_LEN 256
+#define VIGIL_EG_DNS_QUERIES 4        /* queries awaiting their answer, per socket */
+#define VIGIL_EG_DNS_QUERY_NS (30ULL * 1000000000ULL) /* how long a query waits for its answer */
 #define VIGIL_EG_RULE_LOOPBACK 0xffff /* the implicit allowLoopback rule */
 #define VIGIL_EG_RULE_NONE 0xfffe     /* a deny: no rule allowed it */
 
@@ -29,7 +33,8 @@
 enum vigil_eg_lost_slot {
 	VIGIL_EG_LOST_VERDICTS = 0, /* eg_events full: a verdict was not reported */
 	VIGIL_EG_LOST_DNS = 1,      /* a DNS answer was not learnt (eg_dns full) */
-	VIGIL_EG_LOST_SLOTS = 2,
+	VIGIL_EG_DNS_UNSOLICITED = 2, /* a DNS answer that answers no query of its socket: ignored */
+	VIGIL_EG_LOST_SLOTS = 3,
 };
 
 enum vigil_eg_verdict {
@@ -110,6 +115,14 @@ struct vigil_eg_fqdn_ports_key {
 	__u64 hash;
 };
 
+/* A learnt address, in the network namespace whose sockets asked for it: an
+ * answer seen in one namespace says nothing about another's (a user's own
+ * namespace can run any resolver it likes). */
+struct vigil_eg_dns_key {
+	__u64 netns;   /* bpf_get_netns_cookie */
+	__u8 addr[16]; /* IPv4 as IPv4-mapped */
+};
+
 /* What DNS answers taught the kernel about one address: the pattern hashes its
  * names matched, each until its expiry (bpf_ktime_get_boot_ns). */
 struct vigil_eg_dns_entry {
@@ -138,6 +151,7 @@ struct vigil_eg_event {
 
 /* Pinned layouts: a change here must bump VIGIL_EGRESS_ABI_VERSION. */
 VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_gen) == 40);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_dns_key) == 24);
 VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_state) == 16);
 VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_eg_state, dns_min_ttl_s) == 8);
 VIGIL_ABI_ASSERT(sizeof(struct vigil_eg_bin_key) == 16);
