@@ -17,6 +17,7 @@ namespace {
 
 constexpr char kSep = '\x1f';
 constexpr size_t kMaxExamples = 3, kMaxTypes = 4, kMaxRemotes = 4, kMaxIds = 16, kMaxClients = 8192;
+constexpr size_t kMaxHost = 261;  // 253 bytes of name, ":65535"
 
 const std::array<FindingInfo, kFindingKinds> kFindings = {{
     {"unauthenticated-sensitive-data", "high", "API3", "Unauthenticated endpoint returns sensitive data",
@@ -476,7 +477,7 @@ Endpoint& Inventory::endpoint_for(const CallInput& in, const std::string& servic
     key += ':';
     key += std::to_string(in.remote_port);
   } else {
-    key.append(in.host);
+    key.append(in.host.substr(0, kMaxHost));  // a name is at most 253 bytes (+ ":port")
     for (size_t i = host_at; i < key.size(); ++i)
       if (key[i] >= 'A' && key[i] <= 'Z') key[i] = static_cast<char>(key[i] - 'A' + 'a');
   }
@@ -859,8 +860,12 @@ void Inventory::evict() {
     auto it = map_.find(k);
     Endpoint* e = it->second.get();
     std::string scope = e->service + kSep + e->role + kSep + e->host;
-    auto& v = by_scope_[scope];
-    v.erase(std::remove(v.begin(), v.end(), e), v.end());
+    auto scope_it = by_scope_.find(scope);
+    if (scope_it != by_scope_.end()) {
+      auto& v = scope_it->second;
+      v.erase(std::remove(v.begin(), v.end(), e), v.end());
+      if (v.empty()) by_scope_.erase(scope_it);  // a scope without endpoints keeps no key (F12)
+    }
     if (e->active) {
       --active_;
       ++evicted_;

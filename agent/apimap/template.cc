@@ -103,6 +103,7 @@ std::pair<std::string_view, std::string_view> param_parts(std::string_view s) {
 
 struct Templater::Node {
   uint64_t count = 0;
+  uint64_t last_use = 0;  // a root's: when its scope was last templated
   bool collapsed = false;
   std::string param_name;  // a param node's name
   size_t once = 0;         // literal children seen exactly once
@@ -263,13 +264,53 @@ void Templater::add_pattern(std::string_view pattern, bool declared) {
 Templater::Node& Templater::root(std::string_view scope) {
   auto it = roots_.find(scope);
   if (it == roots_.end()) {
+    if (roots_.size() >= o_.max_scopes) forget_scopes(o_.max_scopes * 7 / 8, o_.max_nodes, nullptr);
     it = roots_.emplace(std::string(scope), std::make_unique<Node>()).first;
     ++nodes_;
   }
+  it->second->last_use = ++clock_;
   return *it->second;
 }
 
 namespace {
+
+size_t subtree_size(const Templater::Node& n);
+
+}  // namespace
+
+void Templater::make_room(std::string_view scope) {
+  if (nodes_ < o_.max_nodes) return;
+  auto it = roots_.find(scope);
+  forget_scopes(o_.max_scopes, o_.max_nodes * 3 / 4, it == roots_.end() ? nullptr : it->second.get());
+}
+
+void Templater::forget_scopes(size_t max_scopes, size_t max_nodes, const Node* keep) {
+  if (roots_.size() <= max_scopes && nodes_ <= max_nodes) return;
+  // The oldest first, in one pass over the roots (amortised: callers ask for room
+  // to spare, so this runs once per many new scopes).
+  std::vector<std::pair<uint64_t, std::string>> order;
+  order.reserve(roots_.size());
+  for (const auto& [scope, r] : roots_)
+    if (r.get() != keep) order.emplace_back(r->last_use, scope);
+  std::sort(order.begin(), order.end());
+  for (const auto& [_, scope] : order) {
+    if (roots_.size() <= max_scopes && nodes_ <= max_nodes) break;
+    auto it = roots_.find(scope);
+    nodes_ -= std::min(nodes_, subtree_size(*it->second));
+    roots_.erase(it);
+    ++scopes_forgotten_;
+  }
+  forget();  // the memo points into the tries
+}
+
+namespace {
+
+size_t subtree_size(const Templater::Node& n) {
+  size_t k = 1;
+  for (const auto* kids : {&n.literals, &n.params})
+    for (const auto& [_, c] : *kids) k += subtree_size(*c);
+  return k;
+}
 
 // Folds `from` into `into` (a collapse merges the subtrees of the words it replaces).
 void merge_node(Templater::Node& into, Templater::Node& from, size_t& nodes) {
@@ -320,6 +361,7 @@ void Templater::apply(std::string_view scope, std::string_view path, bool learn,
 const Templated& Templater::resolve(std::string_view scope, std::string_view path, bool learn, Templated& out) {
   if (!learn || !o_.memo) {
     walk(scope, path, learn, out, nullptr);
+    if (learn) make_room(scope);
     return out;
   }
   if (memo_.empty()) memo_.resize(kMemoSlots);
@@ -330,6 +372,7 @@ const Templated& Templater::resolve(std::string_view scope, std::string_view pat
   if (m.key == memo_key_ && replay(m)) return m.out;
   m.chain.clear();
   walk(scope, path, true, out, &m.chain);
+  make_room(scope);
   if (out.collapsed) {
     forget();
     return out;
@@ -349,7 +392,10 @@ bool Templater::replay(const Memo& m) {
         (parent.literals.size() > o_.collapse_min_children || parent.literals.size() >= o_.max_literal_children))
       return false;
   }
-  if (!m.chain.empty()) ++m.chain[0].first->count;
+  if (!m.chain.empty()) {
+    ++m.chain[0].first->count;
+    m.chain[0].first->last_use = ++clock_;
+  }
   for (size_t k = 1; k < m.chain.size(); ++k) {
     Node* n = m.chain[k].first;
     if (++n->count == 2 && m.chain[k].second) --m.chain[k - 1].first->once;
@@ -389,7 +435,10 @@ void Templater::walk(std::string_view scope, std::string_view path, bool learn, 
   std::string_view parent;  // the previous literal segment
   bool parent_literal = false;
   out.path.reserve(path.size() + 8);
+  // Full tries stop growing; deep paths are learnt to max_depth (F12).
+  auto grow = [&] { return learn && nodes_ < o_.max_nodes; };
   for (size_t i = 0; i < segs.size(); ++i) {
+    if (i >= o_.max_depth) node = nullptr;
     std::string_view seg = segs[i];
     auto [stem, ext] = split_extension(seg);
     ParamType type = kTypeNone;
@@ -413,7 +462,7 @@ void Templater::walk(std::string_view scope, std::string_view path, bool learn, 
         if (it != node->literals.end()) {
           child = it->second.get();
           if (learn && ++child->count == 2) --node->once;
-        } else if (learn && node->literals.size() < o_.max_literal_children) {
+        } else if (grow() && node->literals.size() < o_.max_literal_children) {
           auto c = std::make_unique<Node>();
           c->count = 1;
           ++node->once;
@@ -468,7 +517,7 @@ void Templater::walk(std::string_view scope, std::string_view path, bool learn, 
       auto it = node->params.find(ext);
       if (it != node->params.end()) {
         child = it->second.get();
-      } else if (learn) {
+      } else if (grow()) {
         auto c = std::make_unique<Node>();
         c->param_name = param_name_for(parent_literal ? parent : std::string_view());
         add_unique_name(out.params, c->param_name);

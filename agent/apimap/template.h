@@ -74,6 +74,13 @@ struct TemplaterOptions {
   double collapse_once_ratio = 0.5;  // ...with more than this share seen once -> a parameter
   uint64_t collapse_min_visits = 32;  // judged once the parent was visited this often (not at startup)
   size_t max_literal_children = 256;
+  // Bounds on what remote peers can make the tries hold (security review F12):
+  // scopes (service, role, host) kept, the least recently used forgotten first;
+  // nodes in all (about 160 bytes each), past which other scopes are forgotten
+  // and, when one scope holds them all, it stops growing; path depth learnt.
+  size_t max_scopes = 4096;
+  size_t max_nodes = 262144;
+  size_t max_depth = 32;
   bool memo = true;  // remember templated paths (off: every call walks the trie; tests compare)
 };
 
@@ -133,11 +140,18 @@ class Templater {
   std::vector<std::string> collapsed_nodes() const;
   void restore_collapsed(std::string_view node);
   size_t node_count() const { return nodes_; }
+  size_t scope_count() const { return roots_.size(); }
+  uint64_t scopes_forgotten() const { return scopes_forgotten_; }
 
   struct Node;
 
  private:
   Node& root(std::string_view scope);
+  // Forgets least recently used scopes other than `keep` until at most
+  // `max_scopes` remain and nodes_ <= `max_nodes`.
+  void forget_scopes(size_t max_scopes, size_t max_nodes, const Node* keep);
+  // Full: other scopes give way to the one just learnt into.
+  void make_room(std::string_view scope);
   void walk(std::string_view scope, std::string_view path, bool learn, Templated& out,
             std::vector<std::pair<Node*, bool>>* chain);
   // The memo of templated paths: direct-mapped by (scope, raw path).
@@ -155,6 +169,8 @@ class Templater {
   std::vector<PathPattern> hints_, declared_;
   StringMap<std::unique_ptr<Node>> roots_;
   size_t nodes_ = 0;
+  uint64_t clock_ = 0;  // root use stamps
+  uint64_t scopes_forgotten_ = 0;
 };
 
 // Splits "/a/b/c" into {"a","b","c"}; "/" -> {""}.

@@ -74,6 +74,35 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"/shares/Zm9vYmFyYmF6cXV4MTIzNDU2", "/shares/{shareId}"}, Case{"/x/v2", "/x/v2"},
         Case{"/blobs/00000000000000000000000000000000", "/blobs/{blobId}"}, Case{"/classes/7", "/classes/{classId}"}));
 
+// Security review F12: a remote client that gets answers for any Host and any
+// path grew a trie per (service, role, host) and a node per segment, for good.
+TEST(SecurityF12, TemplateMemoryIsBoundedAgainstRandomHostsAndDeepPaths) {
+  TemplaterOptions o;
+  Templater t(o);
+  for (int i = 0; i < 100000; ++i) t.apply("svc\x1eserver\x1eh" + std::to_string(i) + ".test", "/a/" + std::to_string(i % 7) + "/x", true);
+  EXPECT_LE(t.scope_count(), o.max_scopes);
+  EXPECT_LE(t.node_count(), o.max_nodes);
+  EXPECT_GE(t.scopes_forgotten(), 100000u - o.max_scopes);
+  // A scope in use is kept while others come and go.
+  Templater u(TemplaterOptions{.max_scopes = 8});
+  for (int i = 0; i < 100; ++i) {
+    u.apply("hot", "/users/42", true);
+    u.apply("cold" + std::to_string(i), "/users/42", true);
+  }
+  EXPECT_EQ(u.apply("hot", "/users/43", false).path, "/users/{userId}");
+  EXPECT_LE(u.scope_count(), 8u);
+  // 8 000 segments in one path: learnt to max_depth only.
+  std::string deep;
+  for (int i = 0; i < 8000; ++i) deep += "/s" + std::to_string(i % 50) + "x";
+  size_t before = t.node_count();
+  t.apply("deep", deep, true);
+  EXPECT_LE(t.node_count() - std::min(before, t.node_count()), o.max_depth + 1);
+  // One scope alone cannot grow past max_nodes.
+  Templater v(TemplaterOptions{.max_literal_children = 100000, .max_nodes = 5000});
+  for (int i = 0; i < 20000; ++i) v.apply("one", "/w" + std::to_string(i) + "x/y", true);
+  EXPECT_LE(v.node_count(), 5000u);
+}
+
 std::vector<std::string> names(int n) {
   std::vector<std::string> out;
   for (int i = 0; i < n; ++i) out.push_back(std::string(1, static_cast<char>('a' + i % 26)) + "name" +
@@ -486,6 +515,20 @@ TEST_F(InventoryTest, SecurityF17JwtDatesOutOfRangeAreIgnored) {
   inv->tick(now, emit);
   ASSERT_EQ(list().size(), 1u);
   EXPECT_EQ(list()[0]["auth"][0], "jwt");
+}
+
+// Security review F12, through the inventory: every Host a remote client makes
+// up is a scope; memory stays bounded by the endpoint cap and the trie caps.
+TEST_F(InventoryTest, SecurityF12RandomHostsDoNotGrowMemoryForGood) {
+  make({.max_endpoints = 500});
+  for (int i = 0; i < 20000; ++i) {
+    call({.path = "/p/" + std::to_string(i), .host = "h" + std::to_string(i) + std::string(300, 'x')});
+    if (i % 1000 == 999) inv->tick(now, emit);
+  }
+  inv->tick(now, emit);
+  EXPECT_LE(list().size(), 500u);
+  EXPECT_LT(inv->memory_bytes(), 8u << 20) << "bytes";
+  for (const auto& e : list()) EXPECT_LE(e["host"].get<std::string>().size(), 261u);
 }
 
 TEST_F(InventoryTest, NotFoundOnlyPathsAndScannersMakeNoEndpoints) {
