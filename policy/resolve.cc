@@ -51,8 +51,19 @@ EgressSelectors resolve_selectors(const Tables& t, const std::string& cgroup_roo
   }
   // Running processes whose executable path (in their own mount namespace)
   // matches: covers binaries inside containers and files replaced since exec.
+  // Not for processes in another user namespace than the agent's: an
+  // unprivileged user can mount any file at any path there (`unshare -Urm`, a
+  // bind mount at /usr/bin/curl) and would be selected by another binary's
+  // policy (F13). Containers of root's runtimes share the agent's.
+  struct stat init_userns {};
+  bool have_init = stat((fs::path(proc_root) / "self" / "ns" / "user").c_str(), &init_userns) == 0;
   if (any_bins) {
     for_each_numeric_entry(proc_root, [&](uint32_t pid) {
+      struct stat userns {};
+      fs::path ns = fs::path(proc_root) / std::to_string(pid) / "ns" / "user";
+      if (have_init && (stat(ns.c_str(), &userns) != 0 || userns.st_ino != init_userns.st_ino ||
+                        userns.st_dev != init_userns.st_dev))
+        return;
       fs::path link = fs::path(proc_root) / std::to_string(pid) / "exe";
       std::error_code lec;
       std::string exe = fs::read_symlink(link, lec).string();
@@ -69,13 +80,17 @@ EgressSelectors resolve_selectors(const Tables& t, const std::string& cgroup_roo
 
   // Cgroups: each cgroup a glob names exactly; the kernel extends it to descendants.
   if (any_cgroups && !cgroup_root.empty()) {
+    struct stat top {};
+    bool have_top = stat(cgroup_root.c_str(), &top) == 0;
     auto visit = [&](const fs::path& dir, const std::string& rel) {
       struct stat st {};
       if (stat(dir.c_str(), &st) != 0) return;
       uint64_t mask = 0;
       for (size_t i = 0; i < t.policies.size(); ++i)
         if (glob_any(t.policies[i].selector.cgroups, rel)) mask |= 1ull << i;
-      if (pods) mask |= pods(rel);
+      // Pods by their directory's name only where its owner is the hierarchy's
+      // (a delegated directory belongs to the user it was delegated to: F13).
+      if (pods && have_top && st.st_uid == top.st_uid) mask |= pods(rel);
       if (mask) out.cgroups.push_back({{0, 0, st.st_ino}, mask});
     };
     visit(cgroup_root, "/");

@@ -173,9 +173,11 @@ Status PolicyService::enforce(bool force_write) {
   std::set<std::string> found;
   if (!pod_masks.empty())
     pods = [&pod_masks, &found](const std::string& rel) -> uint64_t {
-      size_t slash = rel.rfind('/');
-      std::string uid = parse_container_ref(slash == std::string::npos ? rel : rel.substr(slash + 1)).pod_uid;
-      if (uid.empty()) return 0;
+      // The pod-level directory (and helpers beside its containers): a pod below a
+      // kubelet parent, not a container.
+      ContainerRef ref = parse_container_ref(rel);
+      const std::string& uid = ref.pod_uid;
+      if (uid.empty() || !ref.container_id.empty()) return 0;
       auto it = pod_masks.find(uid);
       if (it == pod_masks.end()) return 0;
       found.insert(uid);

@@ -52,15 +52,20 @@ std::string container_id_of(std::string_view comp) {
 
 ContainerRef parse_container_ref(std::string_view path) {
   ContainerRef ref;
+  bool kubelet = false;  // below a kubelet parent ("kubepods…", "kubelet-kubepods…")
   size_t start = 0;
   while (start <= path.size()) {
     size_t end = path.find('/', start);
     if (end == std::string_view::npos) end = path.size();
     std::string_view comp = path.substr(start, end - start);
+    // A user's delegated subtree: its names are the user's to choose, so none of
+    // them says "pod" or "container" (security review F13).
+    if (comp == "user.slice" || comp.starts_with("user@")) return {};
     comp = strip_suffix(strip_suffix(comp, ".scope"), ".slice");
     if (!comp.empty()) {
-      if (auto uid = pod_uid_of(comp); !uid.empty()) ref.pod_uid = uid;
+      if (auto uid = kubelet ? pod_uid_of(comp) : std::string(); !uid.empty()) ref.pod_uid = uid;
       if (auto id = container_id_of(comp); !id.empty()) ref.container_id = id;
+      kubelet = kubelet || comp.find("kubepods") != std::string_view::npos;
     }
     start = end + 1;
   }

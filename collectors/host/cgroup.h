@@ -17,7 +17,9 @@ struct ContainerRef {
 };
 
 // Understands docker (cgroupfs and systemd drivers), containerd, cri-o and podman
-// layouts, with kubepods slices of every QoS class.
+// layouts, with kubepods slices of every QoS class. A pod is named only below a
+// kubelet parent ("kubepods…"), and nothing below a user's delegated subtree
+// (user.slice, user@UID.service), whose names the user chooses.
 ContainerRef parse_container_ref(std::string_view cgroup_path);
 
 // The cgroup2 mount point from the text of /proc/self/mountinfo.

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -489,6 +490,67 @@ TEST(SecurityF8, APinDirectoryPlantedByAUserDoesNotStopEnforcement) {
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   EXPECT_EQ(umount2(scratch.c_str(), 0), 0);
   rmdir(scratch.c_str());
+}
+
+// Security review F13: in a user namespace of their own (`unshare -Urm`) a user
+// can mount any file at a selected binary's path; /proc/PID/exe then names that
+// path, and the user's binary was selected by the policy too (a union of allows).
+TEST(SecurityF13, ABinaryMountedAtASelectedPathInAUserNamespaceIsNotSelected) {
+  if (geteuid() != 0) SKIP_OR_FAIL("not root: a user namespace with a uid map needs root here");
+  fs::path tmp = fs::temp_directory_path() / fmt::format("vigil-sec-f13-{}", getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  fs::permissions(tmp, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::path target = tmp / "selected", evil = tmp / "evil";
+  fs::copy_file("/bin/sleep", target);
+  fs::copy_file("/bin/sleep", evil);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    close(ready[0]);
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) _exit(10);
+    std::ofstream("/proc/self/uid_map") << "0 0 1\n";
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(11);
+    if (mount(evil.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0) _exit(12);
+    (void)!write(ready[1], "x", 1);
+    execl(target.c_str(), "selected", "30", static_cast<char*>(nullptr));
+    _exit(13);
+  }
+  close(ready[1]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the child could not set up its namespace";
+  close(ready[0]);
+  fs::path exe = fs::path("/proc") / std::to_string(child) / "exe";
+  for (int i = 0; i < 200 && fs::read_symlink(exe).string() != target.string(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(fs::read_symlink(exe).string(), target.string());
+  struct stat st_target {}, st_evil {};
+  ASSERT_EQ(stat(target.c_str(), &st_target), 0);
+  ASSERT_EQ(stat(evil.c_str(), &st_evil), 0);
+  auto ps = policy::load_policies(fmt::format(R"(apiVersion: vigil/v1
+kind: EgressPolicy
+metadata: {{name: by-binary}}
+spec:
+  mode: enforce
+  selector: {{binaries: ["{}"]}}
+  egress:
+    - to: [{{cidr: 127.0.0.2/32}}]
+)", target.string()), "f13.yaml");
+  ASSERT_TRUE(ps) << ps.error().message;
+  auto t = policy::compile(*ps);
+  ASSERT_TRUE(t) << t.error().message;
+  policy::EgressSelectors sel = policy::resolve_selectors(*t, "", "/proc");
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  bool has_target = false, has_evil = false;
+  for (const auto& [k, mask] : sel.bins) {
+    has_target |= k.ino == st_target.st_ino;
+    has_evil |= k.ino == st_evil.st_ino;
+  }
+  EXPECT_TRUE(has_target);
+  EXPECT_FALSE(has_evil) << "the user's own binary is selected by another binary's policy";
+  fs::remove_all(tmp);
 }
 
 }  // namespace

@@ -60,6 +60,15 @@ INSTANTIATE_TEST_SUITE_P(
                "/system.slice/containerd.service/kubepods-burstable-"
                "pod7f1c2a3b_4d5e_6f70_8192_a3b4c5d6e7f8.slice:cri-containerd:" + id,
                "", ""},
+        // Security review F13: names a user chose in a delegated subtree, or a pod
+        // name outside the kubelet's cgroups, name no pod or container.
+        Layout{"SecurityF13UserDelegatedPodName",
+               "/user.slice/user-1000.slice/user@1000.service/app.slice/pod7f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8",
+               "", ""},
+        Layout{"SecurityF13UserDelegatedContainerId",
+               "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + id + ".scope", "", ""},
+        Layout{"SecurityF13PodNameWithoutAKubeletParent",
+               "/system.slice/pod7f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8", "", ""},
         Layout{"ShortHexIsNotAnId", "/docker/0123abcd", "", ""},
         Layout{"UppercaseIsNotAnId",
                "/docker/0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", "", ""}),

@@ -2,6 +2,7 @@
 // bad file changes (nothing), disable and apply, and verdicts as events.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -66,8 +67,11 @@ class PolicyServiceTest : public ::testing::Test {
     fs::remove_all(root_);
     fs::create_directories(root_ / "policies");
     fs::create_directories(root_ / "cgroup");
+    make();
+  }
+  void make(std::function<std::vector<std::string>(const policy::PodSelector&)> pod_uids = {}) {
     PolicyServiceOptions o{(root_ / "policies").string(), (root_ / "data").string(), (root_ / "pins").string(),
-                           (root_ / "cgroup").string(), (root_ / "proc").string()};
+                           (root_ / "cgroup").string(), (root_ / "proc").string(), std::move(pod_uids)};
     service_ = std::make_unique<PolicyService>(
         o,
         [this](policy::Enforcer::Handler on_verdict) -> Result<std::unique_ptr<policy::Enforcer>> {
@@ -266,6 +270,39 @@ TEST_F(PolicyServiceTest, VerdictsBecomeEgressEventsAndRepeatedAllowsAreAggregat
   EXPECT_EQ(deny.dst.addr, "127.0.0.3");
   EXPECT_EQ(service_->status()["allows_aggregated"], 1);
   EXPECT_EQ(service_->status()["verdicts"], 3);
+}
+
+// Security review F13: a user names a cgroup of their delegated subtree after a
+// pod ("pod<uid>"): its processes were selected by that pod's policy, whose
+// allows add to their own (a union).
+TEST_F(PolicyServiceTest, SecurityF13APodNameOutsideTheKubeletsCgroupsSelectsNothing) {
+  const std::string uid = "7f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8";
+  make([&](const policy::PodSelector&) { return std::vector<std::string>{uid}; });
+  fs::path real = root_ / "cgroup" / "kubepods.slice" / "kubepods-besteffort.slice" /
+                  "kubepods-besteffort-pod7f1c2a3b_4d5e_6f70_8192_a3b4c5d6e7f8.slice";
+  fs::path fake = root_ / "cgroup" / "user.slice" / "user-1000.slice" / "user@1000.service" / "app.slice" /
+                  ("pod" + uid);
+  fs::path loose = root_ / "cgroup" / "system.slice" / ("pod" + uid);
+  for (const auto& d : {real, fake, loose}) fs::create_directories(d);
+  write("pod.yaml", R"(apiVersion: vigil/v1
+kind: EgressPolicy
+metadata: {name: pod-policy}
+spec:
+  mode: enforce
+  selector: {pods: {namespace: shop, matchLabels: {app: api}}}
+  egress:
+    - to: [{cidr: 127.0.0.2/32}]
+)");
+  ASSERT_TRUE(service_->start());
+  ASSERT_FALSE(kernel_.applied.empty());
+  std::vector<uint64_t> selected;
+  for (const auto& [k, mask] : kernel_.applied.back().selectors.cgroups) selected.push_back(k.cgroup_id);
+  auto ino = [](const fs::path& p) {
+    struct stat st {};
+    stat(p.c_str(), &st);
+    return static_cast<uint64_t>(st.st_ino);
+  };
+  EXPECT_EQ(selected, std::vector<uint64_t>{ino(real)});
 }
 
 }  // namespace
