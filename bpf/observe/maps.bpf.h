@@ -28,12 +28,24 @@ struct {
 } lost SEC(".maps");
 
 /* Socket fds being tracked, by (pid, fd). */
+#define VIGIL_CONNS_MAX 65536
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, VIGIL_CONNS_MAX);
 	__type(key, struct vigil_conn_key);
 	__type(value, struct vigil_conn_value);
 } conns SEC(".maps");
+
+/* Entries of `conns` per uid (non-root): one user holding many sockets must not
+ * fill the table and blind the host (security review F14). */
+const volatile __u32 conn_uid_quota = VIGIL_CONNS_MAX / 4;
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __s64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} uid_conns SEC(".maps");
 
 /* The entries of `conns` each process owns (struct vigil_pid_fds), so that a
  * process exit closes them directly instead of walking all of `conns`. */

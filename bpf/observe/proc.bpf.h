@@ -55,6 +55,7 @@ static long conn__close_on_exit(struct bpf_map *map, struct vigil_conn_key *key,
 	if (key->pid != walk->pid)
 		return 0;
 	conn__emit(key, val, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_EXIT);
+	uid_conns__release(val);
 	bpf_map_delete_elem(map, key);
 	return 0;
 }
@@ -86,6 +87,7 @@ static __always_inline int proc__exit(struct task_struct *task)
 				if (!val)
 					continue;
 				conn__emit(&key, val, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_EXIT);
+				uid_conns__release(val);
 				bpf_map_delete_elem(&conns, &key);
 			}
 		}

@@ -131,6 +131,27 @@ static __always_inline void pid_fds__remove(__u32 pid, __s32 fd)
 	}
 }
 
+/* The count of `conns` entries charged to `uid` (created at 0), or NULL. */
+static __always_inline __s64 *uid_conns__of(__u32 uid)
+{
+	__s64 zero = 0, *n = bpf_map_lookup_elem(&uid_conns, &uid);
+	if (!n) {
+		bpf_map_update_elem(&uid_conns, &uid, &zero, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&uid_conns, &uid);
+	}
+	return n;
+}
+
+/* An entry of `conns` goes: its uid's share shrinks (seeds were never charged). */
+static __always_inline void uid_conns__release(const struct vigil_conn_value *val)
+{
+	if (val->conn_id == 0 || val->uid == 0)
+		return;
+	__s64 *n = bpf_map_lookup_elem(&uid_conns, &val->uid);
+	if (n)
+		__sync_fetch_and_add(n, -1);
+}
+
 /* Starts tracking socket `fd` of the current process and reports it open.
  * role is VIGIL_ROLE_UNKNOWN for a socket met mid-stream. */
 static __always_inline void conn__track(__s32 fd, __u8 role)
@@ -150,17 +171,27 @@ static __always_inline void conn__track(__s32 fd, __u8 role)
 		return;
 	val.tuple.role = role;
 	val.sk = (__u64)sk;
-	val.conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
 	/* A tracked fd reused without close(2) (dup2 over it): report the old one closed. */
 	struct vigil_conn_value *old = bpf_map_lookup_elem(&conns, &key);
 	if (old && old->conn_id == 0)
 		old = NULL; /* a seed becoming a connection */
-	if (old)
+	val.uid = (__u32)bpf_get_current_uid_gid();
+	__s64 *share = val.uid ? uid_conns__of(val.uid) : NULL;
+	if (val.uid && (!share || (!old && *share >= conn_uid_quota))) {
+		lost__inc(&lost, VIGIL_LOST_CONN_QUOTA);
+		return;
+	}
+	val.conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
+	if (old) {
 		conn__emit(&key, old, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_SYSCALL);
+		uid_conns__release(old);
+	}
 	if (bpf_map_update_elem(&conns, &key, &val, BPF_ANY) != 0) {
 		lost__inc(&lost, VIGIL_LOST_CONN_TABLE);
 		return;
 	}
+	if (share)
+		__sync_fetch_and_add(share, 1);
 	if (!old)
 		pid_fds__add(key.pid, fd);
 	conn__emit(&key, &val, VIGIL_EV_CONN_OPEN, 0);
@@ -217,6 +248,7 @@ static __always_inline void conn__closed(__s32 fd)
 	if (!val)
 		return;
 	conn__emit(&key, val, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_SYSCALL);
+	uid_conns__release(val);
 	bpf_map_delete_elem(&conns, &key);
 	pid_fds__remove(key.pid, key.fd);
 }

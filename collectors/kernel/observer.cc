@@ -82,6 +82,7 @@ Result<std::unique_ptr<Observer>> Observer::create(const ObserverOptions& option
                              options.capture_bytes, VIGIL_MAX_CAPTURE)};
   skel->rodata->capture_bytes = options.capture_bytes;
   skel->rodata->infer_l7 = options.infer_l7 ? 1 : 0;
+  if (options.conn_uid_quota) skel->rodata->conn_uid_quota = options.conn_uid_quota;
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return os_error("count possible CPUs", -ncpu);
   if (int err = bpf_map__set_max_entries(skel->maps.data_scratch, ncpu); err)

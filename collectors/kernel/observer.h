@@ -36,7 +36,7 @@ Result<KernelEvent> decode_kernel_event(std::span<const std::byte> data);
 
 // lost{source} names of the observation lost-counter slots (enum vigil_lost_slot).
 inline constexpr const char* kObserveLostSources[] = {"kernel_ringbuf", "kernel_conn_table", "kernel_data_ringbuf",
-                                                      "tls_no_socket"};
+                                                      "tls_no_socket", "kernel_conn_uid_quota"};
 static_assert(std::size(kObserveLostSources) == VIGIL_LOST_SLOTS, "one name per vigil_lost_slot");
 
 struct ObserverOptions {
@@ -46,6 +46,7 @@ struct ObserverOptions {
                                       // payload programs are loaded at all
   bool infer_l7 = true;               // false: copy every connection (measurement only)
   bool tls = true;                    // load the TLS uprobe programs (attached per library later)
+  uint32_t conn_uid_quota = 0;        // tracked sockets per non-root uid; 0: a quarter of the table
 };
 
 struct ProgramStatus {

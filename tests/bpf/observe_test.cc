@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -786,7 +787,7 @@ TEST_F(ObserveTest, TlsExecutableOfAGoneProcessIsAttachedAndFailuresAreRetried) 
     EXPECT_TRUE(l.probes.empty());
     EXPECT_NE(l.error.find("No such file"), std::string::npos) << l.error;
     fs::create_directories(tmp / "emptyroot" / app.parent_path().relative_path());
-    fs::copy_file(app, tmp / "emptyroot" / app.relative_path());
+    fs::create_hard_link(app, tmp / "emptyroot" / app.relative_path());  // the same inode the maps name
     m.scan_all();
     l = entry(m, app.string());
     EXPECT_FALSE(l.probes.empty()) << l.error;
@@ -803,6 +804,66 @@ TEST_F(ObserveTest, TlsExecutableOfAGoneProcessIsAttachedAndFailuresAreRetried) 
     EXPECT_EQ(m.status().size(), 0u) << entry(m, app.string()).error;
   }
   fs::remove_all(tmp);
+}
+
+// Security review F14: ~33 000 loopback pairs of one user filled `conns`, and no
+// other process's connection was tracked any more. Each non-root uid has a
+// share (a small one here), counted when it is refused.
+TEST(SecurityF14, OneUsersSocketsCannotFillTheConnectionTable) {
+  if (geteuid() != 0) SKIP_OR_FAIL("not root: the kernel tier needs root to load BPF programs");
+  route_libbpf_logs(false);
+  if (auto s = ensure_kernel_mounts(); !s) SKIP_OR_FAIL(s.error().message);
+  std::map<uint32_t, int> opens;  // client-side opens by uid
+  auto obs = Observer::create(ObserverOptions{.ringbuf_bytes = 1u << 20, .conn_uid_quota = 8},
+                              [&](const KernelEvent& ev) {
+                                if (auto* c = std::get_if<const vigil_conn_event*>(&ev))
+                                  if ((*c)->hdr.type == VIGIL_EV_CONN_OPEN && (*c)->tuple.role == VIGIL_ROLE_CLIENT)
+                                    ++opens[(*c)->hdr.uid];
+                              });
+  ASSERT_TRUE(obs) << obs.error().message;
+  Listener l = listen_loopback(64);
+  // uid 65534 holds 20 connections open; then uid 65533 makes one.
+  int hold[2];
+  ASSERT_EQ(pipe(hold), 0);
+  auto connect_as = [&](uid_t uid, int n, int hold_fd) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(hold[1]);  // the parent's end: its close ends the hold
+      if (setresuid(uid, uid, uid) != 0) _exit(2);
+      std::vector<int> fds;
+      for (int i = 0; i < n; ++i) {
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (connect(c, reinterpret_cast<const sockaddr*>(&l.addr), sizeof(l.addr)) != 0) _exit(3);
+        fds.push_back(c);
+      }
+      char b;
+      if (hold_fd >= 0) (void)!read(hold_fd, &b, 1);  // until the parent is done
+      _exit(0);
+    }
+    return pid;
+  };
+  pid_t hog = connect_as(65534, 20, hold[0]);
+  std::vector<int> accepted;
+  for (int i = 0; i < 20; ++i) accepted.push_back(accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC));
+  pid_t other = connect_as(65533, 1, -1);
+  accepted.push_back(accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC));
+  EXPECT_EQ(testing_util::wait_exit(other), 0);
+  for (int i = 0; i < 20 && (opens[65534] < 8 || opens[65533] < 1); ++i) (void)(*obs)->poll(50);
+  EXPECT_EQ(opens[65534], 8) << "uid 65534 tracked past its share";
+  EXPECT_EQ(opens[65533], 1) << "another uid's connection was not tracked";
+  EXPECT_EQ((*obs)->lost_counters()[VIGIL_LOST_CONN_QUOTA], 12u);
+  // Its sockets closed (at exit), the share is free again.
+  close(hold[1]);
+  EXPECT_EQ(testing_util::wait_exit(hog), 0);
+  close(hold[0]);
+  opens.clear();
+  pid_t again = connect_as(65534, 3, -1);
+  for (int i = 0; i < 3; ++i) accepted.push_back(accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC));
+  EXPECT_EQ(testing_util::wait_exit(again), 0);
+  for (int i = 0; i < 20 && opens[65534] < 3; ++i) (void)(*obs)->poll(50);
+  EXPECT_EQ(opens[65534], 3);
+  for (int fd : accepted) close(fd);
+  close(l.fd);
 }
 
 }  // namespace

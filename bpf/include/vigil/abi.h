@@ -8,7 +8,7 @@
 
 /* Bumped on any change to a struct or enum below. The BPF object carries it in
  * rodata and the agent refuses to load an object built against another version. */
-#define VIGIL_ABI_VERSION 4
+#define VIGIL_ABI_VERSION 5
 
 #define VIGIL_FILENAME_LEN 256
 /* Most payload bytes one data event carries (capture.max_capture_bytes <= this). */
@@ -59,7 +59,8 @@ enum vigil_lost_slot {
 	VIGIL_LOST_CONN_TABLE = 1, /* conns map full: connection not tracked */
 	VIGIL_LOST_DATA_RINGBUF = 2, /* a payload record did not fit the ring buffer */
 	VIGIL_LOST_TLS_NO_SOCKET = 3, /* TLS plaintext whose socket is unknown or untracked */
-	VIGIL_LOST_SLOTS = 4,
+	VIGIL_LOST_CONN_QUOTA = 4, /* the socket owner's uid holds its share of conns: not tracked */
+	VIGIL_LOST_SLOTS = 5,
 };
 
 struct vigil_exec_event {
@@ -144,6 +145,8 @@ struct vigil_conn_value {
 	__u8 tls;       /* TLS library number once plaintext was seen, else 0 */
 	__u8 tls_l7;    /* enum vigil_l7 of the plaintext */
 	__u16 _pad;
+	__u32 uid;      /* charged to this uid's share of conns (see conn_uid_quota) */
+	__u32 _pad2;
 };
 
 /* The tracked socket fds of one process, so that its exit closes them without
@@ -200,7 +203,7 @@ VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_conn_event, tuple) == 64);
 VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_conn_event, bytes_sent) == 112);
 VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_data_event, data) == 56 + 8 + 8 + 4 + 4 + 4 + 4);
 VIGIL_ABI_ASSERT(sizeof(struct vigil_conn_key) == 8);
-VIGIL_ABI_ASSERT(sizeof(struct vigil_conn_value) == 96);
+VIGIL_ABI_ASSERT(sizeof(struct vigil_conn_value) == 104);
 VIGIL_ABI_ASSERT(sizeof(struct vigil_pid_fds) == 4 * VIGIL_PID_FD_SLOTS + 8);
 VIGIL_ABI_ASSERT(sizeof(struct vigil_io_args) == 24);
 VIGIL_ABI_ASSERT(sizeof(struct vigil_tls_args) == 40);
