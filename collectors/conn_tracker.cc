@@ -1,6 +1,7 @@
 #include "collectors/conn_tracker.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 
@@ -28,11 +29,24 @@ const ConnectionRecord& ConnTracker::on_open(const vigil_conn_event& e) {
   return conns_.on_open(opened);
 }
 
-uint8_t ConnTracker::guess_role(const vigil_conn_event& e) const {
+uint8_t ConnTracker::guess_role(const vigil_conn_event& e) {
   if (e.tuple.proto != VIGIL_PROTO_TCP) return VIGIL_ROLE_CLIENT;
-  std::string table = read_small_file(fmt::format("{}/{}/net/{}", proc_root_, e.hdr.pid,
-                                                  e.tuple.family == AF_INET6 ? "tcp6" : "tcp"));
-  return tcp_table_listens_on(table, e.tuple.lport) ? VIGIL_ROLE_SERVER : VIGIL_ROLE_CLIENT;
+  // The listening ports of the socket's network namespace, read at most once a
+  // second per namespace: a user opening TLS sockets mid-stream by the thousand
+  // would otherwise make the loop read a whole table each (security review F15).
+  struct stat ns {};
+  if (::stat(fmt::format("{}/{}/ns/net", proc_root_, e.hdr.pid).c_str(), &ns) != 0) return VIGIL_ROLE_CLIENT;
+  bool v6 = e.tuple.family == AF_INET6;
+  auto& l = listening_[{ns.st_ino, v6}];
+  if (!l.read_ns || e.hdr.ts_ns - l.read_ns >= kListenCacheNs) {
+    if (listening_.size() > kMaxListenCache) {  // namespaces come and go: start over
+      listening_.clear();
+      return guess_role(e);
+    }
+    l.read_ns = e.hdr.ts_ns ? e.hdr.ts_ns : 1;
+    l.ports = listening_tcp_ports(read_small_file(fmt::format("{}/{}/net/{}", proc_root_, e.hdr.pid, v6 ? "tcp6" : "tcp")));
+  }
+  return l.ports.count(e.tuple.lport) ? VIGIL_ROLE_SERVER : VIGIL_ROLE_CLIENT;
 }
 
 ConnectionRecord ConnTracker::on_close(const vigil_conn_event& e, const Sink& sink) {

@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <map>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -70,7 +72,7 @@ class ConnTracker {
     uint8_t role;
     uint8_t tls = 0;
   };
-  uint8_t guess_role(const vigil_conn_event& e) const;
+  uint8_t guess_role(const vigil_conn_event& e);
   void deliver(uint64_t conn_id, Conn& c, const Sink& sink);
   void finish(uint64_t conn_id, uint64_t ts, const Sink& sink);
 
@@ -79,6 +81,14 @@ class ConnTracker {
   std::string proc_root_;
   std::unordered_map<uint64_t, Conn> http_;
   HttpStats retired_;  // totals of trackers already gone
+  // Listening TCP ports by (network namespace inode, IPv6), for guess_role.
+  struct Listening {
+    uint64_t read_ns = 0;
+    std::set<uint16_t> ports;
+  };
+  static constexpr uint64_t kListenCacheNs = 1'000'000'000ull;
+  static constexpr size_t kMaxListenCache = 1024;
+  std::map<std::pair<uint64_t, bool>, Listening> listening_;
 };
 
 }  // namespace vigil

@@ -1,5 +1,7 @@
 #include "agent/metrics/server.h"
 
+#include <time.h>
+
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -133,7 +135,14 @@ void Server::answer(Client& c) {
     return;
   }
   if (target == "/metrics") {
-    c.out = response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", h_.metrics(), head);
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+    if (metrics_at_ns_ == 0 || now - metrics_at_ns_ >= 1'000'000'000ull) {
+      metrics_ = h_.metrics();
+      metrics_at_ns_ = now;
+    }
+    c.out = response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", metrics_, head);
   } else if (target == "/healthz") {
     c.out = response(200, "OK", "text/plain", "ok\n", head);
   } else if (target == "/readyz") {

@@ -47,6 +47,10 @@ class Server {
   Handlers h_;
   uint16_t port_ = 0;
   uint64_t requests_ = 0;
+  // The exposition is built at most once a second, however often anyone on the
+  // host scrapes (each build walks the inventory; security review F15).
+  std::string metrics_;
+  uint64_t metrics_at_ns_ = 0;
   std::vector<std::unique_ptr<Client>> clients_;
 };
 

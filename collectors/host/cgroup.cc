@@ -127,6 +127,9 @@ std::string CgroupResolver::find_by_inode(uint64_t id) {
   uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
   if (last_walk_ns_ && now - last_walk_ns_ < 1'000'000'000ull) return {};
   last_walk_ns_ = now;
+  // Every directory of the tree is remembered by a walk; a user who makes and
+  // removes cgroups by the thousand must not grow this for good (F15).
+  if (cache_.size() > kMaxCached) cache_.clear();
   namespace fs = std::filesystem;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(mount_, fs::directory_options::skip_permission_denied, ec);

@@ -42,6 +42,7 @@ class CgroupResolver {
 
   std::string mount_;
   std::string proc_root_;
+  static constexpr size_t kMaxCached = 65536;
   std::unordered_map<uint64_t, std::string> cache_;
   uint64_t last_walk_ns_ = 0;
 };

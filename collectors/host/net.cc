@@ -76,10 +76,11 @@ std::vector<SocketRow> parse_socket_table(std::string_view table) {
   return rows;
 }
 
-bool tcp_table_listens_on(const std::string& table, uint16_t port) {
+std::set<uint16_t> listening_tcp_ports(std::string_view table) {
+  std::set<uint16_t> out;
   for (const SocketRow& r : parse_socket_table(table))
-    if (r.local_port == port && r.state == kSocketListen) return true;
-  return false;
+    if (r.state == kSocketListen) out.insert(r.local_port);
+  return out;
 }
 
 }  // namespace vigil

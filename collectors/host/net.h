@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,8 +27,8 @@ inline constexpr uint8_t kSocketEstablished = 1, kSocketListen = 10;
 // The rows of a socket table's text; lines that do not parse are skipped.
 std::vector<SocketRow> parse_socket_table(std::string_view table);
 
-// True when the TCP table text (/proc/PID/net/tcp or tcp6) has a listening
-// socket on `port`: a connection on that local port is then the server side.
-bool tcp_table_listens_on(const std::string& table, uint16_t port);
+// The ports of the TCP table text's (/proc/PID/net/tcp or tcp6) listening
+// sockets: a connection on one of them is the server side.
+std::set<uint16_t> listening_tcp_ports(std::string_view table);
 
 }  // namespace vigil

@@ -62,10 +62,10 @@ TEST(TcpTable, ListeningPortsAreTheServerSide) {
       "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0\n"
       "   1: 0100007F:1F90 0100007F:A4B2 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4\n"
       "   2: 0100007F:A4B2 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4\n";
-  EXPECT_TRUE(tcp_table_listens_on(table, 8080));
-  EXPECT_FALSE(tcp_table_listens_on(table, 0xA4B2));  // only an established socket there
-  EXPECT_FALSE(tcp_table_listens_on("", 8080));
-  EXPECT_FALSE(tcp_table_listens_on("header only\n", 8080));
+  // 0xA4B2 has only an established socket.
+  EXPECT_EQ(listening_tcp_ports(table), std::set<uint16_t>{8080});
+  EXPECT_TRUE(listening_tcp_ports("").empty());
+  EXPECT_TRUE(listening_tcp_ports("header only\n").empty());
 }
 
 TEST(SocketTable, RowsWithPortStateAndInode) {
