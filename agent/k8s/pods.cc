@@ -14,6 +14,11 @@ std::string str(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+bool boolean(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
 bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
@@ -35,7 +40,7 @@ Workload owner_workload(const nlohmann::json& metadata, const Labels& labels) {
   auto refs = metadata.find("ownerReferences");
   if (refs != metadata.end() && refs->is_array()) {
     for (const auto& r : *refs) {
-      if (!r.is_object() || !r.value("controller", false)) continue;
+      if (!r.is_object() || !boolean(r, "controller")) continue;
       std::string kind = str(r, "kind"), name = str(r, "name");
       if (kind.empty() || name.empty()) continue;
       if (kind == "ReplicaSet") {
@@ -81,6 +86,59 @@ Result<Pod> parse_pod(const nlohmann::json& j) {
     add_containers(*st, "ephemeralContainerStatuses", p);
   }
   return p;
+}
+
+WatchLine decode_watch_line(std::string_view text) {
+  WatchLine w;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return w;
+  auto type = j.find("type");
+  auto obj = j.find("object");
+  if (type == j.end() || !type->is_string() || obj == j.end()) return w;
+  const std::string& t = type->get_ref<const std::string&>();
+  if (t == "ERROR") {
+    w.kind = WatchLine::kError;
+    if (obj->is_object()) {
+      if (auto c = obj->find("code"); c != obj->end() && c->is_number_integer()) {
+        auto v = c->get<int64_t>();
+        w.code = v >= 100 && v <= 599 ? static_cast<int>(v) : 0;
+      }
+      w.message = str(*obj, "message").substr(0, 512);
+    }
+    return w;
+  }
+  if (obj->is_object())
+    if (auto md = obj->find("metadata"); md != obj->end() && md->is_object())
+      w.resource_version = str(*md, "resourceVersion");
+  if (t == "BOOKMARK") {
+    w.kind = WatchLine::kBookmark;
+    return w;
+  }
+  w.kind = t == "ADDED" ? WatchLine::kAdded : t == "MODIFIED" ? WatchLine::kModified
+           : t == "DELETED" ? WatchLine::kDeleted : WatchLine::kOther;
+  auto p = parse_pod(*obj);
+  if (p) w.pod = std::move(*p);
+  else w.pod_error = p.error().message;
+  return w;
+}
+
+ListPage decode_list_page(std::string_view body) {
+  ListPage page;
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object()) return page;
+  auto items = j.find("items");
+  if (items == j.end() || !items->is_array()) return page;
+  page.ok = true;
+  for (const auto& item : *items) {
+    auto p = parse_pod(item);
+    if (p) page.pods.push_back(std::move(*p));
+    else ++page.bad;
+  }
+  if (auto md = j.find("metadata"); md != j.end() && md->is_object()) {
+    page.cont = str(*md, "continue");
+    page.resource_version = str(*md, "resourceVersion");
+  }
+  return page;
 }
 
 void PodCache::index_locked(const Pod& p) {

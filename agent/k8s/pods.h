@@ -46,6 +46,29 @@ Result<Pod> parse_pod(const nlohmann::json& j);
 // Deployment "web"; a Job "backup-28391520" whose name ends in digits is CronJob "backup").
 Workload owner_workload(const nlohmann::json& metadata, const Labels& labels);
 
+// The API's replies, decoded with typed reads only: a field of the wrong type
+// (a buggy or impersonated API server, a proxy) is a field not there, never an
+// exception (security review F16: three such replies aborted vigild).
+struct WatchLine {
+  enum Kind { kInvalid, kError, kBookmark, kAdded, kModified, kDeleted, kOther } kind = kInvalid;
+  int code = 0;                  // kError: the Status object's code (410: too old)
+  std::string message;           // kError
+  std::string resource_version;  // of the object, when it names one
+  std::optional<Pod> pod;        // kAdded, kModified, kDeleted: the pod when it parsed
+  std::string pod_error;         // why it did not
+};
+// One line of a watch stream.
+WatchLine decode_watch_line(std::string_view text);
+
+struct ListPage {
+  bool ok = false;  // a PodList at all
+  std::vector<Pod> pods;
+  size_t bad = 0;  // items that are not pods
+  std::string cont, resource_version;
+};
+// One page of a pod list.
+ListPage decode_list_page(std::string_view body);
+
 // What an event's process gets from its pod.
 struct PodView {
   std::string ns, pod, container;
@@ -74,6 +97,7 @@ class PodCache {
   uint64_t generation() const;
   size_t size() const;
   uint64_t dropped() const;  // pods not kept (max_pods)
+  size_t max_pods() const { return max_pods_; }
 
  private:
   void index_locked(const Pod& p);

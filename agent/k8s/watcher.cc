@@ -109,7 +109,12 @@ void PodWatcher::run() {
   uint64_t backoff = 1'000'000'000;
   bool need_list = true;
   while (!stop_) {
-    Status s = need_list ? list() : watch();
+    Status s;
+    try {  // the thread must not end the agent: a decoder that throws is one failed round
+      s = need_list ? list() : watch();
+    } catch (const std::exception& e) {
+      s = Error{fmt::format("kubernetes: {}", e.what())};
+    }
     if (stop_) break;
     if (s) {
       need_list = false;  // listed: watch; a watch the server ended: watch again from rv_
@@ -155,17 +160,18 @@ Status PodWatcher::list() {
     if (too_big) return Error{fmt::format("list pods from {}: a page over {} MiB", o_.api_server, kMaxListBytes >> 20)};
     if (r->status == 410) return Error{"the list's continue token expired (410 Gone)", 410};
     if (r->status != 200) return Error{fmt::format("list pods from {}: {}", o_.api_server, status_message(r->status, body))};
-    auto j = nlohmann::json::parse(body, nullptr, false);
-    if (!j.is_object() || !j.contains("items") || !j["items"].is_array())
-      return Error{fmt::format("list pods from {}: the answer is not a PodList", o_.api_server)};
-    for (const auto& item : j["items"]) {
-      auto p = parse_pod(item);
-      if (p) pods.push_back(std::move(*p));
-      else ++bad;
+    ListPage page = decode_list_page(body);
+    if (!page.ok) return Error{fmt::format("list pods from {}: the answer is not a PodList", o_.api_server)};
+    bad += page.bad;
+    for (auto& p : page.pods) pods.push_back(std::move(p));
+    cont = std::move(page.cont);
+    if (!page.resource_version.empty()) rv = std::move(page.resource_version);
+    // Pages past max_pods are not fetched: the cache would drop them anyway.
+    if (pods.size() >= cache_.max_pods() && !cont.empty()) {
+      log::warn("kubernetes: the list holds more than kubernetes.max_pods ({}) pods; the rest is not read",
+                cache_.max_pods());
+      break;
     }
-    const auto& md = j.value("metadata", nlohmann::json::object());
-    cont = md.is_object() ? md.value("continue", "") : "";
-    if (md.is_object()) rv = md.value("resourceVersion", rv);
   } while (!cont.empty() && !stop_);
   if (stop_) return Status{};
   if (bad) log::warn("kubernetes: {} pods of the list could not be read (skipped)", bad);
@@ -195,30 +201,25 @@ Status PodWatcher::watch() {
   ++watches_;
   watching_ = true;
   auto on_line = [&](const std::string& text) -> bool {
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    if (!j.is_object() || !j.contains("type") || !j["type"].is_string() || !j.contains("object")) {
+    WatchLine w = decode_watch_line(text);
+    if (w.kind == WatchLine::kInvalid) {
       outcome = Error{fmt::format("watch pods: a line that is not a watch event: {}", text.substr(0, 120))};
       return false;
     }
-    std::string type = j["type"].get<std::string>();
-    const auto& obj = j["object"];
-    if (type == "ERROR") {
-      int code = obj.is_object() ? obj.value("code", 0) : 0;
-      std::string msg = obj.is_object() ? obj.value("message", "") : "";
-      outcome = Error{fmt::format("watch pods: {} ({})", msg.empty() ? "an ERROR event" : msg, code), code == 410 ? 410 : 0};
+    if (w.kind == WatchLine::kError) {
+      outcome = Error{fmt::format("watch pods: {} ({})", w.message.empty() ? "an ERROR event" : w.message, w.code),
+                      w.code == 410 ? 410 : 0};
       return false;
     }
-    if (obj.is_object() && obj.contains("metadata") && obj["metadata"].is_object())
-      rv_ = obj["metadata"].value("resourceVersion", rv_);
-    if (type == "BOOKMARK") return true;
-    auto p = parse_pod(obj);
-    if (!p) {
-      log::debug("kubernetes: watch {}: {}", type, p.error().message);
+    if (!w.resource_version.empty()) rv_ = w.resource_version;
+    if (w.kind == WatchLine::kBookmark || w.kind == WatchLine::kOther) return true;
+    if (!w.pod) {
+      log::debug("kubernetes: watch event: {}", w.pod_error);
       return true;
     }
     ++events_;
-    if (type == "DELETED") cache_.remove(p->uid);
-    else if (type == "ADDED" || type == "MODIFIED") cache_.upsert(std::move(*p));
+    if (w.kind == WatchLine::kDeleted) cache_.remove(w.pod->uid);
+    else cache_.upsert(std::move(*w.pod));
     return true;
   };
   // The server ends a watch after timeoutSeconds (and bookmarks it meanwhile): a

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from vigil_e2e import CURL, PY, Agent, TestCA, cgroup2_root, disable_and_unpin, free_port, http_server, require_root, wait_until
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures/k8s")
+CRASHES = os.path.join(os.path.dirname(__file__), "..", "fuzz", "corpus", "k8s_watch")
 NODE = "node-a"
 TOKEN = "vigil-e2e-token-" + str(random.randrange(1 << 40))
 
@@ -328,6 +329,30 @@ kubernetes:
         self.agent.vigil("policy", "disable")
         self.assertEqual(self.agent.stop(), 0)
         self.assertLess(time.monotonic() - t0, 10)
+
+    def test_security_f16_wrongly_typed_replies_do_not_abort_the_agent(self):
+        """Security review F16: a watch event with "controller":"yes", a numeric
+        resourceVersion or an ERROR whose code is a string threw in the watcher thread:
+        std::terminate, vigild gone. Each is now a field not there."""
+        self.agent = Agent(f"""kubernetes:
+  enabled: true
+  api_server: https://127.0.0.1:{self.api.port}
+  token_file: {self.token}
+  ca_file: {self.api.ca}
+""", env={"VIGIL_NODE_NAME": NODE})
+        self.agent.start()
+        self.assertTrue(wait_until(lambda: self.status().get("watching"), 15), self.status())
+        for name in ("owner-controller-string.jsonl", "rv-number.jsonl", "error-code-string.jsonl"):
+            with open(os.path.join(CRASHES, name)) as f:
+                self.api.events.put(f.read())
+        # The ERROR ends that watch; the watcher lists or watches again, alive.
+        self.assertTrue(wait_until(lambda: len(self.api.of("watch")) >= 2 and self.status().get("watching"), 20),
+                        self.status())
+        self.assertIsNone(self.agent.proc.proc.poll(), "vigild ended")
+        st = self.status()
+        self.assertEqual(st["watch_events"], 2, st)  # the ADDED and the MODIFIED, pod u1
+        self.assertEqual(st["pods"], 5, st)
+        self.assertIn("watch pods: gone (0)", st.get("last_error", ""), st)
 
     def test_a_dead_api_server_does_not_hold_the_agent(self):
         """Nothing listens at the API server's address: vigild starts, observes, says why

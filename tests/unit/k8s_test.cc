@@ -147,5 +147,30 @@ TEST(K8sPods, UrlEncodingOfSelectors) {
   EXPECT_EQ(url_encode("a b/c?"), "a%20b%2Fc%3F");
 }
 
+// Security review F16: wrongly typed fields threw nlohmann's type_error out of
+// the watcher thread (std::terminate). Each is a field not there now.
+TEST(SecurityF16, WronglyTypedRepliesAreFieldsNotThere) {
+  auto owner = decode_watch_line(
+      R"({"type":"ADDED","object":{"metadata":{"uid":"u1","name":"p","ownerReferences":[{"controller":"yes","kind":"ReplicaSet","name":"x"}]}}})");
+  ASSERT_EQ(owner.kind, WatchLine::kAdded);
+  ASSERT_TRUE(owner.pod);
+  EXPECT_EQ(owner.pod->workload, (Workload{"Pod", "p"}));  // "yes" is not a controller: true
+  auto rv = decode_watch_line(R"({"type":"MODIFIED","object":{"metadata":{"uid":"u1","name":"p","resourceVersion":12345}}})");
+  ASSERT_EQ(rv.kind, WatchLine::kModified);
+  EXPECT_EQ(rv.resource_version, "");
+  auto err = decode_watch_line(R"({"type":"ERROR","object":{"code":"410","message":"gone"}})");
+  ASSERT_EQ(err.kind, WatchLine::kError);
+  EXPECT_EQ(err.code, 0);
+  EXPECT_EQ(err.message, "gone");
+  EXPECT_EQ(decode_watch_line("[1,2]").kind, WatchLine::kInvalid);
+  EXPECT_EQ(decode_watch_line(R"({"type":7,"object":{}})").kind, WatchLine::kInvalid);
+  auto page = decode_list_page(R"({"items":[{"metadata":{"uid":"a","name":"a"}},5],"metadata":{"continue":9,"resourceVersion":[]}})");
+  EXPECT_TRUE(page.ok);
+  EXPECT_EQ(page.pods.size(), 1u);
+  EXPECT_EQ(page.bad, 1u);
+  EXPECT_EQ(page.cont, "");
+  EXPECT_FALSE(decode_list_page(R"({"items":{}})").ok);
+}
+
 }  // namespace
 }  // namespace vigil::k8s
