@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "agent/cli/cli.h"
+#include "agent/cli/output.h"
 #include "agent/config/config.h"
 #include "base/fd.h"
 
@@ -98,6 +99,12 @@ int request(const std::string& socket_path, const nlohmann::json& req,
   return kExitOk;
 }
 
+namespace {
+bool g_terminal_safe = false;
+}  // namespace
+
+void terminal_safe_replies(bool on) { g_terminal_safe = on; }
+
 std::optional<nlohmann::json> ask(const std::string& socket_path, const nlohmann::json& req, int& rc) {
   std::optional<nlohmann::json> reply;
   rc = request(socket_path, req, [&](const std::string& line) {
@@ -110,6 +117,7 @@ std::optional<nlohmann::json> ask(const std::string& socket_path, const nlohmann
     rc = kExitUsage;
     return std::nullopt;
   }
+  if (g_terminal_safe) make_terminal_safe(*reply);
   if (reply->contains("error")) {
     fmt::print(stderr, "vigil: {}\n", (*reply)["error"].dump());
     rc = kExitUsage;

@@ -18,6 +18,8 @@ int request(const std::string& socket_path, const nlohmann::json& req,
 int request(const std::string& socket_path, const nlohmann::json& req,
             const std::function<bool(const std::string&)>& on_line, int tick_ms, const std::function<bool()>& on_tick);
 
+// Replies of ask() made terminal-safe (make_terminal_safe): on for human output.
+void terminal_safe_replies(bool on);
 // One request, one JSON reply. Errors (no agent, no reply, {"error": …}) are
 // printed and leave `rc` at kExitUsage.
 std::optional<nlohmann::json> ask(const std::string& socket_path, const nlohmann::json& req, int& rc);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/cli/cli.h"
+#include "agent/cli/client.h"
 #include "agent/vigild/version.h"
 
 int main(int argc, char** argv) {
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
   signal(SIGPIPE, SIG_IGN);
+  terminal_safe_replies(g.output == "table");  // JSON and YAML are for programs: as vigild sent them
   for (const auto& v : verbs) {
     if (!v.command->parsed()) continue;
     try {

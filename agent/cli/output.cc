@@ -14,6 +14,38 @@ std::string endpoint_str(const nlohmann::json& e) {
   return fmt::format("{}:{}", addr, e.value("port", 0));
 }
 
+std::string terminal_safe(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(s[++i]));
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+void make_terminal_safe(nlohmann::json& j) {
+  if (j.is_string()) {
+    j = terminal_safe(j.get_ref<const std::string&>());
+  } else if (j.is_array()) {
+    for (auto& v : j) make_terminal_safe(v);
+  } else if (j.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto& [k, v] : j.items()) {
+      make_terminal_safe(v);
+      out[terminal_safe(k)] = std::move(v);
+    }
+    j = std::move(out);
+  }
+}
+
 std::string human_line(const nlohmann::json& e) {
   std::string kind = e.value("kind", "?");
   std::string who = "-";
@@ -60,7 +92,7 @@ std::string human_line(const nlohmann::json& e) {
     for (const char* k : {"v", "time", "node", "kind", "seq", "process"}) rest.erase(k);
     what = rest.dump();
   }
-  return fmt::format("{} {:<11} {:<22} {}", short_time(e.value("time", "")), kind, who, what);
+  return terminal_safe(fmt::format("{} {:<11} {:<22} {}", short_time(e.value("time", "")), kind, who, what));
 }
 
 }  // namespace vigil::cli

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "agent/cli/output.h"
+
 namespace vigil::cli {
 namespace {
 
@@ -93,7 +95,7 @@ std::string TopTable::render(double seconds, size_t rows) const {
     const Row& r = it->second;
     auto [p50, p95] = r.p50_p95();
     out += fmt::format("{:>8} {:<16} {:>9.1f} {:>6} {:>6} {:>9} {:>9}\n", std::get<0>(it->first),
-                       std::get<1>(it->first).substr(0, 16), r.requests / s, r.client_errors, r.server_errors,
+                       terminal_safe(std::get<1>(it->first).substr(0, 16)), r.requests / s, r.client_errors, r.server_errors,
                        ms(p50), ms(p95));
   }
   out += fmt::format("\n{:<6} {:<7} {:<40} {:>9} {:>6} {:>6} {:>9} {:>9}\n", "ROLE", "METHOD", "ENDPOINT", "REQ/S", "4XX",
@@ -101,10 +103,10 @@ std::string TopTable::render(double seconds, size_t rows) const {
   for (auto it : busiest(endpoints_, rows)) {
     const Row& r = it->second;
     const auto& [role, method, host, endpoint] = it->first;
-    std::string where = host.empty() ? endpoint : host + endpoint;
+    std::string where = terminal_safe(host.empty() ? endpoint : host + endpoint);
     if (where.size() > 40) where = where.substr(0, 39) + "…";
     auto [p50, p95] = r.p50_p95();
-    out += fmt::format("{:<6} {:<7} {:<40} {:>9.1f} {:>6} {:>6} {:>9} {:>9}\n", role, method.substr(0, 7), where,
+    out += fmt::format("{:<6} {:<7} {:<40} {:>9.1f} {:>6} {:>6} {:>9} {:>9}\n", terminal_safe(role), terminal_safe(method.substr(0, 7)), where,
                        r.requests / s, r.client_errors, r.server_errors, ms(p50), ms(p95));
   }
   return out;

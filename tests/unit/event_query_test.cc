@@ -1,7 +1,10 @@
 // The filters of `vigil trace` and `vigil events` on event JSON, and the tables of `vigil top`.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "agent/cli/event_query.h"
+#include "agent/cli/output.h"
 #include "agent/cli/top_table.h"
 
 namespace vigil::cli {
@@ -117,6 +120,38 @@ TEST(TopTable, ASampleKeepsQuantilesBoundedForBusyRows) {
   auto row = t.to_json(1.0, 5)["processes"][0];
   EXPECT_EQ(row["requests"], 100000);
   EXPECT_NEAR(row["p95_ns"].get<double>(), 95000, 3000) << "the reservoir stays representative";
+}
+
+// Security review F18: a Host header, a path or a comm carrying escape
+// sequences was printed raw into root's terminal by trace, events, top and map.
+TEST(SecurityF18, HumanOutputHoldsNoControlCharacters) {
+  nlohmann::json e = nlohmann::json::parse(R"({"kind":"api_call","time":"2026-12-07T10:00:00.000000000Z","role":"server",
+    "protocol":"http/1.1","process":{"pid":1,"comm":"ev\u001b]0;owned\u0007il"},
+    "request":{"method":"GET","host":"\u001b[2K\u001b[1Ahost","path":"/a\u009b31m\r\n/x"},
+    "response":{"status":200}})");
+  auto clean = [](const std::string& s) {
+    for (size_t i = 0; i < s.size(); ++i) {
+      auto c = static_cast<unsigned char>(s[i]);
+      if (c < 0x20 || c == 0x7f) return false;
+      if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+          static_cast<unsigned char>(s[i + 1]) <= 0x9f)
+        return false;
+    }
+    return true;
+  };
+  std::string line = human_line(e);
+  EXPECT_TRUE(clean(line)) << line;
+  EXPECT_NE(line.find("\\x1b[2K"), std::string::npos) << line;  // shown, not obeyed
+  EXPECT_NE(line.find("\\u009b31m"), std::string::npos) << line;
+  TopTable t;
+  t.add(e);
+  std::string table = t.render(1.0, 10);
+  table.erase(std::remove(table.begin(), table.end(), '\n'), table.end());  // its own line ends
+  EXPECT_TRUE(clean(table)) << table;
+  nlohmann::json reply = {{"endpoints", {{{"host", "\u001b[2Kx"}, {"\u001bkey", "v\u0007"}}}}};
+  make_terminal_safe(reply);
+  EXPECT_TRUE(clean(reply.dump())) << reply.dump();
+  EXPECT_EQ(terminal_safe("plain ünïcode ✓"), "plain ünïcode ✓");
 }
 
 }  // namespace
