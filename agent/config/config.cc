@@ -341,7 +341,8 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
                "'apimap.path_hints' entries are paths starting with / (e.g. \"/api/v1/users/{id}\")");
   }
   if (auto n = root["kubernetes"]; n && !n.IsNull()) {
-    p.expect_map(n, "kubernetes", {"enabled", "api_server", "token_file", "ca_file", "labels", "max_pods"});
+    p.expect_map(n, "kubernetes",
+                 {"enabled", "api_server", "token_file", "ca_file", "labels", "max_pods", "allow_insecure_http"});
     if (auto e = n["enabled"]; e) {
       std::string v;
       p.read(e, "kubernetes.enabled", v);
@@ -354,6 +355,12 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
         !c.kubernetes.api_server.starts_with("http://"))
       p.fail(n["api_server"].Mark(), fmt::format("'kubernetes.api_server' '{}' must be an https:// (or http://) URL",
                                                  c.kubernetes.api_server));
+    p.field(n, "kubernetes", "allow_insecure_http", c.kubernetes.allow_insecure_http);
+    if (c.kubernetes.api_server.starts_with("http://") && !c.kubernetes.allow_insecure_http)
+      p.fail(n["api_server"].Mark(),
+             fmt::format("'kubernetes.api_server' '{}' is http://: the service account token would travel in clear "
+                         "(set 'kubernetes.allow_insecure_http: true' for a test server)",
+                         c.kubernetes.api_server));
     p.field(n, "kubernetes", "token_file", c.kubernetes.token_file);
     p.field(n, "kubernetes", "ca_file", c.kubernetes.ca_file);
     p.field(n, "kubernetes", "labels", c.kubernetes.labels);

@@ -86,6 +86,9 @@ struct Config {
     std::vector<std::string> labels = {"app", "app.kubernetes.io/name", "app.kubernetes.io/instance",
                                        "app.kubernetes.io/version", "version"};
     uint32_t max_pods = 4096;  // cached pods of this node; more are counted, not kept
+    // An http:// api_server sends the service account's token in clear: refused
+    // unless this says so (a test API server on loopback).
+    bool allow_insecure_http = false;
   } kubernetes;
 
   bool kind_enabled(std::string_view kind) const;

@@ -2,10 +2,12 @@
 
 #include <http_parser.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <ctime>
 
+#include "agent/events/secrets.h"
 #include "agent/vigild/version.h"
 
 namespace vigil::sinks {
@@ -79,7 +81,6 @@ http_parser_settings parser_settings() {
 
 Result<Url> Url::parse(std::string_view text) {
   Url u;
-  u.text = std::string(text);
   std::string_view rest;
   if (text.starts_with("https://")) {
     u.tls = true;
@@ -117,6 +118,12 @@ Result<Url> Url::parse(std::string_view text) {
   u.host = std::string(host);
   u.authority = std::string(authority);
   u.port = port.empty() ? (u.tls ? "443" : "80") : std::string(port);
+  // Shown in logs, status and errors: without the query, and without path
+  // segments shaped like tokens (webhook URLs often carry one: F20).
+  std::string_view path = u.path;
+  size_t q = path.find('?');
+  u.text = fmt::format("{}://{}{}{}", u.tls ? "https" : "http", u.authority, secrets::redact_path(path.substr(0, q)),
+                       q == std::string_view::npos ? "" : "?[redacted]");
   return u;
 }
 
@@ -126,13 +133,15 @@ int64_t parse_retry_after(std::string_view v, int64_t now_s) {
   if (v.empty()) return -1;
   int64_t secs = 0;
   auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
-  if (ec == std::errc() && ptr == v.data() + v.size()) return secs < 0 ? -1 : secs;
+  // At most an hour: a receiver (or whoever sits between) must not mute the sink
+  // for good (F20).
+  if (ec == std::errc() && ptr == v.data() + v.size()) return secs < 0 ? -1 : std::min(secs, kMaxRetryAfterS);
   struct tm tm{};
   std::string s(v);
   const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (!end || *end) return -1;
   int64_t at = timegm(&tm);
-  return at > now_s ? at - now_s : 0;
+  return at > now_s ? std::min(at - now_s, kMaxRetryAfterS) : 0;
 }
 
 Result<HttpResponse> HttpClient::post(std::string_view content_type, std::string_view content_encoding,

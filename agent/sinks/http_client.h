@@ -21,7 +21,7 @@ struct Url {
   bool tls = false;
   std::string host, port, path;  // path with its query; "/" when none
   std::string authority;         // host[:port] as written (the Host header)
-  std::string text;              // as configured, for messages
+  std::string text;              // for messages: no query, token-shaped path segments hidden
   static Result<Url> parse(std::string_view text);
 };
 
@@ -68,5 +68,6 @@ class HttpClient {
 
 // Retry-After: delay-seconds or an HTTP-date (RFC 9110 10.2.3) -> seconds from `now_s`; -1 when neither.
 int64_t parse_retry_after(std::string_view v, int64_t now_s);
+inline constexpr int64_t kMaxRetryAfterS = 3600;  // a longer wait asked for is an hour
 
 }  // namespace vigil::sinks

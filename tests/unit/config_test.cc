@@ -115,6 +115,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"KubernetesUrl", "kubernetes:\n  api_server: 10.0.0.1:6443\n",
                 "'kubernetes.api_server' '10.0.0.1:6443' must be an https:// (or http://) URL"},
         BadCase{"KubernetesMaxPods", "kubernetes:\n  max_pods: 0\n", "'kubernetes.max_pods' must be at least 1"},
+        // Security review F20: the service account token in clear.
+        BadCase{"SecurityF20KubernetesPlainHttp", "kubernetes:\n  api_server: http://10.0.0.1:6443\n",
+                "'kubernetes.api_server' 'http://10.0.0.1:6443' is http://"},
         BadCase{"WrongBool", "capture:\n  http: maybe\n",
                 "bad.yaml:2:9: 'capture.http' must be true or false"},
         BadCase{"NegativeInt", "capture:\n  max_capture_bytes: -1\n",

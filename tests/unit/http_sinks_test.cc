@@ -284,5 +284,27 @@ TEST(HttpSinks, OpenChecksTlsFilesAndUrlsUpFront) {
   EXPECT_NE(t.error().message.find("http:// or https://"), std::string::npos);
 }
 
+// Security review F20: "Retry-After: 99999999999" muted a sink for centuries;
+// webhook URLs with a secret in the path or query went to logs and status.
+TEST(SecurityF20, RetryAfterIsClampedAndUrlsAreShownWithoutTheirSecrets) {
+  EXPECT_EQ(parse_retry_after("99999999999", 0), kMaxRetryAfterS);
+  EXPECT_EQ(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", 1700000000), kMaxRetryAfterS);
+  HttpResponse busy;
+  busy.status = 503;
+  busy.retry_after_s = parse_retry_after("9223372036854775807", 0);
+  auto url = Url::parse("https://hooks.example/services/T0ABC/B0DEF/Xy12ab34Cd56ef78Gh90ij12?token=s3cr3t");
+  ASSERT_TRUE(url);
+  Delivery d = delivery_of(Result<HttpResponse>(busy), 1, *url);
+  EXPECT_EQ(d.retry_after_ns, uint64_t(kMaxRetryAfterS) * 1'000'000'000ull);
+  EXPECT_EQ(url->text, "https://hooks.example/services/T0ABC/B0DEF/[redacted]?[redacted]");
+  EXPECT_EQ(d.error.find("s3cr3t"), std::string::npos) << d.error;
+  EXPECT_EQ(d.error.find("Xy12ab34Cd56ef78Gh90ij12"), std::string::npos) << d.error;
+  HttpSinkOptions o;
+  o.url = "https://127.0.0.1:1/ingest?key=s3cr3t";
+  auto w = WebhookOutput::create(o);
+  ASSERT_TRUE(w) << w.error().message;
+  EXPECT_EQ((*w)->describe(), "webhook https://127.0.0.1:1/ingest?[redacted]");
+}
+
 }  // namespace
 }  // namespace vigil::sinks
