@@ -218,6 +218,7 @@ Status Spool::append(std::vector<Record>& batch) {
   size_t i = 0;
   for (; i < batch.size(); ++i) {
     Record& r = batch[i];
+    r.shed = std::min<uint8_t>(r.shed, kShedKeep);  // indexes per-class tables (as decode() reads it)
     size_t size = record_size(r);
     if (bytes_ + buf_.size() + size > o_.max_bytes && r.shed > kShedTelemetry) {
       if (status = write_out(); !status) break;
