@@ -16,11 +16,13 @@
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include "agent/sinks/spool.h"
+#include "base/log.h"
 
 namespace fs = std::filesystem;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string dir = [] {
+    vigil::log::set_level(vigil::log::Level::kError);  // a warning per damaged record would be most of the time
     char tmpl[] = "/tmp/vigil-spool-fuzz-XXXXXX";
     return std::string(mkdtemp(tmpl));
   }();
