@@ -8,13 +8,15 @@
 #include <tuple>
 
 #include "agent/events/secrets.h"
+#include "base/text.h"
 
 namespace vigil::apimap {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+using text::entropy_bits;
+using text::is_alpha;
+using text::is_digit;
+using text::is_hex;
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool all_of(std::string_view s, bool (*f)(char)) { return !s.empty() && std::all_of(s.begin(), s.end(), f); }
@@ -50,18 +52,6 @@ bool is_email(std::string_view s) {
   size_t at = s.find('@');
   return at != std::string_view::npos && at > 0 && s.find('.', at + 2) != std::string_view::npos &&
          s.back() != '.';
-}
-
-double entropy_bits(std::string_view s) {
-  std::array<uint16_t, 256> freq{};
-  for (unsigned char c : s) ++freq[c];
-  double h = 0;
-  for (uint16_t f : freq)
-    if (f) {
-      double p = static_cast<double>(f) / s.size();
-      h -= p * std::log2(p);
-    }
-  return h;
 }
 
 bool token_char(char c) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cmath>
+#include <string>
+
+#include "base/text.h"
 
 namespace vigil::secrets {
 namespace {
@@ -16,55 +18,75 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-// `needle` is lower case.
-bool icontains(std::string_view s, std::string_view needle) {
-  if (needle.size() > s.size()) return false;
-  for (size_t i = 0; i + needle.size() <= s.size(); ++i) {
-    size_t j = 0;
-    while (j < needle.size() && lower_ascii(s[i + j]) == needle[j]) ++j;
-    if (j == needle.size()) return true;
-  }
-  return false;
-}
-
-bool iends_with(std::string_view s, std::string_view suffix) {
-  return s.size() > suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
-}
-
 template <size_t N>
 bool any_iequal(std::string_view n, const std::array<std::string_view, N>& list) {
   return std::any_of(list.begin(), list.end(), [&](std::string_view k) { return iequals(n, k); });
-}
-
-template <size_t N>
-bool any_icontained(std::string_view n, const std::array<std::string_view, N>& list) {
-  return std::any_of(list.begin(), list.end(), [&](std::string_view k) { return icontains(n, k); });
 }
 
 constexpr std::array<std::string_view, 9> kApiKeyHeaders = {
     "x-api-key", "api-key", "apikey", "x-apikey", "x-auth-token", "x-access-token", "x-api-token",
     "x-goog-api-key", "ocp-apim-subscription-key"};
 
-// Name parts that make any header or parameter a secret.
-constexpr std::array<std::string_view, 8> kSecretParts = {"token",  "secret", "passw",      "pwd",
-                                                          "auth",   "session", "credential", "signature"};
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-bool token_char(char c) { return is_digit(c) || is_alpha(c) || c == '_' || c == '-' || c == '=' || c == '.'; }
-
-double entropy_bits(std::string_view s) {
-  std::array<uint16_t, 256> freq{};
-  for (unsigned char c : s) ++freq[c];
-  double h = 0;
-  for (uint16_t f : freq)
-    if (f) {
-      double p = static_cast<double>(f) / static_cast<double>(s.size());
-      h -= p * std::log2(p);
+// Whether lower-case `n` holds a part that names a secret: token, secret, passw,
+// pwd, auth, session, credential, signature, private (and for parameters also
+// apikey, api_key, api-key, accesskey, jwt, otp). One pass: each byte picks the
+// few parts that start with it (this runs for every header of every call).
+bool has_secret_part(std::string_view n, bool param) {
+  // Gated by the first two letters, so that the common names ("content-type",
+  // "accept-encoding") cost a couple of instructions a byte.
+  for (size_t i = 0; i + 3 <= n.size(); ++i) {
+    char c = n[i], d = n[i + 1];
+    std::string_view r;
+    switch (c) {
+      case 'a':
+        if (d != 'u' && !(param && (d == 'p' || d == 'c'))) continue;
+        r = n.substr(i);
+        if (r.starts_with("auth")) return true;
+        if (param && (r.starts_with("apikey") || r.starts_with("api_key") || r.starts_with("api-key") ||
+                      r.starts_with("accesskey")))
+          return true;
+        break;
+      case 'c':
+        if (d == 'r' && n.substr(i).starts_with("credential")) return true;
+        break;
+      case 'j':
+        if (param && d == 'w' && n[i + 2] == 't') return true;
+        break;
+      case 'o':
+        if (param && d == 't' && n[i + 2] == 'p') return true;
+        break;
+      case 'p':
+        if (d == 'w' && n[i + 2] == 'd') return true;
+        if (d != 'a' && d != 'r') continue;
+        r = n.substr(i);
+        if (r.starts_with("passw") || r.starts_with("private")) return true;
+        break;
+      case 's':
+        if (d != 'e' && d != 'i') continue;
+        r = n.substr(i);
+        if (r.starts_with("secret") || r.starts_with("session") || r.starts_with("signature")) return true;
+        break;
+      case 't':
+        if (d == 'o' && n.substr(i).starts_with("token")) return true;
+        break;
+      default:
+        break;
     }
-  return h;
+  }
+  return false;
 }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = lower_ascii(c);
+  return out;
+}
+
+using text::entropy_bits;
+using text::is_alpha;
+using text::is_digit;
+using text::is_hex;
+bool token_char(char c) { return is_digit(c) || is_alpha(c) || c == '_' || c == '-' || c == '=' || c == '.'; }
 
 // Path words after which the next segment is a secret whatever its shape.
 bool announces_token(std::string_view w) {
@@ -81,8 +103,9 @@ bool is_api_key_header(std::string_view n) {
   return std::find(kApiKeyHeaders.begin(), kApiKeyHeaders.end(), n) != kApiKeyHeaders.end();
 }
 
-bool is_secret_header(std::string_view n) {
-  // Exact names by length first: this runs for every header of every call.
+namespace {
+
+bool secret_header_name(std::string_view n) {
   switch (n.size()) {
     case 6: if (n == "cookie") return true; break;
     case 10: if (n == "set-cookie") return true; break;
@@ -93,7 +116,26 @@ bool is_secret_header(std::string_view n) {
   if (n.size() < 3) return false;
   if (is_api_key_header(n)) return true;
   if (n.ends_with("-key") || n.ends_with("_key") || n.ends_with("-token") || n.ends_with("_token")) return true;
-  return any_icontained(n, kSecretParts) || n.find("private") != std::string_view::npos;
+  return has_secret_part(n, false);
+}
+
+}  // namespace
+
+bool is_secret_header(std::string_view n) {
+  // This runs for every header of every call, and the names repeat: the verdict
+  // of each recent name is kept (direct-mapped by length and two bytes).
+  struct Slot {
+    std::string name;
+    bool secret = false;
+  };
+  thread_local std::array<Slot, 256> memo;
+  if (n.empty() || n.size() > 64) return secret_header_name(n);
+  Slot& s = memo[(n.size() * 31 + static_cast<unsigned char>(n[0]) * 7 + static_cast<unsigned char>(n.back())) & 255];
+  if (s.name != n) {
+    s.name.assign(n);
+    s.secret = secret_header_name(n);
+  }
+  return s.secret;
 }
 
 bool is_api_key_param(std::string_view n) {
@@ -102,14 +144,13 @@ bool is_api_key_param(std::string_view n) {
   return n.size() >= 3 && n.size() <= 12 && any_iequal(n, kKeys);
 }
 
-bool is_secret_param(std::string_view n) {
-  if (n.empty()) return false;
-  if (is_api_key_param(n) || any_icontained(n, kSecretParts)) return true;
-  static constexpr std::array<std::string_view, 6> kParts = {"apikey", "api_key", "api-key", "jwt", "private", "otp"};
-  if (any_icontained(n, kParts)) return true;
-  if (iends_with(n, "_key") || iends_with(n, "-key") || icontains(n, "accesskey")) return true;
+bool is_secret_param(std::string_view name) {
+  if (name.empty()) return false;
+  if (is_api_key_param(name)) return true;
+  std::string n = lower(name);
+  if (has_secret_part(n, true) || n.ends_with("_key") || n.ends_with("-key")) return true;
   static constexpr std::array<std::string_view, 6> kExact = {"key", "sig", "code", "access", "pass", "pin"};
-  return any_iequal(n, kExact);
+  return std::find(kExact.begin(), kExact.end(), n) != kExact.end();
 }
 
 bool looks_like_jwt(std::string_view v) {

@@ -207,6 +207,16 @@ class PodMetadata(unittest.TestCase):
         return subprocess.Popen([PY, "-c", PROBE, str(port), "5"], preexec_fn=self.mover(cgroup),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
+    def start_agent(self, port):
+        """vigild with pod metadata from the API server at 127.0.0.1:port."""
+        self.agent = Agent(f"""kubernetes:
+  enabled: true
+  api_server: https://127.0.0.1:{port}
+  token_file: {self.token}
+  ca_file: {self.api.ca}
+""", env={"VIGIL_NODE_NAME": NODE})
+        self.agent.start()
+
     def status(self):
         st = self.agent.status()
         return st["kubernetes"] if st else {}
@@ -334,13 +344,7 @@ kubernetes:
         """Security review F16: a watch event with "controller":"yes", a numeric
         resourceVersion or an ERROR whose code is a string threw in the watcher thread:
         std::terminate, vigild gone. Each is now a field not there."""
-        self.agent = Agent(f"""kubernetes:
-  enabled: true
-  api_server: https://127.0.0.1:{self.api.port}
-  token_file: {self.token}
-  ca_file: {self.api.ca}
-""", env={"VIGIL_NODE_NAME": NODE})
-        self.agent.start()
+        self.start_agent(self.api.port)
         self.assertTrue(wait_until(lambda: self.status().get("watching"), 15), self.status())
         for name in ("owner-controller-string.jsonl", "rv-number.jsonl", "error-code-string.jsonl"):
             with open(os.path.join(CRASHES, name)) as f:
@@ -358,13 +362,7 @@ kubernetes:
         """Nothing listens at the API server's address: vigild starts, observes, says why
         it has no pod metadata, and retries."""
         dead = free_port()
-        self.agent = Agent(f"""kubernetes:
-  enabled: true
-  api_server: https://127.0.0.1:{dead}
-  token_file: {self.token}
-  ca_file: {self.api.ca}
-""", env={"VIGIL_NODE_NAME": NODE})
-        self.agent.start()
+        self.start_agent(dead)
         st = wait_until(lambda: self.status() if self.status().get("errors", 0) >= 1 else None, 10)
         self.assertIsNotNone(st)
         self.assertFalse(st["synced"])
@@ -381,13 +379,7 @@ kubernetes:
     def test_a_wrong_token_is_named(self):
         with open(self.token, "w") as f:
             f.write("not-the-token\n")
-        self.agent = Agent(f"""kubernetes:
-  enabled: true
-  api_server: https://127.0.0.1:{self.api.port}
-  token_file: {self.token}
-  ca_file: {self.api.ca}
-""", env={"VIGIL_NODE_NAME": NODE})
-        self.agent.start()
+        self.start_agent(self.api.port)
         st = wait_until(lambda: self.status() if self.status().get("last_error") else None, 10)
         self.assertIsNotNone(st)
         self.assertIn("HTTP 401: Unauthorized", st["last_error"])
