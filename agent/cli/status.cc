@@ -39,6 +39,12 @@ void print_status(const nlohmann::json& status) {
                  err.empty() ? fmt::format("{}", fmt::join(probes, ", ")) : "not attached: " + err);
     }
   }
+  if (c.contains("tls") && c["tls"].contains("attached_files")) {
+    const auto& t = c["tls"];
+    fmt::print("tls: {} files probed, {} found not probeable ({} remembered), {} attaches deferred, {} probes detaching\n",
+               t.value("attached_files", 0), t.value("rejected_files", 0), t.value("rejected_remembered", 0),
+               t.value("deferred_attaches", 0), t.value("detaching_probes", 0));
+  }
   if (status.contains("inventory") && status["inventory"].contains("endpoints")) {
     const auto& i = status["inventory"];
     fmt::print("inventory: {} endpoints ({} pending), {} findings, {} calls, {} evicted, {:.1f} MiB, store {}{}\n",
