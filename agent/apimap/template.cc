@@ -17,6 +17,8 @@ using text::entropy_bits;
 using text::is_alpha;
 using text::is_digit;
 using text::is_hex;
+using text::is_uuid;
+using text::split_extension;
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool all_of(std::string_view s, bool (*f)(char)) { return !s.empty() && std::all_of(s.begin(), s.end(), f); }
@@ -39,15 +41,6 @@ bool is_date(std::string_view s) {
   return (s[10] == 'T' || s[10] == 't' || s[10] == ' ') && s.size() >= 13 && is_digit(s[11]) && is_digit(s[12]);
 }
 
-bool is_uuid(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (size_t i = 0; i < 36; ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !is_hex(s[i])) return false;
-  }
-  return true;
-}
-
 bool is_email(std::string_view s) {
   size_t at = s.find('@');
   return at != std::string_view::npos && at > 0 && s.find('.', at + 2) != std::string_view::npos &&
@@ -67,18 +60,6 @@ bool keyword(std::string_view s) {
       "latest", "count",  "default", "list",  "recent",  "bulk",   "batch",    "export",
       "import", "stats",  "summary", "info",  "settings", "config", "profile", "health"};
   return std::find(kWords.begin(), kWords.end(), s) != kWords.end();
-}
-
-// "report.pdf" -> {"report", ".pdf"}; no extension -> {seg, ""}.
-std::pair<std::string_view, std::string_view> split_extension(std::string_view seg) {
-  if (seg.size() < 3 || std::memchr(seg.data(), '.', seg.size()) == nullptr) return {seg, {}};  // most segments
-  size_t dot = seg.rfind('.');
-  if (dot == 0) return {seg, {}};
-  std::string_view ext = seg.substr(dot + 1);
-  if (ext.empty() || ext.size() > 5 || !all_of(ext, [](char c) { return is_digit(c) || is_alpha(c); }) ||
-      std::none_of(ext.begin(), ext.end(), is_alpha))
-    return {seg, {}};
-  return {seg.substr(0, dot), seg.substr(dot)};
 }
 
 bool is_param_segment(std::string_view s) { return s.size() >= 2 && s.front() == '{' && s.find('}') != std::string_view::npos; }

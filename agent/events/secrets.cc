@@ -86,6 +86,7 @@ using text::entropy_bits;
 using text::is_alpha;
 using text::is_digit;
 using text::is_hex;
+using text::is_uuid;
 bool token_char(char c) { return is_digit(c) || is_alpha(c) || c == '_' || c == '-' || c == '=' || c == '.'; }
 
 // Path words after which the next segment is a secret whatever its shape.
@@ -168,7 +169,7 @@ bool looks_like_token(std::string_view s) {
   if (s.size() == 20 && (s.starts_with("AKIA") || s.starts_with("ASIA"))) return true;
   // "bot123456789:AAE…" (chat bot tokens in the path)
   if (s.starts_with("bot") && s.find(':') != std::string_view::npos) return true;
-  if (!std::all_of(s.begin(), s.end(), token_char)) return false;
+  if (!std::all_of(s.begin(), s.end(), token_char) || is_uuid(s)) return false;
   size_t digits = std::count_if(s.begin(), s.end(), is_digit);
   size_t letters = std::count_if(s.begin(), s.end(), is_alpha);
   if (s.size() >= 32 && std::all_of(s.begin(), s.end(), is_hex)) return true;  // hex secrets, digests
@@ -185,7 +186,10 @@ std::string redact_path(std::string_view path) {
     if (slash == std::string_view::npos) slash = path.size();
     std::string_view seg = path.substr(start, slash - start);
     bool secret = !seg.empty() && (looks_like_token(seg) || (announces_token(prev) && seg.size() >= 8));
+    std::string_view ext = text::split_extension(seg).second;  // "<digest>.pdf" keeps its ".pdf"
+    if (secret && !ext.empty() && !looks_like_token(seg.substr(0, seg.size() - ext.size()))) ext = {};
     out.append(secret ? kRedacted : seg);
+    if (secret) out.append(ext);
     if (slash < path.size()) out += '/';
     prev = seg;
     start = slash + 1;

@@ -159,6 +159,13 @@ TEST(SecurityF10, CredentialsInHeadersPathsAndAuthorityAreRedacted) {
   EXPECT_EQ(secrets::redact_path("/users/42/orders/3f2a9c1e-1111-4222-8333-444455556666"),
             "/users/42/orders/3f2a9c1e-1111-4222-8333-444455556666");
   EXPECT_EQ(secrets::redact_path("/api/v1/line-items/usr_12345"), "/api/v1/line-items/usr_12345");
+  // Random (v4) UUIDs are ids the templater types, however random they look.
+  EXPECT_EQ(secrets::redact_path("/orders/f47ac10b-58cc-4372-a567-0e02b2c3d479"),
+            "/orders/f47ac10b-58cc-4372-a567-0e02b2c3d479");
+  EXPECT_FALSE(secrets::looks_like_token("6ba7b810-9dad-11d1-80b4-00c04fd430c8"));
+  // A digest named as a file keeps its extension for the template ("{fileId}.pdf").
+  EXPECT_EQ(secrets::redact_path("/api/v1/files/9fceb02d0ae598e95dc970b74767f19372d61af8.pdf"),
+            "/api/v1/files/[redacted].pdf");
 }
 
 // Security review F11: query names and JSON values the list missed.
