@@ -577,8 +577,10 @@ def bench_egress_rounds(peers, results, compile_ms, prog_ns, exe):
                 for mode in ("refused", "accepted"):
                     results[(peer, mode)].append(latency_round(mode))
                 if peer.startswith("vigil"):
-                    ns, cnt = prog_runtime("eg_connect4")
-                    prog_ns.setdefault(peer, []).append(ns / cnt if cnt else 0.0)
+                    # eg_connect4 per connect; the DNS programs (F7) run on every packet of the cgroup.
+                    for prog in ("eg_connect4", "eg_dns_egress", "eg_dns_ingress"):
+                        ns, cnt = prog_runtime(prog)
+                        prog_ns.setdefault((peer, prog), []).append(ns / cnt if cnt else 0.0)
             finally:
                 if agent:
                     if pol:
@@ -623,11 +625,16 @@ def egress_section(results, compile_ms, prog_ns):
                      f"{' / '.join(f'{med[m] - base[m]:+.0f}' for m in modes)} | {vs_obs} |")
     lines += ["", "The enforcement program's own run time per connect (kernel.bpf_stats_enabled=1: run_time_ns ÷ run_cnt "
               "of eg_connect4, which includes reporting the verdict to the ring buffer), free of the run-to-run "
-              "noise above:", "", "| peer | ns per connect (median) | rounds |", "|---|---|---|"]
+              "noise above; and the DNS learning programs' run time per packet (eg_dns_egress: every egress packet "
+              "of the cgroup, records queries to a DNS port; eg_dns_ingress: every ingress packet, learns "
+              "answers that match a recorded query):", "",
+              "| peer | eg_connect4 ns per connect (median) | rounds | eg_dns_egress ns per packet (median) | rounds "
+              "| eg_dns_ingress ns per packet (median) | rounds |", "|---|---|---|---|---|---|---|"]
     for key, label in labels:
-        if key in prog_ns:
-            lines.append(f"| {label} | {statistics.median(prog_ns[key]):.0f} | "
-                         f"{', '.join(f'{x:.0f}' for x in prog_ns[key])} |")
+        if (key, "eg_connect4") in prog_ns:
+            cells = [f"{statistics.median(prog_ns[(key, p)]):.0f} | {', '.join(f'{x:.0f}' for x in prog_ns[(key, p)])}"
+                     for p in ("eg_connect4", "eg_dns_egress", "eg_dns_ingress")]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "Time from starting vigild to enforcing (load, compile, attach, write tables): " +
               ", ".join(f"{n} rules {ms:.0f} ms" for n, ms in sorted(compile_ms.items())) + " (last round)."]
     return lines
