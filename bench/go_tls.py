@@ -66,7 +66,7 @@ def bench_go_tls():
     offsets = (GO_PEER, [off for _, off in sites])
     try:
         results, agent_stats, hits, cost = observe_rounds(
-            lambda: load_round(url), lambda: CountingPeer(BPFTRACE_ALL_AGENT_PROBES_TLS, offsets))
+            lambda: load_round(url), lambda: CountingPeer(BPFTRACE_ALL_AGENT_PROBES_TLS, offsets), levels=["all"])
     finally:
         nginx.stop()
     return results, agent_stats, hits, cost, len(sites)
@@ -95,7 +95,7 @@ def go_tls_section(results, agent_stats, hits, cost, nsites):
         "| vigild round | requests | api_call events | completeness (÷ 2 sides) | CPU % | peak RSS MiB | lost |",
         "|---|---|---|---|---|---|---|",
     ]
-    for i, s in enumerate(agent_stats):
+    for i, s in enumerate(agent_stats["vigild"]):
         lines.append(f"| {i + 1} | {s['requests']} | {s['api_calls']} | {s['api_calls'] / (2 * s['requests']):.4f} | "
                      f"{s['cpu_pct']:.1f} | {s['rss_kib'] / 1024:.1f} | {s['lost'] or 'none'} |")
     lines += ["", "uprobe hits per request (both sides together, counted by the bpftrace peer): " +

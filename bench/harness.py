@@ -62,13 +62,15 @@ def proc_peak_rss_kib(pid):
 
 
 class Agent:
-    def __init__(self, sink_path=None, env=None, extra_config="", wrap=()):
+    def __init__(self, sink_path=None, env=None, extra_config="", wrap=(), api_call="all"):
         self.dir = tempfile.mkdtemp(prefix="vigil-bench-")
         self.sock = os.path.join(self.dir, "vigil.sock")
         self.events = os.path.join(self.dir, "events.jsonl")
         cfg = os.path.join(self.dir, "vigil.yaml")
         with open(cfg, "w") as f:
-            f.write(f"control_socket: {self.sock}\ndata_dir: {self.dir}/data\nevents:\n  sinks:\n"
+            # events.api_call only when not the default: builds before it have no such key.
+            level = f"  api_call: {api_call}\n" if api_call != "all" else ""
+            f.write(f"control_socket: {self.sock}\ndata_dir: {self.dir}/data\nevents:\n{level}  sinks:\n"
                     f"    - type: file\n      path: {sink_path or self.events}\n{extra_config}")
         self.proc = subprocess.Popen(list(wrap) + [os.path.join(BIN, "vigild"), "--config", cfg],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -188,13 +190,18 @@ def peer_rows(results, value_header, labels):
     return rows
 
 
+def vigild_label(key):
+    return "vigild observing" + ("" if key == "vigild" else f", events.api_call: {key[len('vigild_'):]}")
+
+
 def cost_rows(cost):
     """The per-request cost table of one HTTP scenario: BPF run time and the observer's
     own CPU, medians and every round, and vigild's costliest programs."""
     med = lambda xs: statistics.median(xs)
     rows = ["| peer | BPF run time ns/request (median) | rounds | observer CPU ns/request (median) | rounds | "
             "total ns/request |", "|---|---|---|---|---|---|", "| no agent | 0 | | 0 | | 0 |"]
-    for k, label in (("vigild", "vigild observing"), ("bpftrace", "bpftrace counting (the reference)")):
+    for k in [k for k in cost if k != "bpftrace"] + ["bpftrace"]:
+        label = "bpftrace counting (the reference)" if k == "bpftrace" else vigild_label(k)
         b, c = [x[0] for x in cost[k]], [x[1] for x in cost[k]]
         rows.append(f"| {label} | {med(b):.0f} | {', '.join(f'{x:.0f}' for x in b)} | {med(c):.0f} | "
                     f"{', '.join(f'{x:.0f}' for x in c)} | {med(b) + med(c):.0f} |")
@@ -231,12 +238,12 @@ class CountingPeer:
         return hits
 
 
-def vigild_round(load, extra_config="", wrap=(), drain=2.0):
+def vigild_round(load, extra_config="", wrap=(), drain=2.0, api_call="all"):
     """One round of `load()` -> (requests, req/s) with a fresh vigild (a file sink on
     /dev/null): the BPF run time of its programs (meaningful under BpfStats), its CPU
     over the round and `drain` seconds after, and what it counted. A dict."""
     pc = ProgCost()
-    agent = Agent(sink_path="/dev/null", extra_config=extra_config, wrap=wrap)
+    agent = Agent(sink_path="/dev/null", extra_config=extra_config, wrap=wrap, api_call=api_call)
     try:
         before = agent.status()["counters"]["http"]["api_calls"]
         cpu0 = proc_cpu_seconds(agent.proc.pid)
@@ -248,36 +255,50 @@ def vigild_round(load, extra_config="", wrap=(), drain=2.0):
         bpf_ns = pc.stop()
         cpu = proc_cpu_seconds(agent.proc.pid) - cpu0
         st = agent.status()
+        shipped = st["counters"]["http"].get("api_call_events", {}).get("shipped")
         return {"requests": reqs, "rps": rps, "wall": wall, "cpu": cpu, "bpf_ns": bpf_ns,
                 "per_program": pc.per_program, "api_calls": st["counters"]["http"]["api_calls"] - before,
+                "events_shipped": shipped,
                 "lost": {k: v for k, v in st["counters"]["lost"].items() if v},
                 "rss_kib": proc_peak_rss_kib(agent.proc.pid), "inventory": st.get("inventory", {})}
     finally:
         agent.stop()
 
 
-def observe_rounds(load, counting_peer):
+# vigild's event levels an observe scenario measures (events.api_call), as peers.
+EVENT_LEVELS = [l for l in os.environ.get("VIGIL_BENCH_EVENT_LEVELS", "all,notable").split(",") if l]
+
+
+def vigild_key(level):
+    return "vigild" if level == "all" else f"vigild_{level}"
+
+
+def observe_rounds(load, counting_peer, levels=None):
     """HTTP_ROUNDS interleaved rounds of `load()` -> (requests, req/s) with no agent, with vigild
     (a file sink on /dev/null), and with the counting reference `counting_peer()` (a
     CountingPeer); for the two observers the BPF run time of their own programs and their
     CPU, per request. Returns (req/s per peer, vigild's stats per round, uprobe hits per
     request, cost)."""
-    results = {"none": [], "vigild": [], "bpftrace": []}
-    cost = {"vigild": [], "bpftrace": []}  # per round: (BPF ns/req, CPU ns/req, {program: ns/req})
-    agent_stats = []
+    levels = levels or EVENT_LEVELS
+    results = {"none": [], "bpftrace": [], **{vigild_key(l): [] for l in levels}}
+    cost = {"bpftrace": [], **{vigild_key(l): [] for l in levels}}  # per round: (BPF ns/req, CPU ns/req, {program: ns/req})
+    agent_stats = {vigild_key(l): [] for l in levels}
     hits_per_request = []
     with BpfStats():
         load()  # warm-up
         for _ in range(HTTP_ROUNDS):
             results["none"].append(load()[1])
 
-            r = vigild_round(load)
-            reqs = r["requests"]
-            agent_stats.append({"cpu_pct": 100.0 * r["cpu"] / r["wall"], "rss_kib": r["rss_kib"],
-                                "requests": reqs, "api_calls": r["api_calls"], "lost": r["lost"]})
-            cost["vigild"].append((r["bpf_ns"] / reqs, 1e9 * r["cpu"] / reqs,
-                                   {k: v / reqs for k, v in r["per_program"].items()}))
-            results["vigild"].append(r["rps"])
+            for level in levels:
+                key = vigild_key(level)
+                r = vigild_round(load, api_call=level)
+                reqs = r["requests"]
+                agent_stats[key].append({"cpu_pct": 100.0 * r["cpu"] / r["wall"], "rss_kib": r["rss_kib"],
+                                         "requests": reqs, "api_calls": r["api_calls"], "lost": r["lost"],
+                                         "events_shipped": r["events_shipped"]})
+                cost[key].append((r["bpf_ns"] / reqs, 1e9 * r["cpu"] / reqs,
+                                  {k: v / reqs for k, v in r["per_program"].items()}))
+                results[key].append(r["rps"])
 
             pc = ProgCost()
             peer = counting_peer()

@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (AGENT_TRACEPOINTS, BIN, BPFTRACE_ALL_AGENT_PROBES, BPFTRACE_ALL_AGENT_PROBES_TLS,  # noqa: E402
                      HTTP_ROUNDS, HTTP_SECONDS, ROOT, Agent, Bpftrace, CountingPeer, cost_rows, observe_rounds,
-                     peer_rows, proc_cpu_seconds, proc_peak_rss_kib, vigild_round, wait_for, wrk_round)
+                     peer_rows, proc_cpu_seconds, vigild_label, proc_peak_rss_kib, vigild_round, wait_for, wrk_round)
 
 ROUNDS = int(os.environ.get("VIGIL_BENCH_ROUNDS", "5"))
 CONNS = int(os.environ.get("VIGIL_BENCH_CONNS", "20000"))
@@ -376,6 +376,7 @@ def connect_section(results, agent_stats):
 def http_section(results, agent_stats, hits_per_request=None, cost=None):
     tls = hits_per_request is not None
     med = {k: statistics.median(v) for k, v in results.items()}
+    levels = [k for k in results if k.startswith("vigild")]
     TARGETS["tls" if tls else "plain"] = med["vigild"] / med["bpftrace"]
     if cost:
         TARGETS["tls_total" if tls else "plain_total"] = (statistics.median(x[0] for x in cost["vigild"]) +
@@ -387,24 +388,31 @@ def http_section(results, agent_stats, hits_per_request=None, cost=None):
         "",
         f"`wrk -t1 -c10 -d{HTTP_SECONDS}s --latency {'https' if tls else 'http'}://127.0.0.1:PORT/api/bench/1` "
         f"against one nginx worker (tests/e2e Nginx config{', TLS with a self-signed certificate' if tls else ''}), "
-        f"{HTTP_ROUNDS} interleaved rounds per peer; vigild ships every event to a file sink on /dev/null "
-        "(encoding included, disk excluded).",
+        f"{HTTP_ROUNDS} interleaved rounds per peer; vigild ships its events to a file sink on /dev/null "
+        "(encoding included, disk excluded): every api_call (events.api_call: all, the default) and, as further "
+        "peers, the other event levels (notable: first call of an endpoint, findings, 5xx, 401/403, sensitive "
+        "data; every call still paired, counted and fed to the inventory).",
         "",
     ]
     probes = (f"the same {AGENT_TRACEPOINTS} tracepoints and 6 libssl uprobes (SSL_read/_ex entry and return, "
               "SSL_write/_ex)" if tls else f"the same {AGENT_TRACEPOINTS} tracepoints")
-    lines += peer_rows(results, "req/s", (("none", "no agent"), ("vigild", "vigild observing"),
-                                          ("bpftrace", f"bpftrace counting {probes}")))
+    lines += peer_rows(results, "req/s", [("none", "no agent")] + [(k, vigild_label(k)) for k in levels] +
+                       [("bpftrace", f"bpftrace counting {probes}")])
+    lines += [""] + [f"{vigild_label(k)} vs bpftrace (same probes): {med[k] / med['bpftrace']:.3f} of its throughput."
+                     for k in levels]
     lines += [
         "",
-        f"vigild vs bpftrace (same probes): {med['vigild'] / med['bpftrace']:.3f} of its throughput.",
-        "",
-        "| vigild round | requests (wrk) | api_call events | completeness (÷ 2 sides) | CPU % | peak RSS MiB | lost |",
-        "|---|---|---|---|---|---|---|",
+        "| vigild round | events.api_call | requests (wrk) | api_calls paired | completeness (÷ 2 sides) | "
+        "api_call events shipped | CPU % | peak RSS MiB | lost |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for i, s in enumerate(agent_stats):
-        lines.append(f"| {i + 1} | {s['requests']} | {s['api_calls']} | {s['api_calls'] / (2 * s['requests']):.4f} | "
-                     f"{s['cpu_pct']:.1f} | {s['rss_kib'] / 1024:.1f} | {s['lost'] or 'none'} |")
+    for k in levels:
+        level = "all" if k == "vigild" else k[len("vigild_"):]
+        for i, s in enumerate(agent_stats[k]):
+            shipped = "" if s.get("events_shipped") is None else s["events_shipped"]
+            lines.append(f"| {i + 1} | {level} | {s['requests']} | {s['api_calls']} | "
+                         f"{s['api_calls'] / (2 * s['requests']):.4f} | {shipped} | "
+                         f"{s['cpu_pct']:.1f} | {s['rss_kib'] / 1024:.1f} | {s['lost'] or 'none'} |")
     if tls:
         lines += ["", "uprobe hits per request (both sides together, counted by the bpftrace peer): " +
                   ", ".join(f"{h:.2f}" for h in hits_per_request) +

@@ -560,6 +560,7 @@ void Inventory::retemplate_scope(const std::string& scope) {
 CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
   ++calls_;
   CallResult out;
+  const uint64_t findings_before = new_findings_;
   const protocols::Exchange& x = *in.exchange;
   static const ProcessRef kNobody;
   const std::string& service = service_of(in.process ? *in.process : kNobody);
@@ -717,6 +718,8 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
     mark_dirty(e);
     check_findings(e, in, auth.schemes, resp_sensitive, auth_evidence, url_secret, emit);
   }  // pending: findings wait for the promotion, which judges what the held-back calls showed
+  out.first = e.count == 1;
+  out.finding = new_findings_ != findings_before;
   if (map_.size() > o_.max_endpoints) evict();
   return out;
 }
@@ -794,6 +797,7 @@ void Inventory::raise(Endpoint& e, int kind, std::string evidence, uint64_t wall
     ++it->second.count;
     return;
   }
+  ++new_findings_;
   if (!emit) return;
   const FindingInfo& info = finding_info(kind);
   Event ev;

@@ -49,6 +49,8 @@ struct CallInput {
 struct CallResult {
   std::string endpoint;        // the path template
   uint16_t sensitive = 0;      // SensitiveClass bits of this call
+  bool first = false;          // the endpoint's first call (as this inventory knows it)
+  bool finding = false;        // this call raised a finding not raised before
 };
 
 // "nginx.service", a container id, or the executable's basename.
@@ -209,6 +211,7 @@ class Inventory {
   bool collapsed_dirty_ = false;
   size_t active_ = 0;
   uint64_t evicted_ = 0, calls_ = 0;
+  uint64_t new_findings_ = 0;  // findings raised for the first time (CallResult::finding)
   std::string key_buf_, scan_buf_, client_buf_;
   static constexpr size_t kScanCacheMaxBytes = 256;
   struct ScanCacheSlot {

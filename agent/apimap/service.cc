@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/events/emission.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
@@ -49,8 +50,8 @@ Result<std::unique_ptr<InventoryService>> InventoryService::start(const ServiceO
   return s;
 }
 
-void InventoryService::on_call(const protocols::Exchange& x, const ProcessRef& p, ApiCallEvent& call,
-                               uint64_t wall_ns, const Emit& emit) {
+uint8_t InventoryService::on_call(const protocols::Exchange& x, const ProcessRef& p, ApiCallEvent& call,
+                                  uint64_t wall_ns, const Emit& emit) {
   CallInput in;
   in.exchange = &x;
   in.process = &p;
@@ -70,6 +71,7 @@ void InventoryService::on_call(const protocols::Exchange& x, const ProcessRef& p
   CallResult r = inventory_->observe(in, emit);
   call.endpoint = std::move(r.endpoint);
   call.sensitive = sensitive_names(r.sensitive);
+  return static_cast<uint8_t>((r.first ? kNotableFirst : 0) | (r.finding ? kNotableFinding : 0));
 }
 
 void InventoryService::tick(uint64_t now, const Emit& emit) {

@@ -34,8 +34,10 @@ class InventoryService {
   // compile; a store that cannot open is reported in status, not fatal.
   static Result<std::unique_ptr<InventoryService>> start(const ServiceOptions& o);
 
-  void on_call(const protocols::Exchange& x, const ProcessRef& p, ApiCallEvent& call, uint64_t wall_ns,
-               const Emit& emit);
+  // Fills the call's endpoint and sensitive classes; returns what makes it
+  // notable to the inventory (kNotableFirst, kNotableFinding).
+  uint8_t on_call(const protocols::Exchange& x, const ProcessRef& p, ApiCallEvent& call, uint64_t wall_ns,
+                  const Emit& emit);
   void tick(uint64_t wall_ns, const Emit& emit);
   // Writes what changed; the batch is kept for the next try when it fails.
   void save();

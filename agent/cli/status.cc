@@ -28,6 +28,13 @@ void print_status(const nlohmann::json& status) {
   std::string lost;
   for (const auto& [k, v] : c["lost"].items()) lost += fmt::format(" {}={}", k, v.get<uint64_t>());
   fmt::print("lost:{}\n", lost.empty() ? " none" : lost);
+  if (c.contains("http") && c["http"].contains("api_call_events")) {
+    const auto& a = c["http"]["api_call_events"];
+    fmt::print("api_call events: level {}{}, {} shipped, {} not shipped (counted and in the inventory)\n",
+               a.value("level", ""),
+               a.value("level", "") == "sampled" ? fmt::format(" (1 in {})", a.value("sample_every", 0)) : "",
+               a.value("shipped", 0), a.value("skipped", 0));
+  }
   if (status.contains("tls") && !status["tls"].empty()) {
     fmt::print("tls libraries:\n  {:<12} {:>5}  {:<46} {}\n", "LIB", "PROCS", "PATH", "PROBES");
     for (const auto& l : status["tls"]) {

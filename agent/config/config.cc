@@ -29,6 +29,8 @@ capture:
   exclude_comms: []
 events:
   kinds: [connection, api_call, egress, api_discovered, finding, policy, lost, checkpoint]
+  api_call: all               # all | sampled | notable: which api_call events are shipped
+  api_call_sample_every: 100  # sampled: notable calls and 1 in this many of the others
   sinks:
     - type: stdout
     - type: file
@@ -276,8 +278,15 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
     p.field(n, "capture", "exclude_comms", c.capture.exclude_comms);
   }
   if (auto n = root["events"]; n && !n.IsNull()) {
-    p.expect_map(n, "events", {"kinds", "sinks"});
+    p.expect_map(n, "events", {"kinds", "api_call", "api_call_sample_every", "sinks"});
     p.field(n, "events", "kinds", c.events.kinds);
+    p.field(n, "events", "api_call", c.events.api_call);
+    if (c.events.api_call != "all" && c.events.api_call != "sampled" && c.events.api_call != "notable")
+      p.fail(n["api_call"].Mark(), fmt::format("'events.api_call' must be all, sampled or notable, not '{}'",
+                                               c.events.api_call));
+    p.field(n, "events", "api_call_sample_every", c.events.api_call_sample_every);
+    if (c.events.api_call_sample_every == 0)
+      p.fail(n["api_call_sample_every"].Mark(), "'events.api_call_sample_every' must be at least 1");
     for (size_t i = 0; i < c.events.kinds.size(); ++i) {
       const auto& kinds = all_event_kinds();
       if (std::find(kinds.begin(), kinds.end(), c.events.kinds[i]) == kinds.end())

@@ -52,6 +52,10 @@ struct Config {
   } capture;
   struct Events {
     std::vector<std::string> kinds;
+    // Which api_call events are shipped: all, notable (first of an endpoint, findings,
+    // 5xx, 401/403, sensitive data), sampled (notable + 1 in api_call_sample_every).
+    std::string api_call = "all";
+    uint32_t api_call_sample_every = 100;
     std::vector<SinkConfig> sinks;
   } events;
   struct Policies {

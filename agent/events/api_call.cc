@@ -136,8 +136,17 @@ std::string redact_body(std::string_view body, std::string_view content_type) {
   return out;
 }
 
-ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn,
-                           const ApiCallOptions& options) {
+void add_api_call_payload(ApiCallEvent& a, const protocols::Exchange& x, const ApiCallOptions& options) {
+  a.request.headers = redact_headers(x.request.headers);
+  a.response.headers = redact_headers(x.response.headers);
+  if (options.bodies) {
+    a.request_body = redact_body(x.request.body, x.request.header("content-type"));
+    a.response_body = redact_body(x.response.body, x.response.header("content-type"));
+  }
+}
+
+ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn, const ApiCallOptions& options,
+                           bool with_payload) {
   ApiCallEvent a;
   a.conn = conn;
   a.role = conn.role;
@@ -149,10 +158,8 @@ ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn,
   a.request.host = secrets::strip_userinfo(host.empty() ? t.authority : host);
   a.request.path = secrets::redact_path(t.path);
   if (t.has_query) a.request.query = redact_query(t.query);
-  a.request.headers = redact_headers(x.request.headers);
   a.response.status = x.response.status;
   a.response.interim = x.response.interim;
-  a.response.headers = redact_headers(x.response.headers);
   a.endpoint = a.request.path;  // the inventory (agent/apimap) replaces it with the template
   if (x.request.version_major == 2 && x.request.header("content-type").starts_with("application/grpc")) {
     // gRPC: "/package.Service/Method"; the status is the grpc-status trailer.
@@ -171,10 +178,7 @@ ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn,
   a.req_bytes = x.request.head_bytes + x.request.body_bytes;
   a.resp_bytes = x.response.head_bytes + x.response.body_bytes;
   a.truncated = x.request.truncated || x.response.truncated;
-  if (options.bodies) {
-    a.request_body = redact_body(x.request.body, x.request.header("content-type"));
-    a.response_body = redact_body(x.response.body, x.response.header("content-type"));
-  }
+  if (with_payload) add_api_call_payload(a, x, options);
   return a;
 }
 

@@ -25,7 +25,10 @@ std::string redact_query(std::string_view query);
 // replaced whole.
 std::string redact_body(std::string_view body, std::string_view content_type);
 
-ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn,
-                           const ApiCallOptions& options);
+// Without the payload (headers, bodies: the costly redaction) when the event may
+// not be shipped; add_api_call_payload adds it later.
+ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn, const ApiCallOptions& options,
+                           bool with_payload = true);
+void add_api_call_payload(ApiCallEvent& a, const protocols::Exchange& x, const ApiCallOptions& options);
 
 }  // namespace vigil

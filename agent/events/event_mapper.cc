@@ -18,8 +18,8 @@ ConnRef conn_ref(uint64_t id, const vigil_conn_tuple& t) {
 }
 
 EventMapper::EventMapper(ProcessTable& procs, ConnectionTable& conns, const BootClock& clock, std::string node,
-                         ApiCallOptions api, size_t body_keep)
-    : procs_(procs), clock_(clock), node_(std::move(node)), api_(api),
+                         ApiCallOptions api, size_t body_keep, ApiCallSampler::Options emission)
+    : procs_(procs), clock_(clock), node_(std::move(node)), api_(api), sampler_(emission),
       tracker_(conns, protocols::Limits{.body_keep = body_keep}) {}
 
 ProcessRef EventMapper::process_ref(const vigil_event_header& hdr) {
@@ -96,12 +96,18 @@ void EventMapper::emit_calls(const FinishedExchanges& done, const Emit& emit) {
     out.time_ns = clock_.to_wall_ns(x.request.first_ts);
     out.node = node_;
     out.process = proc;
-    ApiCallEvent call = make_api_call(x, conn, api_);
+    ApiCallEvent call = make_api_call(x, conn, api_, sampler_.ships_all());
     if (done.tls) {
       call.tls = true;
       call.tls_lib = tls_name_ ? tls_name_(done.tls) : "";
     }
-    if (observer_) observer_(x, *proc, call, out.time_ns);
+    uint8_t inventory_reasons = observer_ ? observer_(x, *proc, call, out.time_ns) : 0;
+    if (!sampler_.ships_all()) {
+      if (!sampler_.ship(notable_reasons(call, inventory_reasons))) continue;
+      add_api_call_payload(call, x, api_);
+    } else {
+      sampler_.ship(0);
+    }
     out.body = std::move(call);
     emit(std::move(out));
   }

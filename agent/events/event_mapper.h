@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "agent/events/api_call.h"
+#include "agent/events/emission.h"
 #include "agent/events/events.h"
 #include "base/clock.h"
 #include "bpf/include/vigil/abi.h"
@@ -23,11 +24,12 @@ class EventMapper {
   using Emit = std::function<void(Event&&)>;
   // Sees each api_call before it is shipped, with the raw exchange (nothing
   // redacted yet) and the event's wall time; may fill `endpoint` and `sensitive`.
+  // Returns what makes the call notable beyond the event (NotableReason bits).
   using CallObserver =
-      std::function<void(const protocols::Exchange&, const ProcessRef&, ApiCallEvent&, uint64_t wall_ns)>;
+      std::function<uint8_t(const protocols::Exchange&, const ProcessRef&, ApiCallEvent&, uint64_t wall_ns)>;
 
   EventMapper(ProcessTable& procs, ConnectionTable& conns, const BootClock& clock, std::string node,
-              ApiCallOptions api = {}, size_t body_keep = 0);
+              ApiCallOptions api = {}, size_t body_keep = 0, ApiCallSampler::Options emission = {});
 
   // Each updates the tables and calls `emit` for each schema event the record
   // yields (seq is left 0: the agent numbers events when it ships them).
@@ -48,6 +50,7 @@ class EventMapper {
   // Periodic (boot-clock ns): gives up on records held for a lost predecessor.
   void tick(uint64_t now_boot_ns, const Emit& emit);
   HttpStats http_stats() const { return tracker_.stats(); }
+  const ApiCallSampler& emission() const { return sampler_; }
 
  private:
   void emit_calls(const FinishedExchanges& done, const Emit& emit);
@@ -57,6 +60,7 @@ class EventMapper {
   const BootClock& clock_;
   std::string node_;
   ApiCallOptions api_;
+  ApiCallSampler sampler_;
   ConnTracker tracker_;
   std::function<std::string(uint8_t)> tls_name_;
   CallObserver observer_;

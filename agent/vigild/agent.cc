@@ -142,7 +142,9 @@ Status Agent::start() {
   bool keep_bodies = config_.capture.bodies || config_.apimap.enabled;
   mapper_ = std::make_unique<EventMapper>(*procs_, conns_, clock_, node_,
                                           ApiCallOptions{.bodies = config_.capture.bodies},
-                                          keep_bodies ? config_.capture.max_capture_bytes : 0);
+                                          keep_bodies ? config_.capture.max_capture_bytes : 0,
+                                          ApiCallSampler::Options{parse_api_call_emission(config_.events.api_call).value_or(ApiCallEmission::kAll),
+                                                                  config_.events.api_call_sample_every});
   if (auto s = start_kubernetes(); !s) return s;
   if (config_.apimap.enabled) {
     apimap::ServiceOptions ao{node_, config_.data_dir, config_.apimap.path_hints, config_.apimap.declared_specs,
@@ -152,7 +154,7 @@ Status Agent::start() {
     inventory_ = std::move(*inv);
     mapper_->set_call_observer(
         [this](const protocols::Exchange& x, const ProcessRef& p, ApiCallEvent& call, uint64_t wall_ns) {
-          inventory_->on_call(x, p, call, wall_ns, [this](Event&& e) { ship(std::move(e)); });
+          return inventory_->on_call(x, p, call, wall_ns, [this](Event&& e) { ship(std::move(e)); });
         });
   }
 
@@ -375,6 +377,10 @@ nlohmann::json Agent::status() const {
             {"connections", conns_.size()},
             {"http",
              {{"api_calls", http.api_calls},
+              {"api_call_events", {{"level", to_string(mapper_->emission().options().mode)},
+                                   {"sample_every", mapper_->emission().options().sample_every},
+                                   {"shipped", mapper_->emission().shipped()},
+                                   {"skipped", mapper_->emission().skipped()}}},
               {"open_http_connections", http.trackers},
               {"uncaptured_bytes", http.gap_bytes}}},
             {"trace_clients", control_->subscribers()},
@@ -410,6 +416,9 @@ std::string Agent::metrics_text() const {
   const HttpStats http = mapper_->http_stats();
   m.family("vigil_api_calls_total", "counter", "HTTP and gRPC exchanges paired into api_call events.");
   m.sample(num(http.api_calls));
+  m.family("vigil_api_call_events_skipped_total", "counter",
+           "api_calls counted and fed to the inventory but not shipped as events (events.api_call: sampled, notable).");
+  m.sample(num(mapper_->emission().skipped()));
   m.family("vigil_parse_errors_total", "counter", "Messages the protocol trackers could not pair or finish, by protocol.");
   m.sample({{"protocol", "http1"}, {"reason", "unpaired_request"}}, num(http.unpaired_requests));
   m.sample({{"protocol", "http1"}, {"reason", "unpaired_response"}}, num(http.unpaired_responses));

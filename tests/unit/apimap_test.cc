@@ -453,6 +453,20 @@ TEST_F(InventoryTest, EndpointsAppearAfterARealAnswerAndAreDiscoveredOnce) {
   EXPECT_EQ(count_kind("api_discovered"), 1);
 }
 
+// events.api_call: notable asks the inventory what only it knows: an endpoint's
+// first call, and a call that raised a finding for the first time.
+TEST_F(InventoryTest, CallsSayWhetherTheyAreAnEndpointsFirstOrRaisedAFinding) {
+  EXPECT_TRUE(call({.path = "/users/42"}).first);
+  EXPECT_FALSE(call({.path = "/users/43"}).first);
+  inv->tick(now, emit);  // active: findings are judged from now on
+  auto basic = [&] { return call({.path = "/users/44", .req_headers = {{"authorization", "Basic dTpw"}}}); };
+  auto r = basic();
+  EXPECT_FALSE(r.first);
+  EXPECT_TRUE(r.finding);
+  EXPECT_FALSE(basic().finding) << "raised once";
+  EXPECT_TRUE(call({.path = "/orders"}).first);
+}
+
 // Security review F10: a token in a path segment was kept in the inventory's
 // examples (inventory.db, map export) as it was.
 TEST_F(InventoryTest, SecurityF10TokensInPathsAreNotStoredInExamples) {
