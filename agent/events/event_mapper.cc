@@ -96,18 +96,15 @@ void EventMapper::emit_calls(const FinishedExchanges& done, const Emit& emit) {
     out.time_ns = clock_.to_wall_ns(x.request.first_ts);
     out.node = node_;
     out.process = proc;
-    ApiCallEvent call = make_api_call(x, conn, api_, sampler_.ships_all());
+    const bool all = sampler_.ships_all();
+    ApiCallEvent call = make_api_call(x, conn, api_, all);
     if (done.tls) {
       call.tls = true;
       call.tls_lib = tls_name_ ? tls_name_(done.tls) : "";
     }
     uint8_t inventory_reasons = observer_ ? observer_(x, *proc, call, out.time_ns) : 0;
-    if (!sampler_.ships_all()) {
-      if (!sampler_.ship(notable_reasons(call, inventory_reasons))) continue;
-      add_api_call_payload(call, x, api_);
-    } else {
-      sampler_.ship(0);
-    }
+    if (!sampler_.ship(all ? 0 : notable_reasons(call, inventory_reasons))) continue;
+    if (!all) add_api_call_payload(call, x, api_);
     out.body = std::move(call);
     emit(std::move(out));
   }

@@ -186,10 +186,13 @@ std::string redact_path(std::string_view path) {
     if (slash == std::string_view::npos) slash = path.size();
     std::string_view seg = path.substr(start, slash - start);
     bool secret = !seg.empty() && (looks_like_token(seg) || (announces_token(prev) && seg.size() >= 8));
-    std::string_view ext = text::split_extension(seg).second;  // "<digest>.pdf" keeps its ".pdf"
-    if (secret && !ext.empty() && !looks_like_token(seg.substr(0, seg.size() - ext.size()))) ext = {};
-    out.append(secret ? kRedacted : seg);
-    if (secret) out.append(ext);
+    if (secret) {
+      out.append(kRedacted);
+      std::string_view ext = text::split_extension(seg).second;  // "<digest>.pdf" keeps its ".pdf"
+      if (!ext.empty() && looks_like_token(seg.substr(0, seg.size() - ext.size()))) out.append(ext);
+    } else {
+      out.append(seg);
+    }
     if (slash < path.size()) out += '/';
     prev = seg;
     start = slash + 1;
