@@ -281,7 +281,7 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
     p.expect_map(n, "events", {"kinds", "api_call", "api_call_sample_every", "sinks"});
     p.field(n, "events", "kinds", c.events.kinds);
     p.field(n, "events", "api_call", c.events.api_call);
-    if (c.events.api_call != "all" && c.events.api_call != "sampled" && c.events.api_call != "notable")
+    if (!parse_api_call_emission(c.events.api_call))
       p.fail(n["api_call"].Mark(), fmt::format("'events.api_call' must be all, sampled or notable, not '{}'",
                                                c.events.api_call));
     p.field(n, "events", "api_call_sample_every", c.events.api_call_sample_every);
@@ -386,6 +386,21 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
 
 bool Config::kind_enabled(std::string_view kind) const {
   return std::find(events.kinds.begin(), events.kinds.end(), kind) != events.kinds.end();
+}
+
+std::optional<ApiCallEmission> parse_api_call_emission(std::string_view s) {
+  if (s == "all") return ApiCallEmission::kAll;
+  if (s == "sampled") return ApiCallEmission::kSampled;
+  if (s == "notable") return ApiCallEmission::kNotable;
+  return std::nullopt;
+}
+
+std::string_view to_string(ApiCallEmission e) {
+  switch (e) {
+    case ApiCallEmission::kSampled: return "sampled";
+    case ApiCallEmission::kNotable: return "notable";
+    default: return "all";
+  }
 }
 
 const std::vector<std::string>& all_event_kinds() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -97,6 +98,11 @@ struct Config {
 
   bool kind_enabled(std::string_view kind) const;
 };
+
+// events.api_call: which api_call events are shipped.
+enum class ApiCallEmission : uint8_t { kAll, kSampled, kNotable };
+std::optional<ApiCallEmission> parse_api_call_emission(std::string_view s);
+std::string_view to_string(ApiCallEmission e);
 
 // Every event kind of DESIGN.md §4.
 const std::vector<std::string>& all_event_kinds();

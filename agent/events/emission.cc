@@ -2,21 +2,6 @@
 
 namespace vigil {
 
-std::optional<ApiCallEmission> parse_api_call_emission(std::string_view s) {
-  if (s == "all") return ApiCallEmission::kAll;
-  if (s == "sampled") return ApiCallEmission::kSampled;
-  if (s == "notable") return ApiCallEmission::kNotable;
-  return std::nullopt;
-}
-
-std::string_view to_string(ApiCallEmission e) {
-  switch (e) {
-    case ApiCallEmission::kSampled: return "sampled";
-    case ApiCallEmission::kNotable: return "notable";
-    default: return "all";
-  }
-}
-
 uint8_t notable_reasons(const ApiCallEvent& call, uint8_t from_inventory) {
   uint8_t r = from_inventory;
   int st = call.response.status;

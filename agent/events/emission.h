@@ -7,14 +7,10 @@
 #include <optional>
 #include <string_view>
 
+#include "agent/config/config.h"  // ApiCallEmission (the level names are config's)
 #include "agent/events/events.h"
 
 namespace vigil {
-
-enum class ApiCallEmission : uint8_t { kAll, kSampled, kNotable };
-
-std::optional<ApiCallEmission> parse_api_call_emission(std::string_view s);
-std::string_view to_string(ApiCallEmission e);
 
 // Why a call is shipped at every level (bits).
 enum NotableReason : uint8_t {
