@@ -23,10 +23,20 @@ def require_root(test):
         test.skipTest("not root: the e2e tier loads BPF programs")
 
 
+_handed_out = set()
+
+
 def free_port(family=socket.AF_INET, addr="127.0.0.1"):
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((addr, 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, never one this process was given before: two calls before
+    either port is bound (nginx's TLS port and its backend) could otherwise get the same one,
+    and nginx then proxies plain HTTP into its own TLS listener (the http_sinks flake)."""
+    while True:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((addr, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_until(pred, timeout=10.0, interval=0.05):
