@@ -463,6 +463,42 @@ def inference_section():
     ]
 
 
+def syscall_section():
+    """What hooking syscalls costs the traced process, per call (bench/syscall_loop)."""
+    peers = [("none", "no agent", None),
+             ("vigild", "vigild", {}),
+             ("bpftrace", "bpftrace counting the same 30 tracepoints (the reference)", "bpftrace")]
+    res = {k: [] for k, _, _ in peers}
+
+    def loop():
+        out = subprocess.run([os.path.join(BIN, "syscall_loop")], capture_output=True, text=True, check=True)
+        return tuple(float(x) for x in out.stdout.split())
+
+    for r in range(ROUNDS):
+        for key, _, how in (peers if r % 2 == 0 else peers[::-1]):
+            peer = Bpftrace() if how == "bpftrace" else Agent(sink_path="/dev/null", env=how) if how is not None else None
+            if isinstance(peer, Agent):
+                time.sleep(1.0)
+            try:
+                res[key].append(loop())
+            finally:
+                if peer:
+                    peer.stop()
+    med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)) for k, v in res.items()}
+    base = med["none"]
+    lines = ["", "## Syscall hook cost (what the traced process pays per call)", "",
+             f"`build/bin/syscall_loop`: 1,000,000 getppid() (no program looks at it) then 1,000,000 1-byte reads "
+             f"of /dev/zero (a read the payload programs look at: one lookup finds no tracked socket); "
+             f"{ROUNDS} rounds, peer order alternating; ns per call, the added cost against no agent in brackets.",
+             "", "| peer | getppid ns (median) | read ns (median) | rounds: getppid / read |", "|---|---|---|---|"]
+    for key, label, _ in peers:
+        g, rd = med[key]
+        extra = "" if key == "none" else f" (+{g - base[0]:.0f})", "" if key == "none" else f" (+{rd - base[1]:.0f})"
+        rounds = "; ".join(f"{x[0]:.0f} / {x[1]:.0f}" for x in res[key])
+        lines.append(f"| {label} | {g:.0f}{extra[0]} | {rd:.0f}{extra[1]} | {rounds} |")
+    return lines
+
+
 def micro_section():
     out = subprocess.run([os.path.join(BIN, "micro_bench"), "--benchmark_format=json",
                           "--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"],
@@ -727,6 +763,8 @@ def main():
     lines += http_lines
     if sel("inference"):
         lines += inference_section()
+    if sel("syscalls"):
+        lines += syscall_section()
     if sel("micro"):
         lines += micro_section()
     if sel("inventory"):

@@ -10,7 +10,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_endian.h>
 #include "observe/proc.bpf.h"
-#include "observe/io.bpf.h"
+#include "observe/syscalls.bpf.h"
 #include "observe/go_tls.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -59,56 +59,41 @@ int BPF_PROG(raw_tp__sched__sched_process_exit, struct task_struct *p)
 	return proc__exit(p);
 }
 
-/* ---- connections ------------------------------------------------------ */
+/* ---- connections and payload ------------------------------------------ */
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int tp__syscalls__sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__s32 fd = (__s32)ctx->args[0];
+/* One tracepoint per syscall and direction; what each call means is in
+ * bpf/observe/syscalls.bpf.h. */
+#define SYS_ENTER(name, NR)                                                        \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                 \
+	int tp__syscalls__sys_enter_##name(struct trace_event_raw_sys_enter *ctx)   \
+	{                                                                           \
+		sys__enter(NR, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3]); \
+		return 0;                                                           \
+	}
+#define SYS_EXIT(name, NR)                                                         \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                  \
+	int tp__syscalls__sys_exit_##name(struct trace_event_raw_sys_exit *ctx)     \
+	{                                                                           \
+		sys__exit(NR, ctx->ret);                                            \
+		return 0;                                                           \
+	}
+#define SYS_BOTH(name, NR) SYS_ENTER(name, NR) SYS_EXIT(name, NR)
 
-	if ((pid_tgid >> 32) == self_pid)
-		return 0;
-	bpf_map_update_elem(&pending_connect, &pid_tgid, &fd, BPF_ANY);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_connect")
-int tp__syscalls__sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__s32 *fd = bpf_map_lookup_elem(&pending_connect, &pid_tgid);
-	__s32 saved;
-
-	if (!fd)
-		return 0;
-	saved = *fd;
-	bpf_map_delete_elem(&pending_connect, &pid_tgid);
-	/* Non-blocking connects report EINPROGRESS; the tuple is already bound. */
-	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
-		return 0;
-	conn__track(saved, VIGIL_ROLE_CLIENT);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int tp__syscalls__sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
-{
-	return conn__accepted(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept")
-int tp__syscalls__sys_exit_accept(struct trace_event_raw_sys_exit *ctx)
-{
-	return conn__accepted(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_close")
-int tp__syscalls__sys_enter_close(struct trace_event_raw_sys_enter *ctx)
-{
-	conn__closed((__s32)ctx->args[0]);
-	return 0;
-}
+SYS_BOTH(connect, VIGIL_SYS_CONNECT)
+SYS_EXIT(accept4, VIGIL_SYS_ACCEPT4)
+SYS_EXIT(accept, VIGIL_SYS_ACCEPT)
+SYS_ENTER(close, VIGIL_SYS_CLOSE)
+SYS_BOTH(write, VIGIL_SYS_WRITE)
+SYS_BOTH(sendto, VIGIL_SYS_SENDTO)
+SYS_BOTH(writev, VIGIL_SYS_WRITEV)
+SYS_BOTH(sendmsg, VIGIL_SYS_SENDMSG)
+SYS_BOTH(sendmmsg, VIGIL_SYS_SENDMMSG)
+SYS_BOTH(sendfile64, VIGIL_SYS_SENDFILE64)
+SYS_BOTH(read, VIGIL_SYS_READ)
+SYS_BOTH(recvfrom, VIGIL_SYS_RECVFROM)
+SYS_BOTH(readv, VIGIL_SYS_READV)
+SYS_BOTH(recvmsg, VIGIL_SYS_RECVMSG)
+SYS_BOTH(recvmmsg, VIGIL_SYS_RECVMMSG)
 
 /* ---- TLS plaintext ---------------------------------------------------- */
 
@@ -183,48 +168,3 @@ int uprobe__go_tls_read_ret(struct pt_regs *ctx)
 {
 	return go__read_returned(ctx);
 }
-
-/* ---- payload ----------------------------------------------------------- */
-
-/* Entry of a read/write-family syscall: `enter` names its fd, buffer and
- * direction (with ctx in scope). Every exit runs io__exit. */
-#define IO_ENTER(name, enter)                                                      \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                                 \
-	int tp__syscalls__sys_enter_##name(struct trace_event_raw_sys_enter *ctx)   \
-	{                                                                           \
-		enter;                                                              \
-		return 0;                                                           \
-	}
-#define IO_EXIT(name)                                                              \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                  \
-	int tp__syscalls__sys_exit_##name(struct trace_event_raw_sys_exit *ctx)     \
-	{                                                                           \
-		io__exit(ctx->ret);                                                 \
-		return 0;                                                           \
-	}
-#define ARG_FD ((__s32)ctx->args[0]) /* the fd argument of every call below */
-
-IO_ENTER(write, io__enter(ARG_FD, ctx->args[1], 0, VIGIL_DIR_EGRESS))
-IO_EXIT(write)
-IO_ENTER(sendto, io__enter(ARG_FD, ctx->args[1], 0, VIGIL_DIR_EGRESS))
-IO_EXIT(sendto)
-IO_ENTER(writev, io__enter(ARG_FD, ctx->args[1], ctx->args[2], VIGIL_DIR_EGRESS))
-IO_EXIT(writev)
-IO_ENTER(sendmsg, io__enter_msg(ARG_FD, ctx->args[1], VIGIL_DIR_EGRESS))
-IO_EXIT(sendmsg)
-IO_ENTER(sendmmsg, io__enter_mmsg(ARG_FD, ctx->args[1], (__u32)ctx->args[2], VIGIL_DIR_EGRESS))
-IO_EXIT(sendmmsg)
-IO_ENTER(sendfile64, io__enter(ARG_FD, 0, 0, VIGIL_DIR_EGRESS)) /* out_fd; no buffer */
-IO_EXIT(sendfile64)
-IO_ENTER(read, io__enter(ARG_FD, ctx->args[1], 0, VIGIL_DIR_INGRESS))
-IO_EXIT(read)
-/* MSG_PEEK reads bytes that the next read returns again: not stream progress. */
-IO_ENTER(recvfrom, if (!(ctx->args[3] & MSG_PEEK)) io__enter(ARG_FD, ctx->args[1], 0, VIGIL_DIR_INGRESS))
-IO_EXIT(recvfrom)
-IO_ENTER(readv, io__enter(ARG_FD, ctx->args[1], ctx->args[2], VIGIL_DIR_INGRESS))
-IO_EXIT(readv)
-IO_ENTER(recvmsg, if (!(ctx->args[2] & MSG_PEEK)) io__enter_msg(ARG_FD, ctx->args[1], VIGIL_DIR_INGRESS))
-IO_EXIT(recvmsg)
-IO_ENTER(recvmmsg, if (!(ctx->args[3] & MSG_PEEK)) io__enter_mmsg(ARG_FD, ctx->args[1], (__u32)ctx->args[2],
-							       VIGIL_DIR_INGRESS))
-IO_EXIT(recvmmsg)

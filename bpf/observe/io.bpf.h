@@ -53,30 +53,6 @@ static __always_inline struct vigil_io_args *io__enter(__s32 fd, __u64 buf, __u6
 	return slot;
 }
 
-static __always_inline void io__enter_msg(__s32 fd, __u64 umsg, __u32 direction)
-{
-	struct user_msghdr msg;
-
-	if (capture_bytes == 0)
-		return;
-	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)umsg) != 0)
-		return;
-	io__enter(fd, (__u64)msg.msg_iov, msg.msg_iovlen ? msg.msg_iovlen : 1, direction);
-}
-
-/* sendmmsg/recvmmsg (DNS resolvers send A and AAAA queries in one call): a
- * vector of struct mmsghdr, whose msg_len the kernel fills in per message. */
-static __always_inline void io__enter_mmsg(__s32 fd, __u64 vec, __u32 vlen, __u32 direction)
-{
-	struct vigil_io_args *slot;
-
-	if (vlen == 0)
-		return;
-	slot = io__enter(fd, vec, vlen, direction);
-	if (slot)
-		slot->mmsg = 1;
-}
-
 /* Messages of one sendmmsg/recvmmsg whose byte counts are summed (verifier loop
  * bound; the kernel caps vlen at UIO_MAXIOV = 1024). A larger batch counts its
  * first VIGIL_MAX_MMSG messages. */
