@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 
 namespace vigil {
 namespace {
@@ -13,22 +14,34 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+bool secret_field(std::string_view name, std::string_view value) {
+  return secrets::is_secret_header(name) || secrets::looks_like_jwt(value);
+}
+
 // Repeated fields are joined with ", " (RFC 9110 §5.3) so each name is one JSON key.
 Headers redact_headers(const protocols::Headers& in) {
   Headers out;
-  out.reserve(in.size());
+  out.reserve(in.size(), in.bytes());
   for (const auto& [k, v] : in) {
-    const std::string& value =
-        secrets::is_secret_header(k) || secrets::looks_like_jwt(v) ? std::string(kRedacted) : v;
-    auto dup = std::find_if(out.begin(), out.end(), [&](const auto& h) { return h.first == k; });
-    if (dup == out.end()) {
+    std::string_view value = secret_field(k, v) ? kRedacted : v;
+    size_t dup = out.find(k);
+    if (dup == out.size()) {
       out.emplace_back(k, value);
-    } else if (dup->second != kRedacted) {
-      dup->second += ", ";
-      dup->second += value;
+    } else if (out[dup].second != kRedacted) {
+      out.append_value(dup, ", ");
+      out.append_value(dup, value);
     }
   }
   return out;
+}
+
+// Most heads have nothing to redact or join: their fields move as they are.
+Headers redact_headers(protocols::Headers&& in) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    auto [k, v] = in[i];
+    if (secret_field(k, v) || in.find(k) != i) return redact_headers(std::as_const(in));
+  }
+  return std::move(in);
 }
 
 }  // namespace
@@ -137,12 +150,21 @@ std::string redact_body(std::string_view body, std::string_view content_type) {
 }
 
 void add_api_call_payload(ApiCallEvent& a, const protocols::Exchange& x, const ApiCallOptions& options) {
-  a.request.headers = redact_headers(x.request.headers);
-  a.response.headers = redact_headers(x.response.headers);
   if (options.bodies) {
     a.request_body = redact_body(x.request.body, x.request.header("content-type"));
     a.response_body = redact_body(x.response.body, x.response.header("content-type"));
   }
+  a.request.headers = redact_headers(x.request.headers);
+  a.response.headers = redact_headers(x.response.headers);
+}
+
+void add_api_call_payload(ApiCallEvent& a, protocols::Exchange&& x, const ApiCallOptions& options) {
+  if (options.bodies) {
+    a.request_body = redact_body(x.request.body, x.request.header("content-type"));
+    a.response_body = redact_body(x.response.body, x.response.header("content-type"));
+  }
+  a.request.headers = redact_headers(std::move(x.request.headers));
+  a.response.headers = redact_headers(std::move(x.response.headers));
 }
 
 ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn, const ApiCallOptions& options,

@@ -30,5 +30,7 @@ std::string redact_body(std::string_view body, std::string_view content_type);
 ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn, const ApiCallOptions& options,
                            bool with_payload = true);
 void add_api_call_payload(ApiCallEvent& a, const protocols::Exchange& x, const ApiCallOptions& options);
+// The same, taking the exchange's header fields instead of copying them (`x` is done with).
+void add_api_call_payload(ApiCallEvent& a, protocols::Exchange&& x, const ApiCallOptions& options);
 
 }  // namespace vigil

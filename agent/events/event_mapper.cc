@@ -91,20 +91,22 @@ void EventMapper::emit_calls(const FinishedExchanges& done, const Emit& emit) {
     encode_conn_ref(conn);
   }
   auto proc = std::make_shared<const ProcessRef>(process_ref(*done.last_hdr));
-  for (const auto& x : *done.exchanges) {
+  for (auto& x : *done.exchanges) {
     Event out;
     out.time_ns = clock_.to_wall_ns(x.request.first_ts);
     out.node = node_;
     out.process = proc;
     const bool all = sampler_.ships_all();
-    ApiCallEvent call = make_api_call(x, conn, api_, all);
+    // The payload (headers, bodies) is added once the event is known to ship,
+    // after the inventory saw the raw exchange: its header fields move, not copy.
+    ApiCallEvent call = make_api_call(x, conn, api_, false);
     if (done.tls) {
       call.tls = true;
       call.tls_lib = tls_name_ ? tls_name_(done.tls) : "";
     }
     uint8_t inventory_reasons = observer_ ? observer_(x, *proc, call, out.time_ns) : 0;
     if (!sampler_.ship(all ? 0 : notable_reasons(call, inventory_reasons))) continue;
-    if (!all) add_api_call_payload(call, x, api_);
+    add_api_call_payload(call, std::move(x), api_);
     out.body = std::move(call);
     emit(std::move(out));
   }

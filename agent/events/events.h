@@ -9,6 +9,8 @@
 #include <variant>
 #include <vector>
 
+#include "base/fields.h"
+
 namespace vigil {
 
 inline constexpr int kSchemaVersion = 1;
@@ -42,7 +44,7 @@ struct ConnRef {
 // Fills c.json from c's fields (call again after changing them).
 void encode_conn_ref(ConnRef& c);
 
-using Headers = std::vector<std::pair<std::string, std::string>>;
+using Headers = Fields;
 
 struct ConnectionEvent {
   ConnRef conn;

@@ -52,15 +52,17 @@ void Worker::admit_locked(Record&& r) {
 void Worker::offer(Record&& r) {
   std::lock_guard l(mu_);
   admit_locked(std::move(r));
-  if (incoming_.size() == 1) cv_.notify_one();
+  if (incoming_.size() == 1 || incoming_.size() == o_.batch_records) cv_.notify_one();
 }
 
 void Worker::offer(std::span<Record> batch) {
   if (batch.empty()) return;
   std::lock_guard l(mu_);
-  bool was_empty = incoming_.empty();
+  size_t before = incoming_.size();
   for (auto& r : batch) admit_locked(std::move(r));
-  if (was_empty && !incoming_.empty()) cv_.notify_one();  // one wake-up per batch, not per record
+  // The first record wakes an idle thread (which then lingers), a full batch one that lingers.
+  if ((before == 0 && !incoming_.empty()) || (before < o_.batch_records && incoming_.size() >= o_.batch_records))
+    cv_.notify_one();
 }
 
 void Worker::stop() {
@@ -75,6 +77,7 @@ void Worker::stop() {
 
 bool Worker::drain(uint64_t timeout_ns) {
   std::unique_lock l(mu_);
+  hurry_ = true;
   cv_.notify_one();
   return drained_cv_.wait_for(l, std::chrono::nanoseconds(timeout_ns), [&] {
     return incoming_.empty() && st_.queued == 0 && st_.pending == 0;
@@ -103,6 +106,10 @@ void Worker::run() {
       if (incoming_.empty() && !stopping_ && wait > 0)
         cv_.wait_for(l, std::chrono::nanoseconds(std::min<uint64_t>(wait, 1'000'000'000)),
                      [&] { return !incoming_.empty() || stopping_; });
+      if (!incoming_.empty() && !stopping_ && !hurry_ && o_.linger_ns && incoming_.size() < o_.batch_records)
+        cv_.wait_for(l, std::chrono::nanoseconds(o_.linger_ns),
+                     [&] { return incoming_.size() >= o_.batch_records || stopping_ || hurry_; });
+      hurry_ = false;
       in.swap(incoming_);
       incoming_bytes_ = 0;
       stopping = stopping_;

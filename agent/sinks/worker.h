@@ -45,6 +45,10 @@ struct WorkerOptions {
   size_t queue_max_bytes = 16u << 20;  // in memory, before shedding by class
   size_t batch_records = 512;
   size_t batch_bytes = 1u << 20;
+  // How long the thread lets records gather once the first one arrived, unless a
+  // batch's worth (batch_records) is waiting sooner: one wake-up per batch, not
+  // one per poll round of the producer (each is a futex wake and a context switch).
+  uint64_t linger_ns = 5'000'000;
   uint64_t stop_timeout_ns = 5'000'000'000;  // how long stop() keeps trying a receiver
   uint64_t max_backoff_ns = 30'000'000'000;
 };
@@ -91,6 +95,7 @@ class Worker {
   size_t incoming_bytes_ = 0;
   size_t held_bytes_ = 0;  // offered and not yet spooled (or, without a spool, not yet written)
   bool stopping_ = false;
+  bool hurry_ = false;  // drain(): end the linger now
   uint64_t offered_ = 0, done_ = 0;  // records offered / delivered, rejected or dropped
   // Thread-owned, published under mu_ for stats().
   std::vector<Record> local_;  // pending records of an output without a spool

@@ -214,6 +214,35 @@ TEST(Worker, RetriesUntilTheReceiverTakesEverythingInOrder) {
   EXPECT_EQ(o->seqs, range(1, 1000)) << "each exactly once here, in order";
 }
 
+// Records gather for linger_ns before the thread takes them (one wake-up per
+// batch), a full batch goes at once, and drain() does not wait out the linger.
+TEST(Worker, LingersForABatchButNotPastAFullOneOrADrain) {
+  auto out = std::make_unique<FlakyOutput>(0);
+  FlakyOutput* o = out.get();
+  Worker w(WorkerOptions{.name = "t", .batch_records = 64, .linger_ns = 10'000'000'000ull}, std::move(out), nullptr);
+  auto delivered = [&] {
+    std::lock_guard l(o->mu);
+    return o->seqs.size();
+  };
+  auto wait_for = [&](size_t n) {
+    for (int i = 0; i < 2000 && delivered() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return delivered();
+  };
+  std::vector<Record> batch;
+  for (uint64_t i = 1; i <= 10; ++i) batch.push_back(rec(i));
+  w.offer(batch);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(delivered(), 0u) << "10 records of a 64-record batch wait for the linger";
+  batch.clear();
+  for (uint64_t i = 11; i <= 64; ++i) batch.push_back(rec(i));
+  w.offer(batch);
+  EXPECT_EQ(wait_for(64), 64u) << "a full batch goes at once";
+  w.offer(rec(65));
+  ASSERT_TRUE(w.drain(2'000'000'000ull)) << "drain() ends the linger";
+  std::lock_guard l(o->mu);
+  EXPECT_EQ(o->seqs, range(1, 65));
+}
+
 TEST(Worker, AFullDiskKeepsRecordsUpToTheQueueThenCountsDropsByClass) {
   auto full = FileOutput::open(file_options("/dev/full", 0, 1));
   ASSERT_TRUE(full);

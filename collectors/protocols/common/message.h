@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/fields.h"
+
 namespace vigil::protocols {
 
 // Where a parse stands (Pixie's parse_state): the caller acts on each.
@@ -20,7 +22,7 @@ enum class ParseState {
 
 enum class Kind { kRequest, kResponse };
 
-using Headers = std::vector<std::pair<std::string, std::string>>;  // names lower-cased
+using Headers = vigil::Fields;  // names lower-cased
 
 // A request target split as RFC 9112 §3.2 reads it: origin form "/path?query",
 // absolute form "http://host:port/path?query" (the authority ends at the first
@@ -70,11 +72,7 @@ struct Message {
   uint64_t last_ts = 0;   // ns of the syscall that carried the last byte
   std::string body;       // up to `body_keep` captured bytes
 
-  std::string_view header(std::string_view lower_name) const {
-    for (const auto& [k, v] : headers)
-      if (k == lower_name) return v;
-    return {};
-  }
+  std::string_view header(std::string_view lower_name) const { return headers.get(lower_name); }
 };
 
 // A request paired with its response: one API call.

@@ -130,7 +130,7 @@ ParseState parse_head(std::string_view buf, Kind kind, const Limits& limits, Mes
   auto st = kind == Kind::kRequest ? parse_request_line(start_line, &m) : parse_status_line(start_line, &m);
   if (st != ParseState::kSuccess) return st;
 
-  m.headers.reserve(16);  // one allocation for the usual head
+  m.headers.reserve(16, nl < buf.size() ? std::min(buf.size(), limits.max_head) - nl : 0);  // the usual head: two allocations
   size_t end = std::string_view::npos;
   for (size_t pos = nl + 1; pos <= limits.max_head;) {
     size_t e = buf.find('\n', pos);
@@ -145,16 +145,17 @@ ParseState parse_head(std::string_view buf, Kind kind, const Limits& limits, Mes
     if (line.front() == ' ' || line.front() == '\t') {
       // Obsolete line folding: continues the previous value.
       if (m.headers.empty()) return ParseState::kInvalid;
-      m.headers.back().second += ' ';
-      m.headers.back().second += trim(line);
+      m.headers.append_value(m.headers.size() - 1, " ");
+      m.headers.append_value(m.headers.size() - 1, trim(line));
       continue;
     }
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return ParseState::kInvalid;
     if (m.headers.size() >= limits.max_headers) return ParseState::kInvalid;
-    auto& lname = m.headers.emplace_back(line.substr(0, colon), trim(line.substr(colon + 1))).first;
-    for (char& c : lname)
-      if (!(c = kTcharLower[static_cast<unsigned char>(c)])) return ParseState::kInvalid;
+    m.headers.emplace_back(line.substr(0, colon), trim(line.substr(colon + 1)));
+    char* lname = m.headers.name_data(m.headers.size() - 1);
+    for (size_t i = 0; i < colon; ++i)
+      if (!(lname[i] = kTcharLower[static_cast<unsigned char>(lname[i])])) return ParseState::kInvalid;
   }
   if (end == std::string_view::npos || end > limits.max_head) return ParseState::kInvalid;
   m.head_bytes = end;

@@ -14,10 +14,11 @@ constexpr uint8_t kEndStream = 0x1, kEndHeaders = 0x4, kPadded = 0x8, kPriority 
 constexpr uint32_t kMaxFrame = 1u << 20;  // larger than any SETTINGS_MAX_FRAME_SIZE we accept
 constexpr size_t kMaxStreams = 1024;      // open streams kept per connection
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+// Adds the field with its name lower-cased in place.
+void add_lower(protocols::Headers& h, std::string_view name, std::string_view value) {
+  h.emplace_back(name, value);
+  char* n = h.name_data(h.size() - 1);
+  for (size_t i = 0; i < name.size(); ++i) n[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(n[i])));
 }
 
 }  // namespace
@@ -266,9 +267,9 @@ bool Tracker::Direction::inflate(std::string_view fragment, bool last) {
       } else if (name == ":status") {
         m.status = std::atoi(std::string(value).c_str());
       } else if (name == ":authority") {
-        if (m.headers.size() < t.limits_.max_headers) m.headers.emplace_back("host", std::string(value));
+        if (m.headers.size() < t.limits_.max_headers) m.headers.emplace_back("host", value);
       } else if (!name.starts_with(":") && m.headers.size() < t.limits_.max_headers) {
-        m.headers.emplace_back(lower(name), std::string(value));
+        add_lower(m.headers, name, value);
       }
     }
     if (inflate_flags & NGHTTP2_HD_INFLATE_FINAL) {
