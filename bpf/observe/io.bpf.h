@@ -24,10 +24,11 @@ static __always_inline struct vigil_io_args *io__enter(__s32 fd, __u64 buf, __u6
 	pid_tgid = bpf_get_current_pid_tgid();
 	key.pid = pid_tgid >> 32;
 	key.fd = fd;
-	/* Files, pipes and untracked sockets stop here, after one hash lookup. A
+	/* Files, pipes and untracked sockets stop here, most of them at the filter
+	 * in front of `conns` (one array access), the rest after the hash lookup. A
 	 * socket older than the agent met inside a TLS call is tracked from here
 	 * (user space tells client from server). */
-	val = bpf_map_lookup_elem(&conns, &key);
+	val = conn_filter__maybe(&key) ? bpf_map_lookup_elem(&conns, &key) : NULL;
 	if (!val || val->conn_id == 0) {
 		val = conn__adopt(&key, val, !val && tls_enabled && tls__in_call() ? VIGIL_ROLE_UNKNOWN : CONN_UNTRACKED);
 		if (!val)

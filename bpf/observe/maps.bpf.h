@@ -36,6 +36,14 @@ struct {
 	__type(value, struct vigil_conn_value);
 } conns SEC(".maps");
 
+/* The counting filter in front of `conns` (see vigil_conn_filter_slot). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << VIGIL_CONN_FILTER_BITS);
+	__type(key, __u32);
+	__type(value, __u32);
+} conn_filter SEC(".maps");
+
 /* Entries of `conns` per uid (non-root): one user holding many sockets must not
  * fill the table and blind the host (security review F14). */
 const volatile __u32 conn_uid_quota = VIGIL_CONNS_MAX / 4;

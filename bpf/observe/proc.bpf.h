@@ -56,7 +56,7 @@ static long conn__close_on_exit(struct bpf_map *map, struct vigil_conn_key *key,
 		return 0;
 	conn__emit(key, val, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_EXIT);
 	uid_conns__release(val);
-	bpf_map_delete_elem(map, key);
+	conn__forget(key);
 	return 0;
 }
 
@@ -88,7 +88,7 @@ static __always_inline int proc__exit(struct task_struct *task)
 					continue;
 				conn__emit(&key, val, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_EXIT);
 				uid_conns__release(val);
-				bpf_map_delete_elem(&conns, &key);
+				conn__forget(&key);
 			}
 		}
 		bpf_map_delete_elem(&pid_conns, &walk.pid);

@@ -152,6 +152,33 @@ static __always_inline void uid_conns__release(const struct vigil_conn_value *va
 		__sync_fetch_and_add(n, -1);
 }
 
+/* The filter slot of `key` moves by `delta`: +1 before the kernel adds a key to
+ * `conns` (a concurrent lookup then looks), -1 after it removed one. */
+static __always_inline void conn_filter__add(const struct vigil_conn_key *key, __s32 delta)
+{
+	__u32 slot = vigil_conn_filter_slot(key->pid, key->fd);
+	__u32 *n = bpf_map_lookup_elem(&conn_filter, &slot);
+
+	if (n)
+		__sync_fetch_and_add(n, delta);
+}
+
+/* False: `conns` holds no entry for `key` (an array access instead of a hash lookup). */
+static __always_inline bool conn_filter__maybe(const struct vigil_conn_key *key)
+{
+	__u32 slot = vigil_conn_filter_slot(key->pid, key->fd);
+	__u32 *n = bpf_map_lookup_elem(&conn_filter, &slot);
+
+	return !n || *n != 0;
+}
+
+/* Removes `key` from `conns` (and its count from the filter). */
+static __always_inline void conn__forget(const struct vigil_conn_key *key)
+{
+	if (bpf_map_delete_elem(&conns, key) == 0)
+		conn_filter__add(key, -1);
+}
+
 /* Starts tracking socket `fd` of the current process and reports it open.
  * role is VIGIL_ROLE_UNKNOWN for a socket met mid-stream. */
 static __always_inline void conn__track(__s32 fd, __u8 role)
@@ -173,6 +200,7 @@ static __always_inline void conn__track(__s32 fd, __u8 role)
 	val.sk = (__u64)sk;
 	/* A tracked fd reused without close(2) (dup2 over it): report the old one closed. */
 	struct vigil_conn_value *old = bpf_map_lookup_elem(&conns, &key);
+	bool present = old != NULL; /* the update below replaces an entry: counted already */
 	if (old && old->conn_id == 0)
 		old = NULL; /* a seed becoming a connection */
 	val.uid = (__u32)bpf_get_current_uid_gid();
@@ -186,7 +214,11 @@ static __always_inline void conn__track(__s32 fd, __u8 role)
 		conn__emit(&key, old, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_SYSCALL);
 		uid_conns__release(old);
 	}
+	if (!present)
+		conn_filter__add(&key, 1);
 	if (bpf_map_update_elem(&conns, &key, &val, BPF_ANY) != 0) {
+		if (!present)
+			conn_filter__add(&key, -1);
 		lost__inc(&lost, VIGIL_LOST_CONN_TABLE);
 		return;
 	}
@@ -217,7 +249,7 @@ static __always_inline struct vigil_conn_value *conn__adopt(struct vigil_conn_ke
 	conn__track(key->fd, role);
 	val = bpf_map_lookup_elem(&conns, key);
 	if (val && val->conn_id == 0) { /* the fd is no longer that socket */
-		bpf_map_delete_elem(&conns, key);
+		conn__forget(key);
 		return NULL;
 	}
 	return val;
@@ -249,7 +281,7 @@ static __always_inline void conn__closed(__s32 fd)
 		return;
 	conn__emit(&key, val, VIGIL_EV_CONN_CLOSE, VIGIL_CLOSE_SYSCALL);
 	uid_conns__release(val);
-	bpf_map_delete_elem(&conns, &key);
+	conn__forget(&key);
 	pid_fds__remove(key.pid, key.fd);
 }
 

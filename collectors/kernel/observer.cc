@@ -155,11 +155,16 @@ void Observer::set_tls_enabled(bool on) { skel_->bss->tls_enabled = on ? 1 : 0; 
 
 size_t Observer::seed_connections(const std::vector<OpenSocket>& sockets) {
   int map = bpf_map__fd(skel_->maps.conns);
+  int filter = bpf_map__fd(skel_->maps.conn_filter);
   size_t n = 0;
   for (const OpenSocket& s : sockets) {
     vigil_conn_key key{s.pid, s.fd};
     vigil_conn_value seed{};  // conn_id 0: a seed (bpf/observe/sock.bpf.h conn__adopt)
     seed.tuple.role = s.role;
+    // The filter slot first, and sticky: the kernel's counting there may race
+    // with this write, and a sticky slot stays looked up whatever it loses.
+    uint32_t slot = vigil_conn_filter_slot(key.pid, key.fd), sticky = VIGIL_CONN_FILTER_STICKY;
+    if (bpf_map_update_elem(filter, &slot, &sticky, BPF_ANY) != 0) continue;
     if (bpf_map_update_elem(map, &key, &seed, BPF_NOEXIST) != 0) continue;  // tracked already, or full
     seeds_.emplace(s.pid, s.fd);
     ++n;
@@ -178,6 +183,29 @@ void Observer::forget_seeds(uint32_t pid) {
     if (bpf_map_lookup_elem(map, &key, &val) == 0 && val.conn_id == 0) bpf_map_delete_elem(map, &key);
   }
   seeds_.erase(first, last);
+}
+
+Observer::ConnFilterCheck Observer::check_conn_filter(const std::vector<std::pair<uint32_t, int32_t>>& fds) const {
+  int map = bpf_map__fd(skel_->maps.conns), filter = bpf_map__fd(skel_->maps.conn_filter);
+  ConnFilterCheck c;
+  std::map<uint32_t, uint32_t> slots;  // slot -> its count
+  for (auto [pid, fd] : fds) {
+    uint32_t slot = vigil_conn_filter_slot(pid, fd), n = 0;
+    (void)bpf_map_lookup_elem(filter, &slot, &n);
+    slots[slot] = n;
+    vigil_conn_key key{pid, fd};
+    vigil_conn_value val{};
+    if (bpf_map_lookup_elem(map, &key, &val) != 0) continue;
+    ++c.tracked;
+    if (n == 0) ++c.unfiltered;
+  }
+  for (auto [_, n] : slots) c.counted += n;
+  vigil_conn_key key{}, next{};
+  for (vigil_conn_key* prev = nullptr; bpf_map_get_next_key(map, prev, &next) == 0; prev = &key) {
+    key = next;
+    if (slots.count(vigil_conn_filter_slot(key.pid, key.fd))) ++c.expected;
+  }
+  return c;
 }
 
 Observer::~Observer() {

@@ -90,6 +90,15 @@ class Observer {
   // The process exited: its seeds that never became connections are dropped.
   void forget_seeds(uint32_t pid);
   uint64_t malformed_events() const { return malformed_; }
+  // The counting filter in front of `conns` against the table, for the slots of
+  // the given (pid, fd)s (tests): each tracked one's slot must be non-zero
+  // (`unfiltered` 0), and the counts of those slots (none sticky) must equal the
+  // entries of the table that fall in them.
+  struct ConnFilterCheck {
+    size_t tracked = 0, unfiltered = 0;
+    uint64_t counted = 0, expected = 0;
+  };
+  ConnFilterCheck check_conn_filter(const std::vector<std::pair<uint32_t, int32_t>>& fds) const;
 
  private:
   Observer() = default;

@@ -493,6 +493,80 @@ TEST_F(ObserveTest, PayloadOffsetsLengthsAndPeek) {
   EXPECT_EQ(records[1].conn_id, records[2].conn_id);
 }
 
+// The counting filter in front of `conns` (abi.h conn_filter) never hides a
+// tracked socket: every write and read of 2 x 24 tracked sockets is recorded,
+// and the filter's counts match the table after opens, closes and an exit with
+// sockets still open (each way a socket leaves the table).
+TEST_F(ObserveTest, ConnFilterNeverHidesATrackedSocket) {
+  constexpr int kConns = 24;
+  size_t records = 0;
+  auto cap = Observer::create(ObserverOptions{.ringbuf_bytes = 1u << 20, .self_pid = 0, .capture_bytes = 64},
+                              [&](const KernelEvent& ev) {
+                                if (auto* d = std::get_if<const vigil_data_event*>(&ev))
+                                  if ((*d)->hdr.pid == static_cast<uint32_t>(getpid())) ++records;
+                              });
+  ASSERT_TRUE(cap.ok()) << cap.error().message;
+  auto [lfd, a] = listen_loopback(kConns + 1);
+  std::vector<std::pair<uint32_t, int32_t>> fds;
+  std::vector<int> mine;
+  const std::string req = "GET /filter HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 0; i < kConns; ++i) {
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    int s = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    ASSERT_GE(s, 0);
+    ASSERT_EQ(write(c, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    char buf[128];
+    ASSERT_EQ(read(s, buf, sizeof(buf)), static_cast<ssize_t>(req.size()));
+    for (int fd : {c, s}) {
+      mine.push_back(fd);
+      fds.emplace_back(getpid(), fd);
+    }
+  }
+  for (int i = 0; i < 40 && records < 2 * kConns; ++i) (void)(*cap)->poll(50);
+  EXPECT_EQ(records, 2u * kConns) << "a write or read of a tracked socket was filtered out";
+  auto check = (*cap)->check_conn_filter(fds);
+  EXPECT_EQ(check.tracked, 2u * kConns);
+  EXPECT_EQ(check.unfiltered, 0u);
+  EXPECT_EQ(check.counted, check.expected);
+  for (size_t i = 0; i < mine.size(); i += 2) close(mine[i]);  // the client sides
+  check = (*cap)->check_conn_filter(fds);
+  EXPECT_EQ(check.tracked, 1u * kConns);
+  EXPECT_EQ(check.unfiltered, 0u);
+  EXPECT_EQ(check.counted, check.expected);
+  // A child leaves with its sockets open: the exit takes them out of the table.
+  int report[2];
+  ASSERT_EQ(pipe(report), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    for (int i = 0; i < 3; ++i) {
+      int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || write(report[1], &c, sizeof(c)) < 0)
+        _exit(1);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_EQ(status, 0);
+  close(report[1]);
+  std::vector<std::pair<uint32_t, int32_t>> gone;
+  for (int fd; read(report[0], &fd, sizeof(fd)) == sizeof(fd);) gone.emplace_back(child, fd);
+  close(report[0]);
+  ASSERT_EQ(gone.size(), 3u);
+  check = (*cap)->check_conn_filter(gone);
+  EXPECT_EQ(check.tracked, 0u);
+  EXPECT_EQ(check.counted, check.expected);
+  for (size_t i = 1; i < mine.size(); i += 2) close(mine[i]);
+  check = (*cap)->check_conn_filter(fds);
+  EXPECT_EQ(check.tracked, 0u);
+  EXPECT_EQ(check.counted, check.expected);
+  // The child's connections wait in the backlog: taken without blocking.
+  ASSERT_EQ(fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK), 0);
+  for (int s; (s = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) close(s);
+  close(lfd);
+}
+
 // sendmmsg/recvmmsg (a resolver sends its A and AAAA queries in one call): the
 // bytes of every message counted on a UDP socket, both ways, the answers read
 // into buffers longer than the datagrams; on a TCP socket the messages are one

@@ -8,7 +8,7 @@
 
 /* Bumped on any change to a struct or enum below. The BPF object carries it in
  * rodata and the agent refuses to load an object built against another version. */
-#define VIGIL_ABI_VERSION 5
+#define VIGIL_ABI_VERSION 6
 
 #define VIGIL_FILENAME_LEN 256
 /* Most payload bytes one data event carries (capture.max_capture_bytes <= this). */
@@ -148,6 +148,18 @@ struct vigil_conn_value {
 	__u32 uid;      /* charged to this uid's share of conns (see conn_uid_quota) */
 	__u32 _pad2;
 };
+
+/* conn_filter: a counting filter in front of `conns`. Slot vigil_conn_filter_slot(pid,
+ * fd) counts the entries the kernel put in `conns` whose key falls there; user space
+ * sets the slot of each socket it seeds to VIGIL_CONN_FILTER_STICKY, a count the kernel's
+ * decrements never bring to 0. A read or write of a file, a pipe or an untracked socket
+ * finds 0 in one array access and skips the hash lookup. */
+#define VIGIL_CONN_FILTER_BITS 16
+#define VIGIL_CONN_FILTER_STICKY 0x40000000u
+static inline __u32 vigil_conn_filter_slot(__u32 pid, __s32 fd)
+{
+	return ((pid * 0x9E3779B1u) ^ ((__u32)fd * 0x85EBCA77u)) >> (32 - VIGIL_CONN_FILTER_BITS);
+}
 
 /* The tracked socket fds of one process, so that its exit closes them without
  * walking the whole conns map. Slots hold fd + 1 (0: free). */
