@@ -63,17 +63,14 @@ class Fields {
   }
   // The first value of `name` (compared as is), empty when absent.
   std::string_view get(std::string_view name) const {
-    for (size_t i = 0; i < spans_.size(); ++i) {
-      const Span& s = spans_[i];
-      if (s.name_len == name.size() && std::string_view(buf_).substr(s.at, s.name_len) == name)
-        return std::string_view(buf_).substr(s.at + s.name_len, s.value_len);
-    }
-    return {};
+    size_t i = find(name);
+    return i < size() ? (*this)[i].second : std::string_view();
   }
   // Index of the first field called `name`, size() when absent.
   size_t find(std::string_view name) const {
     for (size_t i = 0; i < spans_.size(); ++i)
-      if ((*this)[i].first == name) return i;
+      if (spans_[i].name_len == name.size() && std::string_view(buf_).substr(spans_[i].at, name.size()) == name)
+        return i;
     return spans_.size();
   }
 

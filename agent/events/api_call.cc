@@ -149,20 +149,24 @@ std::string redact_body(std::string_view body, std::string_view content_type) {
   return out;
 }
 
+namespace {
+
+void add_bodies(ApiCallEvent& a, const protocols::Exchange& x, const ApiCallOptions& options) {
+  if (!options.bodies) return;
+  a.request_body = redact_body(x.request.body, x.request.header("content-type"));
+  a.response_body = redact_body(x.response.body, x.response.header("content-type"));
+}
+
+}  // namespace
+
 void add_api_call_payload(ApiCallEvent& a, const protocols::Exchange& x, const ApiCallOptions& options) {
-  if (options.bodies) {
-    a.request_body = redact_body(x.request.body, x.request.header("content-type"));
-    a.response_body = redact_body(x.response.body, x.response.header("content-type"));
-  }
+  add_bodies(a, x, options);
   a.request.headers = redact_headers(x.request.headers);
   a.response.headers = redact_headers(x.response.headers);
 }
 
 void add_api_call_payload(ApiCallEvent& a, protocols::Exchange&& x, const ApiCallOptions& options) {
-  if (options.bodies) {
-    a.request_body = redact_body(x.request.body, x.request.header("content-type"));
-    a.response_body = redact_body(x.response.body, x.response.header("content-type"));
-  }
+  add_bodies(a, x, options);  // before the fields move: the content types are read from them
   a.request.headers = redact_headers(std::move(x.request.headers));
   a.response.headers = redact_headers(std::move(x.response.headers));
 }

@@ -49,10 +49,17 @@ void Worker::admit_locked(Record&& r) {
   ++st_.queued;
 }
 
+// The first record wakes an idle thread (which then lingers), a full batch one that lingers.
+void Worker::wake_locked(size_t before) {
+  if ((before == 0 && !incoming_.empty()) || (before < o_.batch_records && incoming_.size() >= o_.batch_records))
+    cv_.notify_one();
+}
+
 void Worker::offer(Record&& r) {
   std::lock_guard l(mu_);
+  size_t before = incoming_.size();
   admit_locked(std::move(r));
-  if (incoming_.size() == 1 || incoming_.size() == o_.batch_records) cv_.notify_one();
+  wake_locked(before);
 }
 
 void Worker::offer(std::span<Record> batch) {
@@ -60,9 +67,7 @@ void Worker::offer(std::span<Record> batch) {
   std::lock_guard l(mu_);
   size_t before = incoming_.size();
   for (auto& r : batch) admit_locked(std::move(r));
-  // The first record wakes an idle thread (which then lingers), a full batch one that lingers.
-  if ((before == 0 && !incoming_.empty()) || (before < o_.batch_records && incoming_.size() >= o_.batch_records))
-    cv_.notify_one();
+  wake_locked(before);
 }
 
 void Worker::stop() {

@@ -85,6 +85,7 @@ class Worker {
  private:
   void run();
   void admit_locked(Record&& r);
+  void wake_locked(size_t before);  // notifies the thread when `before` -> now calls for it
 
   WorkerOptions o_;
   std::unique_ptr<Output> out_;
