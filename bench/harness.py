@@ -191,7 +191,9 @@ def peer_rows(results, value_header, labels):
 
 
 def vigild_label(key):
-    return "vigild observing" + ("" if key == "vigild" else f", events.api_call: {key[len('vigild_'):]}")
+    capture, events = peer_spec(vigild_spec(key))
+    return ("vigild observing" + ("" if capture == "default" else f", capture.level: {CAPTURE_NAMES[capture]}") +
+            ("" if events == "all" else f", events.api_call: {events}"))
 
 
 def cost_rows(cost):
@@ -265,12 +267,30 @@ def vigild_round(load, extra_config="", wrap=(), drain=2.0, api_call="all"):
         agent.stop()
 
 
-# vigild's event levels an observe scenario measures (events.api_call), as peers.
+# vigild's peers in an observe scenario: "EVENTS" (events.api_call at the default capture
+# level) or "CAPTURE:EVENTS" (capture.level too), e.g. "all", "notable", "metadata:all".
 EVENT_LEVELS = [l for l in os.environ.get("VIGIL_BENCH_EVENT_LEVELS", "all,notable").split(",") if l]
+# The capture levels as configuration; "default" is headers with each endpoint's first
+# 20 calls and 1 in 100 after them in full.
+CAPTURE_CONFIG = {"default": "", "metadata": "capture:\n  level: metadata\n",
+                  "headers": "capture:\n  full_first: 0\n  full_sample_every: 0\n",
+                  "full": "capture:\n  level: full\n"}
+CAPTURE_NAMES = {"default": "headers + full samples (default)", "metadata": "metadata",
+                 "headers": "headers (no full samples)", "full": "full (every call)"}
 
 
-def vigild_key(level):
-    return "vigild" if level == "all" else f"vigild_{level}"
+def peer_spec(spec):
+    """"CAPTURE:EVENTS" -> (capture level, events.api_call)."""
+    capture, _, events = spec.rpartition(":")
+    return capture or "default", events
+
+
+def vigild_key(spec):
+    return "vigild" if spec == "all" else f"vigild_{spec}"
+
+
+def vigild_spec(key):
+    return "all" if key == "vigild" else key[len("vigild_"):]
 
 
 def observe_rounds(load, counting_peer, levels=None):
@@ -289,9 +309,10 @@ def observe_rounds(load, counting_peer, levels=None):
         for _ in range(HTTP_ROUNDS):
             results["none"].append(load()[1])
 
-            for level in levels:
-                key = vigild_key(level)
-                r = vigild_round(load, api_call=level)
+            for spec in levels:
+                key = vigild_key(spec)
+                capture, events = peer_spec(spec)
+                r = vigild_round(load, CAPTURE_CONFIG[capture], api_call=events)
                 reqs = r["requests"]
                 agent_stats[key].append({"cpu_pct": 100.0 * r["cpu"] / r["wall"], "rss_kib": r["rss_kib"],
                                          "requests": reqs, "api_calls": r["api_calls"], "lost": r["lost"],

@@ -589,8 +589,17 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
   const std::vector<TemplateParam>& params = resolved_->params;
   if (not_found && !e.active) ++services_[service].unmatched_404;
 
-  // Auth, from the raw request (before redaction).
-  AuthSeen auth = detect_auth(x.request.headers, in.query);
+  // How much of the call to look at: metadata (the URL), headers, full (bodies).
+  const CaptureLevel level =
+      in.capture ? in.capture->for_call(in.scope, in.method, e.path, e.count) : CaptureLevel::kFull;
+  out.level = level;
+  const bool see_headers = level != CaptureLevel::kMetadata, see_bodies = level == CaptureLevel::kFull;
+
+  // Auth, from the raw request (before redaction). Without the headers only a key
+  // in the query can be seen: "none" is not known then.
+  static const protocols::Headers kNoHeaders;
+  AuthSeen auth = detect_auth(see_headers ? x.request.headers : kNoHeaders, in.query);
+  if (!see_headers) auth.schemes &= static_cast<uint16_t>(~kAuthNone);
 
   // Sensitive data: headers (not the credential ones: those are auth), query, bodies.
   // One scan over [query | request headers and body | response headers and body];
@@ -601,13 +610,14 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
     scan_buf_.append(in.query);
     scan_buf_ += '\n';
     size_t query_end = scan_buf_.size();
-    auto gather = [this](const protocols::Message& m) {
-      for (const auto& [k, v] : m.headers) {
-        if (!scanned_header(k)) continue;
-        scan_buf_ += v;
-        scan_buf_ += '\n';
-      }
-      scan_buf_ += m.body;
+    auto gather = [&](const protocols::Message& m) {
+      if (see_headers)
+        for (const auto& [k, v] : m.headers) {
+          if (!scanned_header(k)) continue;
+          scan_buf_ += v;
+          scan_buf_ += '\n';
+        }
+      if (see_bodies) scan_buf_ += m.body;
       scan_buf_ += '\n';
     };
     gather(x.request);
@@ -631,7 +641,8 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
   if (st == e.status.end()) e.status.emplace_back(static_cast<uint16_t>(in.status), 1);
   else ++st->second;
   e.latency.add(static_cast<double>(in.latency_ns));
-  std::string_view req_ct = x.request.header("content-type"), resp_ct = x.response.header("content-type");
+  std::string_view req_ct, resp_ct;
+  if (see_headers) req_ct = x.request.header("content-type"), resp_ct = x.response.header("content-type");
   if (e.req_types.size() < kMaxTypes && !req_ct.empty()) add_capped(e.req_types, media_type(req_ct), kMaxTypes);
   if (e.resp_types.size() < kMaxTypes && !resp_ct.empty()) add_capped(e.resp_types, media_type(resp_ct), kMaxTypes);
   e.auth |= auth.schemes;
@@ -679,7 +690,7 @@ CallResult Inventory::observe(const CallInput& in, const Emit& emit) {
   }
   if (e.exe.empty() && in.process) e.exe = in.process->exe;
   // Schemas converge: every body at first, then a sample.
-  if (!not_found && (!x.request.body.empty() || !x.response.body.empty())) {
+  if (see_bodies && !not_found && (!x.request.body.empty() || !x.response.body.empty())) {
     uint64_t tries = e.schema_tries++;
     if (tries < o_.schema_samples || tries % o_.schema_every == 0) {
       if (!x.request.body.empty() && !x.request.truncated && is_json(req_ct)) e.req_schema.observe(x.request.body);

@@ -24,6 +24,7 @@
 #include "agent/apimap/sketch.h"
 #include "agent/apimap/spec.h"
 #include "agent/apimap/template.h"
+#include "agent/events/capture.h"
 #include "agent/events/events.h"
 #include "collectors/protocols/common/message.h"
 
@@ -44,6 +45,10 @@ struct CallInput {
   std::string_view remote_addr, local_addr;
   uint16_t remote_port = 0;
   uint64_t wall_ns = 0;
+  // How much of the call to look at (null: all of it): the scope's endpoint rules
+  // are tried on the template, the endpoint's call count picks the samples.
+  const CapturePolicy* capture = nullptr;
+  CaptureScope scope{};
 };
 
 struct CallResult {
@@ -51,6 +56,7 @@ struct CallResult {
   uint16_t sensitive = 0;      // SensitiveClass bits of this call
   bool first = false;          // the endpoint's first call (as this inventory knows it)
   bool finding = false;        // this call raised a finding not raised before
+  CaptureLevel level = CaptureLevel::kFull;  // how much of it was looked at
 };
 
 // "nginx.service", a container id, or the executable's basename.

@@ -50,9 +50,12 @@ Result<std::unique_ptr<InventoryService>> InventoryService::start(const ServiceO
   return s;
 }
 
-uint8_t InventoryService::on_call(const protocols::Exchange& x, const ProcessRef& p, ApiCallEvent& call,
-                                  uint64_t wall_ns, const Emit& emit) {
+CallOutcome InventoryService::on_call(const protocols::Exchange& x, const ProcessRef& p, ApiCallEvent& call,
+                                   uint64_t wall_ns, const CapturePolicy* capture, const CaptureScope& scope,
+                                   const Emit& emit) {
   CallInput in;
+  in.capture = capture;
+  in.scope = scope;
   in.exchange = &x;
   in.process = &p;
   in.role = call.role;
@@ -71,7 +74,7 @@ uint8_t InventoryService::on_call(const protocols::Exchange& x, const ProcessRef
   CallResult r = inventory_->observe(in, emit);
   call.endpoint = std::move(r.endpoint);
   call.sensitive = sensitive_names(r.sensitive);
-  return static_cast<uint8_t>((r.first ? kNotableFirst : 0) | (r.finding ? kNotableFinding : 0));
+  return {static_cast<uint8_t>((r.first ? kNotableFirst : 0) | (r.finding ? kNotableFinding : 0)), r.level};
 }
 
 void InventoryService::tick(uint64_t now, const Emit& emit) {

@@ -35,9 +35,10 @@ class InventoryService {
   static Result<std::unique_ptr<InventoryService>> start(const ServiceOptions& o);
 
   // Fills the call's endpoint and sensitive classes; returns what makes it
-  // notable to the inventory (kNotableFirst, kNotableFinding).
-  uint8_t on_call(const protocols::Exchange& x, const ProcessRef& p, ApiCallEvent& call, uint64_t wall_ns,
-                  const Emit& emit);
+  // notable to the inventory (kNotableFirst, kNotableFinding) and the level the
+  // capture policy gives it on its endpoint (null policy: full).
+  CallOutcome on_call(const protocols::Exchange& x, const ProcessRef& p, ApiCallEvent& call, uint64_t wall_ns,
+                      const CapturePolicy* capture, const CaptureScope& scope, const Emit& emit);
   void tick(uint64_t wall_ns, const Emit& emit);
   // Writes what changed; the batch is kept for the next try when it fails.
   void save();

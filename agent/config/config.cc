@@ -27,6 +27,10 @@ capture:
   max_capture_bytes: 16384
   bodies: false
   exclude_comms: []
+  level: headers              # metadata | headers | full: how much of each call is looked at
+  full_first: 20              # at headers: each endpoint's first calls in full ...
+  full_sample_every: 100      # ... and 1 in this many after them (0: none)
+  rules: []                   # [{level, binaries, comms, cgroups, uids, ports, endpoints}]: first match wins
 events:
   kinds: [connection, api_call, egress, api_discovered, finding, policy, lost, checkpoint]
   api_call: all               # all | sampled | notable: which api_call events are shipped
@@ -126,6 +130,28 @@ class Parser {
     for (const auto& item : n) {
       if (!item.IsScalar()) fail(item.Mark(), fmt::format("'{}' items must be strings", key));
       out.push_back(item.Scalar());
+    }
+  }
+
+  void read(const YAML::Node& n, const std::string& key, std::vector<uint32_t>& out) const {
+    if (!n.IsSequence()) fail(n.Mark(), fmt::format("'{}' must be a list of integers", key));
+    out.clear();
+    for (const auto& item : n) {
+      uint32_t v = 0;
+      read(item, key, v);
+      out.push_back(v);
+    }
+  }
+
+  // A list of TCP/UDP ports, each 1-65535.
+  void read(const YAML::Node& n, const std::string& key, std::vector<uint16_t>& out) const {
+    std::vector<uint32_t> v;
+    read(n, key, v);
+    out.clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == 0 || v[i] > 65535)
+        fail(n[i].Mark(), fmt::format("'{}' has port {}; ports are 1-65535", key, v[i]));
+      out.push_back(static_cast<uint16_t>(v[i]));
     }
   }
 
@@ -256,6 +282,50 @@ void parse_sinks(const Parser& p, const YAML::Node& n, std::vector<SinkConfig>& 
   }
 }
 
+CaptureLevel capture_level(const Parser& p, const YAML::Node& n, const std::string& key) {
+  std::string v;
+  p.read(n, key, v);
+  auto l = parse_capture_level(v);
+  if (!l) p.fail(n.Mark(), fmt::format("'{}' must be metadata, headers or full, not '{}'", key, v));
+  return *l;
+}
+
+// At most 64 rules: the mapper keeps which ones a connection matched in one word.
+constexpr size_t kMaxCaptureRules = 64;
+
+void parse_capture_rules(const Parser& p, const YAML::Node& n, std::vector<CaptureRule>& out) {
+  if (!n.IsSequence()) p.fail(n.Mark(), "'capture.rules' must be a list of rules");
+  if (n.size() > kMaxCaptureRules)
+    p.fail(n.Mark(), fmt::format("'capture.rules' has {} rules; at most {}", n.size(), kMaxCaptureRules));
+  out.clear();
+  for (size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node& item = n[i];
+    std::string path = fmt::format("capture.rules[{}]", i);
+    p.expect_map(item, path, {"level", "binaries", "comms", "cgroups", "uids", "ports", "endpoints"});
+    CaptureRule r;
+    if (!item["level"]) p.fail(item.Mark(), fmt::format("'{}.level' is required (metadata, headers or full)", path));
+    r.level = capture_level(p, item["level"], path + ".level");
+    p.field(item, path, "binaries", r.binaries);
+    p.field(item, path, "comms", r.comms);
+    p.field(item, path, "cgroups", r.cgroups);
+    p.field(item, path, "uids", r.uids);
+    p.field(item, path, "ports", r.ports);
+    p.field(item, path, "endpoints", r.endpoints);
+    if (r.binaries.empty() && r.comms.empty() && r.cgroups.empty() && r.uids.empty() && r.ports.empty() &&
+        r.endpoints.empty())
+      p.fail(item.Mark(), fmt::format("'{}' selects nothing: give binaries, comms, cgroups, uids, ports or "
+                                      "endpoints", path));
+    for (size_t k = 0; k < r.endpoints.size(); ++k) {
+      std::string_view e = r.endpoints[k];
+      if (size_t sp = e.find(' '); sp != std::string_view::npos) e.remove_prefix(sp + 1);
+      if (!e.starts_with("/") && !e.starts_with("*"))
+        p.fail(item["endpoints"][k].Mark(), fmt::format("'{}.endpoints' has '{}'; expected a path template glob "
+                                                        "such as '/api/users/*' or 'GET /api/*'", path, r.endpoints[k]));
+    }
+    out.push_back(std::move(r));
+  }
+}
+
 Config parse_tree(const Parser& p, const YAML::Node& root) {
   Config c;
   c.events.kinds = all_event_kinds();
@@ -270,12 +340,17 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
   p.field(root, "", "data_dir", c.data_dir);
   p.field(root, "", "control_socket", c.control_socket);
   if (auto n = root["capture"]; n && !n.IsNull()) {
-    p.expect_map(n, "capture", {"http", "tls", "max_capture_bytes", "bodies", "exclude_comms"});
+    p.expect_map(n, "capture", {"http", "tls", "max_capture_bytes", "bodies", "exclude_comms", "level", "full_first",
+                                "full_sample_every", "rules"});
     p.field(n, "capture", "http", c.capture.http);
     p.field(n, "capture", "tls", c.capture.tls);
     p.field(n, "capture", "max_capture_bytes", c.capture.max_capture_bytes);
     p.field(n, "capture", "bodies", c.capture.bodies);
     p.field(n, "capture", "exclude_comms", c.capture.exclude_comms);
+    if (auto l = n["level"]; l) c.capture.level = capture_level(p, l, "capture.level");
+    p.field(n, "capture", "full_first", c.capture.full_first);
+    p.field(n, "capture", "full_sample_every", c.capture.full_sample_every);
+    if (auto r = n["rules"]; r && !r.IsNull()) parse_capture_rules(p, r, c.capture.rules);
   }
   if (auto n = root["events"]; n && !n.IsNull()) {
     p.expect_map(n, "events", {"kinds", "api_call", "api_call_sample_every", "sinks"});
@@ -301,16 +376,8 @@ Config parse_tree(const Parser& p, const YAML::Node& root) {
     p.field(n, "policies", "pin_dir", c.policies.pin_dir);
     p.field(n, "policies", "dns_min_ttl", c.policies.dns_min_ttl);
     if (auto ports = n["dns_ports"]; ports) {
-      if (!ports.IsSequence() || ports.size() == 0)
-        p.fail(ports.Mark(), "'policies.dns_ports' must be a non-empty list of ports");
-      c.policies.dns_ports.clear();
-      for (const auto& item : ports) {
-        uint32_t v = 0;
-        p.read(item, "policies.dns_ports", v);
-        if (v == 0 || v > 65535)
-          p.fail(item.Mark(), fmt::format("'policies.dns_ports' has port {}; ports are 1-65535", v));
-        c.policies.dns_ports.push_back(static_cast<uint16_t>(v));
-      }
+      p.read(ports, "policies.dns_ports", c.policies.dns_ports);
+      if (c.policies.dns_ports.empty()) p.fail(ports.Mark(), "'policies.dns_ports' must be a non-empty list of ports");
     }
   }
   if (auto n = root["audit"]; n && !n.IsNull()) {
@@ -393,6 +460,21 @@ std::optional<ApiCallEmission> parse_api_call_emission(std::string_view s) {
   if (s == "sampled") return ApiCallEmission::kSampled;
   if (s == "notable") return ApiCallEmission::kNotable;
   return std::nullopt;
+}
+
+std::optional<CaptureLevel> parse_capture_level(std::string_view s) {
+  if (s == "metadata") return CaptureLevel::kMetadata;
+  if (s == "headers") return CaptureLevel::kHeaders;
+  if (s == "full") return CaptureLevel::kFull;
+  return std::nullopt;
+}
+
+std::string_view to_string(CaptureLevel l) {
+  switch (l) {
+    case CaptureLevel::kMetadata: return "metadata";
+    case CaptureLevel::kFull: return "full";
+    default: return "headers";
+  }
 }
 
 std::string_view to_string(ApiCallEmission e) {

@@ -40,6 +40,23 @@ struct SinkConfig {
   uint32_t timeout_ms = 10000;              // network sinks: connect and I/O
 };
 
+// capture.level: how much of each call the agent looks at (README "How capture works").
+enum class CaptureLevel : uint8_t { kMetadata = 0, kHeaders = 1, kFull = 2 };
+std::optional<CaptureLevel> parse_capture_level(std::string_view s);
+std::string_view to_string(CaptureLevel l);
+
+// capture.rules: the first rule whose given fields all match sets the level of a
+// call (an absent field matches anything; a rule gives at least one field).
+struct CaptureRule {
+  CaptureLevel level = CaptureLevel::kHeaders;
+  std::vector<std::string> binaries;   // executable path globs
+  std::vector<std::string> comms;      // process names (globs)
+  std::vector<std::string> cgroups;    // cgroup v2 path globs (the cgroup and those below it)
+  std::vector<uint32_t> uids;
+  std::vector<uint16_t> ports;         // the service's port: local when serving, remote when calling
+  std::vector<std::string> endpoints;  // "[METHOD ]/path/template/*" globs ('*' crosses '/')
+};
+
 struct Config {
   std::string node_name;  // empty: hostname
   std::string data_dir = "/var/lib/vigil";
@@ -50,6 +67,13 @@ struct Config {
     uint32_t max_capture_bytes = 16384;
     bool bodies = false;
     std::vector<std::string> exclude_comms;
+    // metadata: method, host, path, status, latency, sizes; headers: plus the header
+    // fields; full: plus the bodies. At headers, the first full_first calls of each
+    // endpoint and 1 in full_sample_every after them are looked at in full (0: none).
+    CaptureLevel level = CaptureLevel::kHeaders;
+    uint32_t full_first = 20;
+    uint32_t full_sample_every = 100;
+    std::vector<CaptureRule> rules;
   } capture;
   struct Events {
     std::vector<std::string> kinds;

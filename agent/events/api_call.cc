@@ -159,14 +159,18 @@ void add_bodies(ApiCallEvent& a, const protocols::Exchange& x, const ApiCallOpti
 
 }  // namespace
 
-void add_api_call_payload(ApiCallEvent& a, const protocols::Exchange& x, const ApiCallOptions& options) {
-  add_bodies(a, x, options);
+void add_api_call_payload(ApiCallEvent& a, const protocols::Exchange& x, const ApiCallOptions& options,
+                          CaptureLevel level) {
+  if (level == CaptureLevel::kMetadata) return;
+  if (level == CaptureLevel::kFull) add_bodies(a, x, options);
   a.request.headers = redact_headers(x.request.headers);
   a.response.headers = redact_headers(x.response.headers);
 }
 
-void add_api_call_payload(ApiCallEvent& a, protocols::Exchange&& x, const ApiCallOptions& options) {
-  add_bodies(a, x, options);  // before the fields move: the content types are read from them
+void add_api_call_payload(ApiCallEvent& a, protocols::Exchange&& x, const ApiCallOptions& options,
+                          CaptureLevel level) {
+  if (level == CaptureLevel::kMetadata) return;
+  if (level == CaptureLevel::kFull) add_bodies(a, x, options);  // before the fields move: the content types are read from them
   a.request.headers = redact_headers(std::move(x.request.headers));
   a.response.headers = redact_headers(std::move(x.response.headers));
 }

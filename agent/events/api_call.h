@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "agent/config/config.h"
 #include "agent/events/events.h"
 #include "agent/events/secrets.h"
 #include "collectors/protocols/common/message.h"
@@ -29,8 +30,12 @@ std::string redact_body(std::string_view body, std::string_view content_type);
 // not be shipped; add_api_call_payload adds it later.
 ApiCallEvent make_api_call(const protocols::Exchange& x, const ConnRef& conn, const ApiCallOptions& options,
                            bool with_payload = true);
-void add_api_call_payload(ApiCallEvent& a, const protocols::Exchange& x, const ApiCallOptions& options);
+// What the capture level gives the event: nothing at metadata, the (redacted)
+// header fields at headers, and the bodies too at full (when options.bodies).
+void add_api_call_payload(ApiCallEvent& a, const protocols::Exchange& x, const ApiCallOptions& options,
+                          CaptureLevel level = CaptureLevel::kFull);
 // The same, taking the exchange's header fields instead of copying them (`x` is done with).
-void add_api_call_payload(ApiCallEvent& a, protocols::Exchange&& x, const ApiCallOptions& options);
+void add_api_call_payload(ApiCallEvent& a, protocols::Exchange&& x, const ApiCallOptions& options,
+                          CaptureLevel level = CaptureLevel::kFull);
 
 }  // namespace vigil

@@ -18,8 +18,10 @@ ConnRef conn_ref(uint64_t id, const vigil_conn_tuple& t) {
 }
 
 EventMapper::EventMapper(ProcessTable& procs, ConnectionTable& conns, const BootClock& clock, std::string node,
-                         ApiCallOptions api, size_t body_keep, ApiCallSampler::Options emission)
+                         ApiCallOptions api, size_t body_keep, ApiCallSampler::Options emission,
+                         CaptureOptions capture)
     : procs_(procs), clock_(clock), node_(std::move(node)), api_(api), sampler_(emission),
+      capture_(std::move(capture)),
       tracker_(conns, protocols::Limits{.body_keep = body_keep}) {}
 
 ProcessRef EventMapper::process_ref(const vigil_event_header& hdr) {
@@ -91,6 +93,7 @@ void EventMapper::emit_calls(const FinishedExchanges& done, const Emit& emit) {
     encode_conn_ref(conn);
   }
   auto proc = std::make_shared<const ProcessRef>(process_ref(*done.last_hdr));
+  const CaptureScope scope = capture_.for_connection(*proc, conn);
   for (auto& x : *done.exchanges) {
     Event out;
     out.time_ns = clock_.to_wall_ns(x.request.first_ts);
@@ -104,9 +107,12 @@ void EventMapper::emit_calls(const FinishedExchanges& done, const Emit& emit) {
       call.tls = true;
       call.tls_lib = tls_name_ ? tls_name_(done.tls) : "";
     }
-    uint8_t inventory_reasons = observer_ ? observer_(x, *proc, call, out.time_ns) : 0;
-    if (!sampler_.ship(all ? 0 : notable_reasons(call, inventory_reasons))) continue;
-    add_api_call_payload(call, std::move(x), api_);
+    CallOutcome seen;
+    if (observer_) seen = observer_(x, *proc, call, out.time_ns, scope);
+    else seen.level = capture_.for_call(scope, call.request.method, call.endpoint, calls_++);
+    capture_.count(seen.level);
+    if (!sampler_.ship(all ? 0 : notable_reasons(call, seen.reasons))) continue;
+    add_api_call_payload(call, std::move(x), api_, seen.level);
     out.body = std::move(call);
     emit(std::move(out));
   }

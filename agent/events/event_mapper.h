@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "agent/events/api_call.h"
+#include "agent/events/capture.h"
 #include "agent/events/emission.h"
 #include "agent/events/events.h"
 #include "base/clock.h"
@@ -23,13 +24,15 @@ class EventMapper {
  public:
   using Emit = std::function<void(Event&&)>;
   // Sees each api_call before it is shipped, with the raw exchange (nothing
-  // redacted yet) and the event's wall time; may fill `endpoint` and `sensitive`.
-  // Returns what makes the call notable beyond the event (NotableReason bits).
-  using CallObserver =
-      std::function<uint8_t(const protocols::Exchange&, const ProcessRef&, ApiCallEvent&, uint64_t wall_ns)>;
+  // redacted yet), the event's wall time and what the capture rules said of its
+  // connection; may fill `endpoint` and `sensitive`, and decides the call's
+  // capture level (CapturePolicy::for_call with the endpoint's template).
+  using CallObserver = std::function<CallOutcome(const protocols::Exchange&, const ProcessRef&, ApiCallEvent&,
+                                                 uint64_t wall_ns, const CaptureScope&)>;
 
   EventMapper(ProcessTable& procs, ConnectionTable& conns, const BootClock& clock, std::string node,
-              ApiCallOptions api = {}, size_t body_keep = 0, ApiCallSampler::Options emission = {});
+              ApiCallOptions api = {}, size_t body_keep = 0, ApiCallSampler::Options emission = {},
+              CaptureOptions capture = {});
 
   // Each updates the tables and calls `emit` for each schema event the record
   // yields (seq is left 0: the agent numbers events when it ships them).
@@ -51,6 +54,7 @@ class EventMapper {
   void tick(uint64_t now_boot_ns, const Emit& emit);
   HttpStats http_stats() const { return tracker_.stats(); }
   const ApiCallSampler& emission() const { return sampler_; }
+  const CapturePolicy& capture() const { return capture_; }
 
  private:
   void emit_calls(const FinishedExchanges& done, const Emit& emit);
@@ -61,6 +65,8 @@ class EventMapper {
   std::string node_;
   ApiCallOptions api_;
   ApiCallSampler sampler_;
+  CapturePolicy capture_;
+  uint64_t calls_ = 0;  // the sampling count where no inventory counts per endpoint
   ConnTracker tracker_;
   std::function<std::string(uint8_t)> tls_name_;
   CallObserver observer_;

@@ -138,13 +138,17 @@ Status Agent::start() {
   }
   cgroups_ = std::make_unique<CgroupResolver>(cg_mount, "/proc");
   procs_ = std::make_unique<ProcessTable>("/proc", cgroups_.get());
-  // The inventory classifies and infers schemas from body prefixes: keep them for it too.
-  bool keep_bodies = config_.capture.bodies || config_.apimap.enabled;
+  CaptureOptions capture{config_.capture.level, config_.capture.full_first, config_.capture.full_sample_every,
+                         config_.capture.rules};
+  // The inventory classifies and infers schemas from body prefixes: keep them for
+  // it too, unless no call is ever looked at in full.
+  bool keep_bodies = CapturePolicy(capture).may_be_full() && (config_.capture.bodies || config_.apimap.enabled);
   mapper_ = std::make_unique<EventMapper>(*procs_, conns_, clock_, node_,
                                           ApiCallOptions{.bodies = config_.capture.bodies},
                                           keep_bodies ? config_.capture.max_capture_bytes : 0,
                                           ApiCallSampler::Options{parse_api_call_emission(config_.events.api_call).value_or(ApiCallEmission::kAll),
-                                                                  config_.events.api_call_sample_every});
+                                                                  config_.events.api_call_sample_every},
+                                          std::move(capture));
   if (auto s = start_kubernetes(); !s) return s;
   if (config_.apimap.enabled) {
     apimap::ServiceOptions ao{node_, config_.data_dir, config_.apimap.path_hints, config_.apimap.declared_specs,
@@ -153,8 +157,10 @@ Status Agent::start() {
     if (!inv) return inv.error();
     inventory_ = std::move(*inv);
     mapper_->set_call_observer(
-        [this](const protocols::Exchange& x, const ProcessRef& p, ApiCallEvent& call, uint64_t wall_ns) {
-          return inventory_->on_call(x, p, call, wall_ns, [this](Event&& e) { ship(std::move(e)); });
+        [this](const protocols::Exchange& x, const ProcessRef& p, ApiCallEvent& call, uint64_t wall_ns,
+               const CaptureScope& scope) {
+          return inventory_->on_call(x, p, call, wall_ns, &mapper_->capture(), scope,
+                                     [this](Event&& e) { ship(std::move(e)); });
         });
   }
 
@@ -381,6 +387,7 @@ nlohmann::json Agent::status() const {
                                    {"sample_every", mapper_->emission().options().sample_every},
                                    {"shipped", mapper_->emission().shipped()},
                                    {"skipped", mapper_->emission().skipped()}}},
+              {"capture", mapper_->capture().status()},
               {"open_http_connections", http.trackers},
               {"uncaptured_bytes", http.gap_bytes}}},
             {"trace_clients", control_->subscribers()},
@@ -419,6 +426,11 @@ std::string Agent::metrics_text() const {
   m.family("vigil_api_call_events_skipped_total", "counter",
            "api_calls counted and fed to the inventory but not shipped as events (events.api_call: sampled, notable).");
   m.sample(num(mapper_->emission().skipped()));
+  m.family("vigil_api_calls_captured_total", "counter",
+           "api_calls by the capture level they were looked at with (capture.level, capture.rules).");
+  const auto& captured = mapper_->capture().counts();
+  for (CaptureLevel l : {CaptureLevel::kMetadata, CaptureLevel::kHeaders, CaptureLevel::kFull})
+    m.sample({{"level", std::string(to_string(l))}}, num(captured[static_cast<size_t>(l)]));
   m.family("vigil_parse_errors_total", "counter", "Messages the protocol trackers could not pair or finish, by protocol.");
   m.sample({{"protocol", "http1"}, {"reason", "unpaired_request"}}, num(http.unpaired_requests));
   m.sample({{"protocol", "http1"}, {"reason", "unpaired_response"}}, num(http.unpaired_responses));

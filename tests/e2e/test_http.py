@@ -10,7 +10,9 @@ import os
 from vigil_e2e import CURL, PY, AgentAndNginx, AgentCase, Process, require_root, wait_until
 
 
-class HttpCapture(AgentAndNginx):
+class HttpHelpers:
+    """Waiting for, sorting and checking the api_calls of curl against the class's nginx."""
+
     def setUp(self):
         require_root(self)
         self.base = f"http://127.0.0.1:{self.nginx.port}"
@@ -45,6 +47,9 @@ class HttpCapture(AgentAndNginx):
         self.assertEqual(p.wait(20), 0)
         return p.pid
 
+
+
+class HttpCapture(HttpHelpers, AgentAndNginx):
     def test_curl_get_static_file(self):
         pid = self.curl(f"{self.base}/index.html?token=secret&v=1", "-H", "Authorization: Bearer abc")
         calls = self.wait_calls("/index.html", 2)
@@ -263,6 +268,56 @@ class HttpAsServersSpeakIt(AgentCase):
         print(f"replayed HTTP/1 exchanges right: {right} of {want}")
         self.assertEqual((missing, wrong), ([], []), json.dumps(sorted(got.keys())))
         self.assertEqual(len(calls), want, json.dumps(sorted(got.keys())))
+
+
+
+class CaptureLevels(HttpHelpers, AgentAndNginx):
+    """capture.level and capture.rules (issue 28, item 2): per endpoint, on one keep-alive
+    connection, each call is shipped once with what its level looked at."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.agent = None
+        if os.geteuid() != 0:
+            return
+        from vigil_e2e import Agent, Nginx
+        cls.agent = Agent(extra_config=textwrap.dedent("""\
+            capture:
+              bodies: true
+              full_first: 0
+              full_sample_every: 0
+              rules:
+                - {level: metadata, endpoints: ["/api/meta/*"]}
+                - {level: full, endpoints: ["POST /api/full/*"]}
+            """)).start()
+        cls.nginx = Nginx()
+
+    def test_levels_switch_per_call_on_one_connection(self):
+        urls = []
+        for path in ("/api/meta/1", "/api/hdr/1", "/api/full/1", "/api/meta/2", "/api/full/2"):
+            urls += ["-o", "/dev/null", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
+                     '{"a":"b"}', f"{self.base}{path}"]
+            urls.append("--next")
+        pid = self.curl(*urls[:-1])
+        calls = self.wait_calls("/api/", 10)
+        client, server = self.by_side(calls, pid)
+        self.assertEqual(sorted(c["request"]["path"] for c in client),
+                         ["/api/full/1", "/api/full/2", "/api/hdr/1", "/api/meta/1", "/api/meta/2"], calls)
+        self.assertEqual(len(server), 5, calls)
+        self.assertEqual(len({c["conn"]["id"] for c in client}), 1, "curl --next keeps the connection")
+        for c in client + server:
+            path = c["request"]["path"]
+            self.assertEqual(c["response"]["status"], 200)
+            self.assertGreater(c["req_bytes"], 9)
+            if path.startswith("/api/meta/"):
+                self.assertNotIn("headers", c["request"], c)
+                self.assertNotIn("headers", c["response"], c)
+            else:
+                self.assertEqual(c["request"]["headers"]["content-type"], "application/json", c)
+            self.assertEqual("body" in c["request"], path.startswith("/api/full/"), c)
+        capture = self.agent.status()["counters"]["http"]["capture"]
+        self.assertEqual(capture["level"], "headers")
+        self.assertEqual(capture["calls"], {"metadata": 4, "headers": 2, "full": 4}, capture)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <random>
 
 #include "agent/apimap/auth.h"
@@ -423,6 +424,8 @@ class InventoryTest : public ::testing::Test {
     in.local_addr = c.local;
     in.remote_port = 443;
     in.wall_ns = now += 1000;
+    in.capture = capture;
+    if (capture) in.scope = capture->for_connection(proc, ConnRef{.role = c.role});
     return inv->observe(in, emit);
   }
   nlohmann::json list() { return inv->to_json()["endpoints"]; }
@@ -431,6 +434,7 @@ class InventoryTest : public ::testing::Test {
     return std::count_if(events.begin(), events.end(), [&](const Event& e) { return e.kind() == kind; });
   }
   std::unique_ptr<Inventory> inv;
+  const CapturePolicy* capture = nullptr;  // null: every call in full
   ProcessRef proc{1, 1, 1, 0, "nginx", "/usr/sbin/nginx", "/system.slice/nginx.service", "", ""};
   std::vector<Event> events;
   Inventory::Emit emit = [this](Event&& e) { events.push_back(std::move(e)); };
@@ -666,6 +670,60 @@ TEST_F(InventoryTest, BoundedWithEvictionCounted) {
   inv->tick(now, emit);
   EXPECT_LE(inv->endpoints() + inv->pending(), 100u);
   EXPECT_GT(inv->evicted(), 0u);
+}
+
+// Capture levels (issue 28, item 2): each level feeds the inventory what it
+// promises and nothing it did not look at ("no auth" is not claimed unseen).
+TEST_F(InventoryTest, CaptureLevelsFeedWhatTheyPromise) {
+  const CapturePolicy metadata({.level = CaptureLevel::kMetadata});
+  const CapturePolicy headers({.level = CaptureLevel::kHeaders, .full_first = 0, .full_sample_every = 0});
+  auto send = [&](const std::string& path) {
+    return call({.method = "POST", .path = path,
+                 .req_headers = {{"content-type", "application/json"}, {"authorization", "Basic dTpw"},
+                                 {"x-card", "4111 1111 1111 1111"}},
+                 .resp_headers = {{"content-type", "application/json"}},
+                 .req_body = R"({"name":"x"})", .resp_body = R"({"email":"ann@example.com"})"});
+  };
+  capture = &metadata;
+  CallResult m = send("/m");
+  capture = &headers;
+  CallResult h = send("/h");
+  capture = nullptr;
+  CallResult f = send("/f");
+  EXPECT_EQ(m.level, CaptureLevel::kMetadata);
+  EXPECT_EQ(h.level, CaptureLevel::kHeaders);
+  EXPECT_EQ(f.level, CaptureLevel::kFull);
+  EXPECT_EQ(m.sensitive, 0) << "neither headers nor bodies were looked at";
+  EXPECT_EQ(h.sensitive, 1u << kPaymentCard) << "the header, not the body";
+  EXPECT_EQ(f.sensitive, (1u << kPaymentCard) | (1u << kEmail));
+  inv->tick(now, emit);
+  std::map<std::string, nlohmann::json> by_path;
+  for (const auto& e : list()) by_path[e["path"]] = e;
+  ASSERT_EQ(by_path.size(), 3u);
+  EXPECT_EQ(by_path["/m"]["auth"], nlohmann::json::array());
+  EXPECT_EQ(by_path["/m"]["request"]["content_types"], nlohmann::json::array());
+  EXPECT_EQ(by_path["/h"]["auth"], nlohmann::json({"basic"}));
+  EXPECT_EQ(by_path["/h"]["request"]["content_types"], nlohmann::json({"application/json"}));
+  EXPECT_EQ(by_path["/h"]["response"]["schema"]["n"], 0) << "no body was looked at";
+  EXPECT_EQ(by_path["/f"]["auth"], nlohmann::json({"basic"}));
+  EXPECT_EQ(by_path["/f"]["response"]["schema"]["n"], 1);
+  EXPECT_EQ(by_path["/f"]["sensitive"], nlohmann::json({"email", "payment_card"}));
+}
+
+// At headers, each endpoint's first calls and 1 in N after them are looked at
+// in full: body-only classes are still found on the samples.
+TEST_F(InventoryTest, HeadersLevelLooksAtEachEndpointsFirstCallsAndSamplesInFull) {
+  const CapturePolicy p({.level = CaptureLevel::kHeaders, .full_first = 2, .full_sample_every = 3});
+  capture = &p;
+  std::string levels;
+  for (int i = 0; i < 9; ++i) {
+    CallResult r = call({.path = "/a", .resp_headers = {{"content-type", "application/json"}},
+                         .resp_body = R"({"email":"ann@example.com"})"});
+    levels += r.level == CaptureLevel::kFull ? 'F' : 'H';
+    EXPECT_EQ(r.sensitive != 0, r.level == CaptureLevel::kFull) << i;
+  }
+  EXPECT_EQ(levels, "FFFHHFHHF");
+  EXPECT_EQ(call({.path = "/b"}).level, CaptureLevel::kFull) << "another endpoint starts its own count";
 }
 
 TEST_F(InventoryTest, BodySchemasAndOpenApi) {

@@ -1,5 +1,6 @@
 // events.api_call levels: which api_call events are shipped, while every call
-// is still paired, counted and shown to the inventory (issue 28, item 3).
+// is still paired, counted and shown to the inventory (issue 28, item 3); and
+// capture levels: how much of each call is looked at and shipped (item 2).
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -18,11 +19,21 @@ class EmissionTest : public ::testing::Test {
  protected:
   void start(ApiCallSampler::Options o) {
     mapper_ = std::make_unique<EventMapper>(procs_, conns_, clock_, "n", ApiCallOptions{}, 0, o);
+    observe();
+  }
+  // No inventory: the mapper asks the capture policy with the call's path.
+  void start_capture(CaptureOptions c) {
+    mapper_ = std::make_unique<EventMapper>(procs_, conns_, clock_, "n", ApiCallOptions{.bodies = true}, 4096,
+                                            ApiCallSampler::Options{}, std::move(c));
+  }
+  void observe() {
     // Stands in for the inventory: a path's first call is notable; /users carries email.
-    mapper_->set_call_observer([this](const protocols::Exchange&, const ProcessRef&, ApiCallEvent& call, uint64_t) {
+    mapper_->set_call_observer([this](const protocols::Exchange&, const ProcessRef&, ApiCallEvent& call, uint64_t,
+                                      const CaptureScope&) {
       ++observed_;
       if (call.request.path == "/users") call.sensitive = {"email"};
-      return static_cast<uint8_t>(seen_.insert(call.request.path).second ? kNotableFirst : 0);
+      return CallOutcome{static_cast<uint8_t>(seen_.insert(call.request.path).second ? kNotableFirst : 0),
+                         CaptureLevel::kHeaders};
     });
   }
 
@@ -109,6 +120,116 @@ TEST_F(EmissionTest, SampledShipsNotableCallsAndOneInN) {
   EXPECT_EQ(shipped().size(), 5u);
   EXPECT_EQ(mapper_->emission().skipped(), 6u);
   EXPECT_EQ(mapper_->http_stats().api_calls, 11u);
+}
+
+const ApiCallEvent& call_of(const Event& e) { return std::get<ApiCallEvent>(e.body); }
+
+// One connection whose calls change level from one call to the next (endpoint
+// rules), pipelined requests among them: every call is shipped once, in order,
+// with what its level looked at.
+TEST_F(EmissionTest, CaptureLevelsSwitchPerCallOnOneConnection) {
+  CaptureOptions c{.level = CaptureLevel::kHeaders, .full_first = 0, .full_sample_every = 0};
+  c.rules.push_back({.level = CaptureLevel::kMetadata, .endpoints = {"/meta*"}});
+  c.rules.push_back({.level = CaptureLevel::kFull, .endpoints = {"POST /full*"}});
+  start_capture(std::move(c));
+  auto req = [](std::string_view method, std::string_view path) {
+    return fmt::format("{} {} HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n"
+                       "{{\"a\":\"b\"}}", method, path);
+  };
+  const std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"c\":1}";
+  const std::vector<std::pair<std::string, std::string>> calls = {
+      {"POST", "/meta/1"}, {"POST", "/hdr"}, {"POST", "/full/1"}, {"GET", "/full/2"}, {"POST", "/meta/2"}};
+  for (const auto& [m, p] : calls) {
+    data(false, req(m, p));
+    data(true, resp);
+  }
+  // Pipelined: two requests in one read, both answers in one write.
+  data(false, req("POST", "/full/3") + req("POST", "/meta/3"));
+  data(true, resp + resp);
+  ASSERT_EQ(out_.size(), 7u);
+  std::vector<std::string> paths;
+  for (const auto& e : out_) paths.push_back(call_of(e).request.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"/meta/1", "/hdr", "/full/1", "/full/2", "/meta/2", "/full/3", "/meta/3"}));
+  for (const auto& e : out_) {
+    const ApiCallEvent& a = call_of(e);
+    const bool meta = a.request.path.starts_with("/meta"), full = a.request.path.starts_with("/full") &&
+                                                                 a.request.method == "POST";
+    EXPECT_EQ(a.request.headers.empty(), meta) << a.request.path;
+    EXPECT_EQ(a.response.headers.empty(), meta) << a.request.path;
+    EXPECT_EQ(a.request_body.has_value() && !a.request_body->empty(), full) << a.request.path;
+    EXPECT_EQ(a.response.status, 200);
+    EXPECT_EQ(a.req_bytes, req(a.request.method, a.request.path).size()) << a.request.path;  // every level
+    EXPECT_EQ(a.resp_bytes, resp.size()) << a.request.path;                                 // counts every byte
+  }
+  const auto& n = mapper_->capture().counts();
+  EXPECT_EQ(n[0], 3u);
+  EXPECT_EQ(n[1], 2u);
+  EXPECT_EQ(n[2], 2u);
+}
+
+TEST(CapturePolicy, FirstMatchingRuleWinsAndEndpointRulesWaitForTheTemplate) {
+  CaptureOptions o{.level = CaptureLevel::kHeaders, .full_first = 0, .full_sample_every = 0};
+  o.rules.push_back({.level = CaptureLevel::kFull, .comms = {"pay*"}, .endpoints = {"/charge/*"}});
+  o.rules.push_back({.level = CaptureLevel::kMetadata, .ports = {8080}});
+  o.rules.push_back({.level = CaptureLevel::kFull, .binaries = {"/usr/bin/*"}});
+  const CapturePolicy p(o);
+  ProcessRef pay{.comm = "payments", .exe = "/opt/pay"}, tool{.comm = "curl", .exe = "/usr/bin/curl"};
+  ConnRef server{.role = "server", .local = {"127.0.0.1", 8080}, .remote = {"127.0.0.1", 5555}};
+  ConnRef client{.role = "client", .local = {"127.0.0.1", 5555}, .remote = {"127.0.0.1", 443}};
+  CaptureScope s = p.for_connection(pay, server);
+  EXPECT_EQ(s.level, CaptureLevel::kMetadata) << "the port rule; the endpoint rule before it waits";
+  EXPECT_EQ(p.for_call(s, "POST", "/charge/{id}", 0), CaptureLevel::kFull);
+  EXPECT_EQ(p.for_call(s, "POST", "/refund/{id}", 0), CaptureLevel::kMetadata);
+  EXPECT_EQ(p.for_connection(tool, client).level, CaptureLevel::kFull) << "the client side's port is the remote's";
+  EXPECT_EQ(p.for_connection(tool, server).level, CaptureLevel::kMetadata);
+  EXPECT_EQ(p.for_connection(pay, client).level, CaptureLevel::kHeaders) << "no rule: capture.level";
+  EXPECT_TRUE(p.may_be_full());
+  EXPECT_FALSE(CapturePolicy({.level = CaptureLevel::kMetadata}).may_be_full());
+  EXPECT_FALSE(CapturePolicy({.level = CaptureLevel::kHeaders, .full_first = 0, .full_sample_every = 0}).may_be_full());
+  EXPECT_TRUE(CapturePolicy(CaptureOptions{}).may_be_full()) << "the default samples in full";
+}
+
+TEST(CaptureConfig, LevelsAndRulesParseAndBadOnesNameTheKey) {
+  auto d = parse_config(default_config_yaml(), "<default>");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->capture.level, CaptureLevel::kHeaders);
+  EXPECT_EQ(d->capture.full_first, 20u);
+  EXPECT_EQ(d->capture.full_sample_every, 100u);
+  EXPECT_TRUE(d->capture.rules.empty());
+  auto c = parse_config("capture:\n  level: metadata\n  full_sample_every: 0\n  rules:\n"
+                        "    - {level: full, comms: [pay*], ports: [8443], endpoints: ['POST /charge/*']}\n"
+                        "    - {level: headers, uids: [1001], cgroups: [/system.slice/*]}\n",
+                        "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->capture.level, CaptureLevel::kMetadata);
+  EXPECT_EQ(c->capture.full_sample_every, 0u);
+  ASSERT_EQ(c->capture.rules.size(), 2u);
+  EXPECT_EQ(c->capture.rules[0].level, CaptureLevel::kFull);
+  EXPECT_EQ(c->capture.rules[0].ports, (std::vector<uint16_t>{8443}));
+  EXPECT_EQ(c->capture.rules[0].endpoints, (std::vector<std::string>{"POST /charge/*"}));
+  EXPECT_EQ(c->capture.rules[1].uids, (std::vector<uint32_t>{1001}));
+  auto fails = [](const std::string& yaml) {
+    auto r = parse_config(yaml, "x.yaml");
+    return r.ok() ? std::string("(accepted)") : r.error().message;
+  };
+  EXPECT_NE(fails("capture:\n  level: bodies\n").find("x.yaml:2:10: 'capture.level' must be metadata, headers or full"),
+            std::string::npos);
+  EXPECT_NE(fails("capture:\n  rules:\n    - {comms: [a]}\n").find("'capture.rules[0].level' is required"),
+            std::string::npos);
+  EXPECT_NE(fails("capture:\n  rules:\n    - {level: full}\n").find("'capture.rules[0]' selects nothing"),
+            std::string::npos);
+  EXPECT_NE(fails("capture:\n  rules:\n    - {level: full, ports: [70000]}\n")
+                .find("'capture.rules[0].ports' has port 70000"),
+            std::string::npos);
+  EXPECT_NE(fails("capture:\n  rules:\n    - {level: full, endpoints: [users]}\n")
+                .find("'capture.rules[0].endpoints' has 'users'"),
+            std::string::npos);
+  EXPECT_NE(fails("capture:\n  rules:\n    - {level: full, binary: [/x]}\n")
+                .find("x.yaml:3:21: unknown key 'capture.rules[0].binary'"),
+            std::string::npos);
+  std::string many = "capture:\n  rules:\n";
+  for (int i = 0; i < 65; ++i) many += "    - {level: full, uids: [1]}\n";
+  EXPECT_NE(fails(many).find("'capture.rules' has 65 rules; at most 64"), std::string::npos);
 }
 
 TEST(EmissionReasons, GrpcStatusesCount) {
