@@ -40,9 +40,7 @@ bool endpoint_matches(const std::string& glob, std::string_view method, std::str
 
 }  // namespace
 
-CapturePolicy::CapturePolicy(CaptureOptions o) : o_(std::move(o)) {
-  if (o_.rules.size() > 64) o_.rules.resize(64);  // the config refuses more
-}
+CapturePolicy::CapturePolicy(CaptureOptions o) : o_(std::move(o)) {}  // at most 64 rules (the config's limit)
 
 CaptureScope CapturePolicy::for_connection(const ProcessRef& p, const ConnRef& c) const {
   CaptureScope s{o_.level, 0};
@@ -77,11 +75,10 @@ CaptureLevel CapturePolicy::for_call(const CaptureScope& s, std::string_view met
 }
 
 bool CapturePolicy::may_be_full() const {
-  if (o_.level == CaptureLevel::kFull) return true;
-  if (o_.level == CaptureLevel::kHeaders && (o_.full_first || o_.full_sample_every)) return true;
-  return std::any_of(o_.rules.begin(), o_.rules.end(), [&](const CaptureRule& r) {
-    return r.level == CaptureLevel::kFull || (r.level == CaptureLevel::kHeaders && (o_.full_first || o_.full_sample_every));
-  });
+  auto full = [&](CaptureLevel l) {
+    return l == CaptureLevel::kFull || (l == CaptureLevel::kHeaders && (o_.full_first || o_.full_sample_every));
+  };
+  return full(o_.level) || std::any_of(o_.rules.begin(), o_.rules.end(), [&](const CaptureRule& r) { return full(r.level); });
 }
 
 nlohmann::json CapturePolicy::status() const {
