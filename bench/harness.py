@@ -19,15 +19,17 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 PAYLOAD_SYSCALLS = ["write", "sendto", "writev", "sendmsg", "sendmmsg", "sendfile64", "read", "recvfrom", "readv",
                     "recvmsg", "recvmmsg"]
 BPFTRACE_ALL_AGENT_PROBES = ",\n".join(
-    [f"tracepoint:syscalls:sys_enter_{c}, tracepoint:syscalls:sys_exit_{c}" for c in PAYLOAD_SYSCALLS]
+    [", ".join(f"tracepoint:syscalls:sys_exit_{c}" for c in PAYLOAD_SYSCALLS)]
     + ["tracepoint:syscalls:sys_enter_connect, tracepoint:syscalls:sys_exit_connect",
        "tracepoint:syscalls:sys_exit_accept4, tracepoint:syscalls:sys_exit_accept",
        "tracepoint:syscalls:sys_enter_close",
        "tracepoint:sched:sched_process_exec, tracepoint:sched:sched_process_fork",
        "tracepoint:sched:sched_process_exit"]) + " { @[probe] = count(); }"
 
-# The tracepoints vigild attaches, counted by the same-probes peer.
-AGENT_TRACEPOINTS = 2 * len(PAYLOAD_SYSCALLS) + 8
+# The tracepoints vigild attaches, counted by the same-probes peer: payload
+# calls at their exit only, connect at both ends, accept at exit, close at
+# entry, and the three sched tracepoints.
+AGENT_TRACEPOINTS = len(PAYLOAD_SYSCALLS) + 8
 
 BPFTRACE_SAME_PROBES = """
 tracepoint:syscalls:sys_enter_connect, tracepoint:syscalls:sys_exit_connect,

@@ -67,7 +67,7 @@ int BPF_PROG(raw_tp__sched__sched_process_exit, struct task_struct *p)
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                 \
 	int tp__syscalls__sys_enter_##name(struct trace_event_raw_sys_enter *ctx)   \
 	{                                                                           \
-		sys__enter(NR, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3]); \
+		sys__enter(NR, ctx->args[0]);                                       \
 		return 0;                                                           \
 	}
 #define SYS_EXIT(name, NR)                                                         \
@@ -83,17 +83,18 @@ SYS_BOTH(connect, VIGIL_SYS_CONNECT)
 SYS_EXIT(accept4, VIGIL_SYS_ACCEPT4)
 SYS_EXIT(accept, VIGIL_SYS_ACCEPT)
 SYS_ENTER(close, VIGIL_SYS_CLOSE)
-SYS_BOTH(write, VIGIL_SYS_WRITE)
-SYS_BOTH(sendto, VIGIL_SYS_SENDTO)
-SYS_BOTH(writev, VIGIL_SYS_WRITEV)
-SYS_BOTH(sendmsg, VIGIL_SYS_SENDMSG)
-SYS_BOTH(sendmmsg, VIGIL_SYS_SENDMMSG)
-SYS_BOTH(sendfile64, VIGIL_SYS_SENDFILE64)
-SYS_BOTH(read, VIGIL_SYS_READ)
-SYS_BOTH(recvfrom, VIGIL_SYS_RECVFROM)
-SYS_BOTH(readv, VIGIL_SYS_READV)
-SYS_BOTH(recvmsg, VIGIL_SYS_RECVMSG)
-SYS_BOTH(recvmmsg, VIGIL_SYS_RECVMMSG)
+/* Payload calls: at their exit only (see sys__payload_exit). */
+SYS_EXIT(write, VIGIL_SYS_WRITE)
+SYS_EXIT(sendto, VIGIL_SYS_SENDTO)
+SYS_EXIT(writev, VIGIL_SYS_WRITEV)
+SYS_EXIT(sendmsg, VIGIL_SYS_SENDMSG)
+SYS_EXIT(sendmmsg, VIGIL_SYS_SENDMMSG)
+SYS_EXIT(sendfile64, VIGIL_SYS_SENDFILE64)
+SYS_EXIT(read, VIGIL_SYS_READ)
+SYS_EXIT(recvfrom, VIGIL_SYS_RECVFROM)
+SYS_EXIT(readv, VIGIL_SYS_READV)
+SYS_EXIT(recvmsg, VIGIL_SYS_RECVMSG)
+SYS_EXIT(recvmmsg, VIGIL_SYS_RECVMMSG)
 
 /* ---- TLS plaintext ---------------------------------------------------- */
 

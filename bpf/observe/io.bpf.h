@@ -1,6 +1,7 @@
-/* Payload of read/write-family syscalls on tracked sockets: the arguments at
- * entry (per thread), the bytes at exit, copied for connections whose first
- * bytes look like HTTP. */
+/* Payload of read/write-family syscalls on tracked sockets, looked at once,
+ * at the call's exit: its arguments are still in the task's saved user
+ * registers, and its return value says how many bytes moved. The bytes are
+ * copied for connections whose first bytes look like HTTP. */
 #ifndef VIGIL_OBSERVE_IO_BPF_H
 #define VIGIL_OBSERVE_IO_BPF_H
 
@@ -10,61 +11,26 @@
 /* readv/writev/sendmsg/recvmsg: iovecs copied per call (verifier loop bound). */
 #define VIGIL_MAX_IOV 8
 
-/* Returns the thread's pending slot when the call's bytes are to be looked at
- * on exit, else NULL. */
-static __always_inline struct vigil_io_args *io__enter(__s32 fd, __u64 buf, __u64 iovcnt, __u32 direction)
-{
-	struct vigil_conn_key key;
-	struct vigil_conn_value *val;
-	struct vigil_io_args *slot;
-	__u64 pid_tgid;
-
-	if (capture_bytes == 0)
-		return NULL;
-	pid_tgid = bpf_get_current_pid_tgid();
-	key.pid = pid_tgid >> 32;
-	key.fd = fd;
-	/* Files, pipes and untracked sockets stop here, most of them at the filter
-	 * in front of `conns` (one array access), the rest after the hash lookup. A
-	 * socket older than the agent met inside a TLS call is tracked from here
-	 * (user space tells client from server). */
-	val = conn_filter__maybe(&key) ? bpf_map_lookup_elem(&conns, &key) : NULL;
-	if (!val || val->conn_id == 0) {
-		val = conn__adopt(&key, val, !val && tls_enabled && tls__in_call() ? VIGIL_ROLE_UNKNOWN : CONN_UNTRACKED);
-		if (!val)
-			return NULL;
-	}
-	/* Connections known to carry neither HTTP nor TLS skip the TLS slot lookup. */
-	if (tls_enabled && val->l7 != VIGIL_L7_OTHER && tls__on_socket_io(key.pid, fd, direction))
-		return NULL; /* the records of a TLS call: its plaintext is what we report */
-	/* TCP byte counts come from tcp_sock: nothing left to do once the payload
-	 * is known not to interest us. UDP keeps counting here. */
-	if (l7__skip(val->l7) && val->tuple.proto == VIGIL_PROTO_TCP)
-		return NULL;
-	slot = bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0,
-				    BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!slot)
-		return NULL;
-	slot->buf = buf;
-	slot->iovcnt = iovcnt;
-	slot->fd = fd;
-	slot->direction = direction;
-	slot->tls_write = 0;
-	slot->mmsg = 0;
-	return slot;
-}
+/* How a call's buffer is given. */
+enum io_kind {
+	IO_FLAT,   /* buf, count */
+	IO_IOV,    /* struct iovec *, count of them */
+	IO_MSGHDR, /* struct user_msghdr * */
+	IO_MMSG,   /* struct mmsghdr *, the call returns how many messages moved */
+	IO_NONE,   /* sendfile: the bytes never pass through user memory */
+};
 
 /* Messages of one sendmmsg/recvmmsg whose byte counts are summed (verifier loop
  * bound; the kernel caps vlen at UIO_MAXIOV = 1024). A larger batch counts its
  * first VIGIL_MAX_MMSG messages. */
 #define VIGIL_MAX_MMSG 64
 
-/* The bytes moved by the first `n` messages of an mmsghdr vector; `args` is
+/* The bytes moved by the first `n` messages of an mmsghdr vector; `*buf` is
  * left pointing at the first message's iovecs (the payload looked at) and
  * `first_len` is that message's length (its buffers may be longer). */
-static __always_inline long io__mmsg_done(struct vigil_io_args *args, long n, __u32 *first_len)
+static __always_inline long io__mmsg_done(__u64 *buf, __u64 *iovcnt, long n, __u32 *first_len)
 {
-	struct mmsghdr *vec = (struct mmsghdr *)args->buf;
+	struct mmsghdr *vec = (struct mmsghdr *)*buf;
 	struct mmsghdr first;
 	long total;
 	__u32 len;
@@ -79,8 +45,8 @@ static __always_inline long io__mmsg_done(struct vigil_io_args *args, long n, __
 		total += len;
 	}
 	/* No iovec: counted, not captured. */
-	args->buf = first.msg_hdr.msg_iovlen ? (__u64)first.msg_hdr.msg_iov : 0;
-	args->iovcnt = first.msg_hdr.msg_iovlen;
+	*buf = first.msg_hdr.msg_iovlen ? (__u64)first.msg_hdr.msg_iov : 0;
+	*iovcnt = first.msg_hdr.msg_iovlen;
 	return total;
 }
 
@@ -139,40 +105,79 @@ discard:
 	bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 }
 
-static __always_inline void io__exit(long ret)
+/* A payload call on `fd` returned `ret`. Files, pipes and untracked sockets
+ * stop at the filter in front of `conns` (one array access), the rest after
+ * the hash lookup; a call that moved nothing stops before any lookup, unless
+ * the thread is inside a TLS call (its socket I/O names the call's fd). */
+static __always_inline void io__done(__s32 fd, __u64 buf, __u64 count, __u32 direction, enum io_kind kind,
+				     long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct vigil_io_args *pending, args;
 	struct vigil_conn_value *val;
 	struct vigil_conn_key key;
 	struct vigil_data_event *e;
 	struct data_meta m = {};
+	struct user_msghdr msg;
+	__u64 iovcnt = 0;
 	__u32 want, captured;
 	__u32 first_len = 0xffffffff; /* sendmmsg/recvmmsg: only the first message is looked at */
+	struct vigil_tls_args *tls;
 
-	pending = bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0, 0);
-	if (!pending || pending->direction == 0)
+	if (capture_bytes == 0)
 		return;
-	args = *pending;
-	pending->direction = 0; /* consumed */
-	if (ret <= 0)
+	tls = tls_enabled ? tls__slot() : NULL;
+	if (ret <= 0 && !tls)
 		return;
-	/* sendmmsg/recvmmsg return a count of messages: the bytes are in the vector. */
-	if (args.mmsg) {
-		ret = io__mmsg_done(&args, ret, &first_len);
-		if (ret <= 0)
+	key.pid = bpf_get_current_pid_tgid() >> 32;
+	key.fd = fd;
+	/* A socket older than the agent met inside a TLS call is tracked from
+	 * here (user space tells client from server). */
+	val = conn_filter__maybe(&key) ? bpf_map_lookup_elem(&conns, &key) : NULL;
+	if (!val || val->conn_id == 0) {
+		val = conn__adopt(&key, val, !val && tls__in_call(tls) ? VIGIL_ROLE_UNKNOWN : CONN_UNTRACKED);
+		if (!val)
 			return;
 	}
-	key.pid = pid_tgid >> 32;
-	key.fd = args.fd;
-	val = bpf_map_lookup_elem(&conns, &key);
-	if (!val)
-		return;
-	if (args.tls_write) {
-		tls__write_done(val, args.fd);
-		return;
+	/* Connections known to carry neither HTTP nor TLS skip the TLS slot. */
+	if (tls && val->l7 != VIGIL_L7_OTHER) {
+		switch (tls__on_socket_io(tls, key.pid, fd, direction)) {
+		case TLS_IO_WRITE: /* an SSL_write's records went out: its plaintext once */
+			if (ret > 0)
+				tls__write_done(tls, val, fd);
+			return;
+		case TLS_IO_RECORDS: /* the records of a TLS call: its plaintext is what we report */
+			return;
+		case TLS_IO_NONE:
+			break;
+		}
 	}
-	m.offset = __sync_fetch_and_add(args.direction == VIGIL_DIR_EGRESS ? &val->tx_bytes : &val->rx_bytes,
+	if (ret <= 0)
+		return;
+	/* TCP byte counts come from tcp_sock: nothing left to do once the payload
+	 * is known not to interest us. UDP keeps counting here. */
+	if (l7__skip(val->l7) && val->tuple.proto == VIGIL_PROTO_TCP)
+		return;
+	switch (kind) {
+	case IO_FLAT:
+	case IO_NONE:
+		break;
+	case IO_IOV:
+		iovcnt = count;
+		break;
+	case IO_MSGHDR:
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)buf) != 0)
+			return;
+		buf = (__u64)msg.msg_iov;
+		iovcnt = msg.msg_iovlen ? msg.msg_iovlen : 1;
+		break;
+	case IO_MMSG: /* the call returned a count of messages: the bytes are in the vector */
+		ret = io__mmsg_done(&buf, &iovcnt, ret, &first_len);
+		if (ret <= 0)
+			return;
+		break;
+	}
+	if (kind == IO_NONE)
+		buf = 0;
+	m.offset = __sync_fetch_and_add(direction == VIGIL_DIR_EGRESS ? &val->tx_bytes : &val->rx_bytes,
 					(__u64)ret);
 	if (l7__skip(val->l7))
 		return;
@@ -181,33 +186,33 @@ static __always_inline void io__exit(long ret)
 	if (val->l7 != VIGIL_L7_UNKNOWN && data__ring_full())
 		return;
 	m.length = ret;
-	m.fd = args.fd;
-	m.direction = args.direction;
+	m.fd = fd;
+	m.direction = direction;
 	want = ret < capture_bytes ? ret : capture_bytes;
 	if (want > first_len)
 		want = first_len;
 	if (want > VIGIL_MAX_CAPTURE)
 		want = VIGIL_MAX_CAPTURE;
-	if (args.buf != 0 && args.iovcnt == 0 && want <= VIGIL_SMALL_PAYLOAD) {
-		io__emit_small(val, &m, args.buf, want);
+	if (buf != 0 && iovcnt == 0 && want <= VIGIL_SMALL_PAYLOAD) {
+		io__emit_small(val, &m, buf, want);
 		return;
 	}
 	e = data__scratch();
 	if (!e)
 		return;
 
-	if (args.buf == 0) {
-		/* sendfile: the bytes never pass through user memory. An empty record
-		 * keeps the stream's offsets honest (user space sees an explicit gap). */
+	if (buf == 0) {
+		/* sendfile: an empty record keeps the stream's offsets honest (user
+		 * space sees an explicit gap). */
 		if (val->l7 == VIGIL_L7_UNKNOWN)
 			return;
 		captured = 0;
-	} else if (args.iovcnt == 0) {
-		if (bpf_probe_read_user(e->data, want, (void *)args.buf) != 0)
+	} else if (iovcnt == 0) {
+		if (bpf_probe_read_user(e->data, want, (void *)buf) != 0)
 			return;
 		captured = want;
 	} else {
-		captured = io__copy_iov(e, args.buf, args.iovcnt, want);
+		captured = io__copy_iov(e, buf, iovcnt, want);
 	}
 	if (val->l7 == VIGIL_L7_UNKNOWN) {
 		if (captured < 4)

@@ -83,15 +83,6 @@ struct {
 	__type(value, struct vigil_data_event);
 } data_scratch SEC(".maps");
 
-/* Per-thread slot for the syscall in flight: task storage, not a global hash,
- * because every read/write on a tracked socket passes through it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct vigil_io_args);
-} pending_io SEC(".maps");
-
 /* The TLS library call in flight on a thread (see tls__enter). */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);

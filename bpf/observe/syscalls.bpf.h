@@ -53,16 +53,10 @@ static __always_inline void sys__exit_connect(long ret)
 	conn__track(saved, VIGIL_ROLE_CLIENT);
 }
 
-/* Entry of syscall `nr` with its first four arguments. Payload calls work out
- * their buffer here and reach io__enter once. */
-static __always_inline void sys__enter(long nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
+/* Entry of syscall `nr` with its first argument: only connect (its fd, for
+ * the exit) and close (the fd is gone by the exit) are looked at here. */
+static __always_inline void sys__enter(long nr, __u64 a0)
 {
-	__u32 direction = VIGIL_DIR_INGRESS;
-	__u64 buf = a1, iovcnt = 0;
-	bool mmsg = false;
-	struct user_msghdr msg;
-	struct vigil_io_args *slot;
-
 	switch (nr) {
 	case VIGIL_SYS_CONNECT:
 		sys__enter_connect((__s32)a0);
@@ -70,58 +64,71 @@ static __always_inline void sys__enter(long nr, __u64 a0, __u64 a1, __u64 a2, __
 	case VIGIL_SYS_CLOSE:
 		conn__closed((__s32)a0);
 		return;
-	case VIGIL_SYS_WRITE:
-	case VIGIL_SYS_SENDTO:
-		direction = VIGIL_DIR_EGRESS;
-		break;
-	case VIGIL_SYS_SENDFILE64: /* out_fd; the bytes never pass through user memory */
-		direction = VIGIL_DIR_EGRESS;
-		buf = 0;
-		break;
-	case VIGIL_SYS_WRITEV:
-		direction = VIGIL_DIR_EGRESS;
-		iovcnt = a2;
-		break;
-	case VIGIL_SYS_READ:
-		break;
-	case VIGIL_SYS_READV:
-		iovcnt = a2;
-		break;
-	/* MSG_PEEK reads bytes that the next read returns again: not stream progress. */
-	case VIGIL_SYS_RECVFROM:
-		if (a3 & MSG_PEEK)
-			return;
-		break;
-	case VIGIL_SYS_SENDMSG:
-	case VIGIL_SYS_RECVMSG:
-		if (nr == VIGIL_SYS_SENDMSG)
-			direction = VIGIL_DIR_EGRESS;
-		else if (a2 & MSG_PEEK)
-			return;
-		if (capture_bytes == 0 || bpf_probe_read_user(&msg, sizeof(msg), (void *)a1) != 0)
-			return;
-		buf = (__u64)msg.msg_iov;
-		iovcnt = msg.msg_iovlen ? msg.msg_iovlen : 1;
-		break;
-	/* DNS resolvers send A and AAAA queries in one sendmmsg: a vector of struct
-	 * mmsghdr, whose msg_len the kernel fills in per message. */
-	case VIGIL_SYS_SENDMMSG:
-	case VIGIL_SYS_RECVMMSG:
-		if (nr == VIGIL_SYS_SENDMMSG)
-			direction = VIGIL_DIR_EGRESS;
-		else if (a3 & MSG_PEEK)
-			return;
-		if ((__u32)a2 == 0)
-			return;
-		iovcnt = (__u32)a2;
-		mmsg = true;
-		break;
 	default:
 		return;
 	}
-	slot = io__enter((__s32)a0, buf, iovcnt, direction);
-	if (slot && mmsg)
-		slot->mmsg = 1;
+}
+
+/* Exit of a payload call: its arguments are read from the task's saved user
+ * registers (rdi, rsi, rdx, r10 on x86_64), which these calls leave as they
+ * were. The per-syscall tracepoints do not fire for 32-bit (compat) calls
+ * (ARCH_TRACE_IGNORE_COMPAT_SYSCALLS), so the registers are always the 64-bit
+ * convention's. MSG_PEEK reads bytes that the next read returns again: not
+ * stream progress. */
+static __always_inline void sys__payload_exit(long nr, long ret)
+{
+	struct pt_regs *regs;
+	__u64 a0, a1, a2, a3;
+
+	if (capture_bytes == 0)
+		return;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	a0 = regs->di;
+	a1 = regs->si;
+	a2 = regs->dx;
+	switch (nr) {
+	case VIGIL_SYS_WRITE:
+	case VIGIL_SYS_SENDTO:
+		io__done((__s32)a0, a1, a2, VIGIL_DIR_EGRESS, IO_FLAT, ret);
+		return;
+	case VIGIL_SYS_WRITEV:
+		io__done((__s32)a0, a1, a2, VIGIL_DIR_EGRESS, IO_IOV, ret);
+		return;
+	case VIGIL_SYS_SENDMSG:
+		io__done((__s32)a0, a1, 0, VIGIL_DIR_EGRESS, IO_MSGHDR, ret);
+		return;
+	case VIGIL_SYS_SENDMMSG:
+		io__done((__s32)a0, a1, (__u32)a2, VIGIL_DIR_EGRESS, IO_MMSG, ret);
+		return;
+	case VIGIL_SYS_SENDFILE64: /* out_fd */
+		io__done((__s32)a0, 0, 0, VIGIL_DIR_EGRESS, IO_NONE, ret);
+		return;
+	case VIGIL_SYS_READ:
+		io__done((__s32)a0, a1, a2, VIGIL_DIR_INGRESS, IO_FLAT, ret);
+		return;
+	case VIGIL_SYS_READV:
+		io__done((__s32)a0, a1, a2, VIGIL_DIR_INGRESS, IO_IOV, ret);
+		return;
+	case VIGIL_SYS_RECVFROM:
+		a3 = regs->r10;
+		if (a3 & MSG_PEEK)
+			return;
+		io__done((__s32)a0, a1, a2, VIGIL_DIR_INGRESS, IO_FLAT, ret);
+		return;
+	case VIGIL_SYS_RECVMSG:
+		if (a2 & MSG_PEEK)
+			return;
+		io__done((__s32)a0, a1, 0, VIGIL_DIR_INGRESS, IO_MSGHDR, ret);
+		return;
+	case VIGIL_SYS_RECVMMSG:
+		a3 = regs->r10;
+		if (a3 & MSG_PEEK)
+			return;
+		io__done((__s32)a0, a1, (__u32)a2, VIGIL_DIR_INGRESS, IO_MMSG, ret);
+		return;
+	default:
+		return;
+	}
 }
 
 static __always_inline void sys__exit(long nr, long ret)
@@ -134,20 +141,8 @@ static __always_inline void sys__exit(long nr, long ret)
 	case VIGIL_SYS_ACCEPT4:
 		conn__accepted(ret);
 		return;
-	case VIGIL_SYS_READ:
-	case VIGIL_SYS_WRITE:
-	case VIGIL_SYS_READV:
-	case VIGIL_SYS_WRITEV:
-	case VIGIL_SYS_SENDFILE64:
-	case VIGIL_SYS_SENDTO:
-	case VIGIL_SYS_RECVFROM:
-	case VIGIL_SYS_SENDMSG:
-	case VIGIL_SYS_RECVMSG:
-	case VIGIL_SYS_SENDMMSG:
-	case VIGIL_SYS_RECVMMSG:
-		io__exit(ret);
-		return;
 	default:
+		sys__payload_exit(nr, ret);
 		return;
 	}
 }

@@ -8,23 +8,29 @@
 #include "observe/ring.bpf.h"
 #include "observe/sock.bpf.h"
 
-static __always_inline bool tls__in_call(void)
+/* The thread's TLS slot: NULL until it first entered a TLS library call. */
+static __always_inline struct vigil_tls_args *tls__slot(void)
 {
-	struct vigil_tls_args *t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
+	return bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
+}
+
+static __always_inline bool tls__in_call(const struct vigil_tls_args *t)
+{
 	return t && t->op != VIGIL_TLS_NONE;
 }
 
-/* A socket syscall on a tracked socket inside a TLS library call: it names the
- * call's fd. An SSL_write's plaintext is reported when its syscall succeeds.
- * True when the syscall belongs to a TLS call. */
-static __always_inline bool tls__on_socket_io(__u32 pid, __s32 fd, __u32 direction)
-{
-	struct vigil_tls_args *t;
-	struct vigil_io_args *slot;
+/* What a socket syscall is to the thread's TLS calls. */
+enum tls_io {
+	TLS_IO_NONE,    /* not part of a TLS call: its bytes are the stream's */
+	TLS_IO_RECORDS, /* the records of a TLS call: its plaintext is what is reported */
+	TLS_IO_WRITE,   /* the records of an SSL_write not yet reported: report it if they went out */
+};
 
-	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
-	if (!t)
-		return false;
+/* A socket syscall on a tracked socket by a thread with TLS slot `t`: inside a
+ * TLS library call it names the call's fd. */
+static __always_inline enum tls_io tls__on_socket_io(struct vigil_tls_args *t, __u32 pid, __s32 fd,
+						     __u32 direction)
+{
 	/* An SSL_write whose record already went out is over: without a return
 	 * probe its slot lingers, and must not claim another socket's I/O. */
 	if (t->op == VIGIL_TLS_WRITE && t->emitted)
@@ -32,7 +38,7 @@ static __always_inline bool tls__on_socket_io(__u32 pid, __s32 fd, __u32 directi
 	if (t->op == VIGIL_TLS_NONE) {
 		if (direction == VIGIL_DIR_INGRESS)
 			t->last_read_fd1 = fd + 1;
-		return false;
+		return TLS_IO_NONE;
 	}
 	if (t->fd != fd) {
 		struct vigil_ssl_key k = { .pid = pid, .ssl = t->ssl };
@@ -41,19 +47,9 @@ static __always_inline bool tls__on_socket_io(__u32 pid, __s32 fd, __u32 directi
 		if (!known || *known != fd) /* an LRU update costs more than this lookup */
 			bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
 	}
-	if (t->op == VIGIL_TLS_WRITE && !t->emitted && direction == VIGIL_DIR_EGRESS) {
-		slot = bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0,
-					    BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (slot) {
-			slot->buf = 0;
-			slot->iovcnt = 0;
-			slot->fd = fd;
-			slot->direction = VIGIL_DIR_EGRESS;
-			slot->tls_write = 1;
-			slot->mmsg = 0;
-		}
-	}
-	return true;
+	if (t->op == VIGIL_TLS_WRITE && !t->emitted && direction == VIGIL_DIR_EGRESS)
+		return TLS_IO_WRITE;
+	return TLS_IO_RECORDS;
 }
 
 /* Reports `len` plaintext bytes at `buf` of a TLS connection. Plaintext has
@@ -93,13 +89,11 @@ static __always_inline void tls__emit(struct vigil_conn_value *val, __s32 fd, __
 }
 
 /* The socket write inside an SSL_write succeeded: its plaintext goes out once. */
-static __always_inline void tls__write_done(struct vigil_conn_value *val, __s32 fd)
+static __always_inline void tls__write_done(struct vigil_tls_args *t, struct vigil_conn_value *val, __s32 fd)
 {
-	struct vigil_tls_args *t;
 	__u64 n;
 
-	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
-	if (!t || t->op != VIGIL_TLS_WRITE || t->emitted)
+	if (t->op != VIGIL_TLS_WRITE || t->emitted)
 		return;
 	t->emitted = 1;
 	n = t->num;
@@ -159,7 +153,7 @@ static __always_inline int tls__returned(long n, bool ex, __u8 op)
 	struct vigil_conn_key key;
 	__u64 got = 0;
 
-	t = bpf_task_storage_get(&tls_pending, bpf_get_current_task_btf(), 0, 0);
+	t = tls__slot();
 	if (!t || t->op != op)
 		return 0;
 	t->op = VIGIL_TLS_NONE;

@@ -170,8 +170,10 @@ class AgentE2E(AgentCase):
         s = self.agent.status()
         self.assertEqual(s["agent"], "vigild")
         names = {p["name"] for p in s["programs"]}
-        # process + connection lifecycle (8) and payload capture (11 syscalls, enter and exit)
-        self.assertEqual(len(names), 30, names)
+        # process + connection lifecycle (8) and payload capture (11 syscalls, at their exit only)
+        self.assertEqual(len(names), 19, names)
+        self.assertFalse({n for n in names if n.startswith("tp__syscalls__sys_enter_")} -
+                         {"tp__syscalls__sys_enter_connect", "tp__syscalls__sys_enter_close"}, names)
         self.assertIn("tp__syscalls__sys_exit_sendmmsg", names)
         self.assertIn("tp__syscalls__sys_exit_connect", names)
         self.assertIn("tp__syscalls__sys_exit_recvfrom", names)
@@ -242,7 +244,7 @@ class Lifecycle(unittest.TestCase):
         try:
             agent.start()
             ours = {p["id"] for p in agent.status()["programs"]}
-            self.assertEqual(len(ours), 30)
+            self.assertEqual(len(ours), 19)
             self.assertTrue(ours <= bpf_prog_ids())
             self.assertFalse(ours & before)
             agent.stop(sig)

@@ -317,6 +317,9 @@ class GoTls(AgentAndNginx):
         # (a registration after idle waits for an RCU grace period, 7-18 ms here): counted,
         # not required. The probes stay on the file: the next run is seen from its start.
         self.go_client(exe, f"/api/go/{name}/first", 3)
+        # The exec is read on the agent's next poll (up to 20 ms) and attached after it, so
+        # a second run started at once can be over before then too: wait for the attach.
+        wait_until(lambda: any(l["path"] == exe and l["attached"] for l in self.agent.status()["tls"]), 10)
         self.go_client(exe, f"/api/go/{name}/again", 3)
         prefix = f"/api/go/{name}/again/"
         calls = self.go_calls(prefix, 6)

@@ -170,16 +170,6 @@ struct vigil_pid_fds {
 	__u32 _pad;
 };
 
-/* A read/write-family syscall on a tracked socket, between enter and exit. */
-struct vigil_io_args {
-	__u64 buf;    /* user buffer, or struct iovec * when iovcnt > 0 */
-	__u64 iovcnt; /* 0 for a flat buffer */
-	__s32 fd;
-	__u16 direction;
-	__u8 tls_write; /* the syscall carries an SSL_write's records: emit its plaintext at exit */
-	__u8 mmsg;      /* sendmmsg/recvmmsg: buf is a struct mmsghdr vector of iovcnt messages */
-};
-
 /* A TLS library call in flight on a thread (task storage), from its entry
  * uprobe to the socket syscall it makes (which names the fd) and, for reads,
  * its return probe (which knows how many plaintext bytes there are). */
@@ -217,7 +207,6 @@ VIGIL_ABI_ASSERT(VIGIL_OFFSET(struct vigil_data_event, data) == 56 + 8 + 8 + 4 +
 VIGIL_ABI_ASSERT(sizeof(struct vigil_conn_key) == 8);
 VIGIL_ABI_ASSERT(sizeof(struct vigil_conn_value) == 104);
 VIGIL_ABI_ASSERT(sizeof(struct vigil_pid_fds) == 4 * VIGIL_PID_FD_SLOTS + 8);
-VIGIL_ABI_ASSERT(sizeof(struct vigil_io_args) == 24);
 VIGIL_ABI_ASSERT(sizeof(struct vigil_tls_args) == 40);
 VIGIL_ABI_ASSERT(sizeof(struct vigil_ssl_key) == 16);
 
