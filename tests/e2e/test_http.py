@@ -320,5 +320,68 @@ class CaptureLevels(HttpHelpers, AgentAndNginx):
         self.assertEqual(capture["calls"], {"metadata": 4, "headers": 2, "full": 4}, capture)
 
 
+STREAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools", "http1_stream.py")
+
+
+class NothingLostOrDoubled(AgentCase):
+    """Issue 28: one keep-alive connection between two processes (tools/http1_stream.py)
+    whose messages are written the awkward ways: a request in 7 writes and its response
+    in 40, two requests in one write answered in one write, a 1 MiB response body and a
+    1 MiB request body, each followed by a small call. The sequence runs three times on the
+    same connection, at capture level headers, full and metadata (rules per endpoint), so the
+    level switches mid-stream. Each side reports every call exactly once, with the byte counts
+    the client counted on the wire."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.agent = None
+        if os.geteuid() != 0:
+            return
+        from vigil_e2e import Agent
+        cls.agent = Agent(extra_config=textwrap.dedent("""\
+            capture:
+              bodies: true
+              full_first: 0
+              full_sample_every: 0
+              rules:
+                - {level: full, endpoints: ["/nl/full/*", "/nl/full/*/*"]}
+                - {level: metadata, endpoints: ["/nl/meta/*", "/nl/meta/*/*"]}
+            """)).start()
+
+    def test_awkward_writes_pipelining_and_large_bodies_at_every_level(self):
+        server = Process([PY, STREAM, "server"], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(server.proc.stdout.close)
+        self.addCleanup(server.stop)
+        port = int(server.proc.stdout.readline())
+        client = subprocess.Popen([PY, STREAM, "client", str(port), "/nl/hdr,/nl/full,/nl/meta"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = client.communicate(timeout=60)
+        self.assertEqual(client.returncode, 0, err)
+        want = sorted(tuple(x) for x in json.loads(out))
+        self.assertEqual(len(want), 21)
+        wait_until(lambda: len(self.calls("/nl/")) >= 2 * len(want), 20)
+        calls = self.calls("/nl/")
+        for role, pid in (("client", client.pid), ("server", server.pid)):
+            side = [c for c in calls if c["role"] == role]
+            got = sorted((c["request"]["method"], c["request"]["path"], c["response"]["status"], c["req_bytes"],
+                          c["resp_bytes"]) for c in side)
+            self.assertEqual(got, want, role)
+            self.assertEqual({c["process"]["pid"] for c in side}, {pid}, role)
+            self.assertEqual(len({c["conn"]["id"] for c in side}), 1, role)
+            for c in side:
+                path = c["request"]["path"]
+                level = path.split("/")[2]
+                self.assertEqual("headers" in c["request"], level != "meta", c)
+                self.assertEqual("body" in c["response"], level == "full", c)
+                if path == "/nl/full/split":  # reassembled from 40 writes
+                    self.assertEqual(c["response"]["body"], '{"split":"' + "x" * 150 + '"}', c)
+                if path.endswith("/big") or path.endswith("/upload"):
+                    self.assertTrue(c["truncated"], c)  # past the capture cap: counted, not copied
+                else:
+                    self.assertFalse(c["truncated"], c)
+        capture = self.agent.status()["counters"]["http"]["capture"]
+        self.assertEqual(capture["calls"], {"metadata": 14, "headers": 14, "full": 14}, capture)
+
+
 if __name__ == "__main__":
     unittest.main()
