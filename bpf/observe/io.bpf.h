@@ -183,7 +183,7 @@ static __always_inline void io__done(__s32 fd, __u64 buf, __u64 count, __u32 dir
 		return;
 	/* The offset above already moved, so a drop here shows user space a gap,
 	 * never spliced streams. */
-	if (val->l7 != VIGIL_L7_UNKNOWN && data__ring_full())
+	if (val->l7 != VIGIL_L7_UNKNOWN && data__ring_full(&m))
 		return;
 	m.length = ret;
 	m.fd = fd;

@@ -21,20 +21,33 @@ static __always_inline void *event__reserve(__u64 size)
  * time there when every record past the mark woke the agent). The agent polls on a
  * 20 ms timer anyway, so a record wakes it only when it carries the ring across
  * VIGIL_WAKEUP_BYTES, and every record does only once half the ring is taken (a
- * crossing missed between two CPUs waits for the timer at most). `size` is the
- * record's; `queued`: the ring already holds it (reserved), else it is added after. */
-#define VIGIL_WAKEUP_BYTES (256 * 1024)
+ * crossing missed between two CPUs waits for the timer at most). At the bench's
+ * ~150 MB/s of records a 256 KiB mark woke the agent every 1.7 ms; 2 MiB wakes it
+ * about every 13 ms, still inside the timer, for 10% less BPF time per request
+ * (bench/results/issue28-exit-only.md). `before`: the ring's unread bytes before
+ * the record of `size` bytes. */
+#define VIGIL_WAKEUP_BYTES (2048 * 1024)
 #define VIGIL_RINGBUF_HDR 8
+static __always_inline __u64 event__wakeup_after(__u64 before, __u64 size)
+{
+	__u64 after = before + size + VIGIL_RINGBUF_HDR;
+
+	if (after < VIGIL_WAKEUP_BYTES)
+		return BPF_RB_NO_WAKEUP;
+	if (before < VIGIL_WAKEUP_BYTES || after >= bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+/* The same, the ring's fill read now; `queued`: the ring already holds the
+ * record (reserved), else it is added after. */
 static __always_inline __u64 event__wakeup_flags(__u64 size, bool queued)
 {
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u64 before = queued && avail >= size + VIGIL_RINGBUF_HDR ? avail - size - VIGIL_RINGBUF_HDR : avail;
 
-	if (before + size + VIGIL_RINGBUF_HDR < VIGIL_WAKEUP_BYTES)
-		return BPF_RB_NO_WAKEUP;
-	if (before < VIGIL_WAKEUP_BYTES || avail >= bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2)
-		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
+	if (queued)
+		avail = avail >= size + VIGIL_RINGBUF_HDR ? avail - size - VIGIL_RINGBUF_HDR : 0;
+	return event__wakeup_after(avail, size);
 }
 
 static __always_inline void event__submit_sized(void *e, __u64 size)
@@ -56,14 +69,22 @@ struct data_meta {
 	__u8 direction;
 	__u8 l7;
 	__u8 tls; /* the library's number for TLS plaintext, else 0 */
+	__u8 ring_known; /* ring_before was read (data__ring_full) */
+	__u64 ring_before; /* the ring's unread bytes before this record: read once per
+			    * record, the consumer's position being a line the agent writes */
 };
 
-/* The agent is behind: payload is dropped before paying for its copy. */
-static __always_inline bool data__ring_full(void)
+/* The agent is behind: payload is dropped before paying for its copy. Else the
+ * fill read here is kept in `m` for the wakeup decision. */
+static __always_inline bool data__ring_full(struct data_meta *m)
 {
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + sizeof(struct vigil_data_event) <=
-	    bpf_ringbuf_query(&events, BPF_RB_RING_SIZE))
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	if (avail + sizeof(struct vigil_data_event) <= bpf_ringbuf_query(&events, BPF_RB_RING_SIZE)) {
+		m->ring_before = avail;
+		m->ring_known = 1;
 		return false;
+	}
 	lost__inc(&lost, VIGIL_LOST_DATA_RINGBUF);
 	return true;
 }
@@ -116,14 +137,16 @@ static __always_inline void data__submit(struct vigil_data_event *e, const struc
 	e->l7 = m->l7;
 	e->tls = m->tls;
 	if (in_ring) {
-		event__submit_sized(e, VIGIL_SMALL_RECORD);
+		bpf_ringbuf_submit(e, m->ring_known ? event__wakeup_after(m->ring_before, VIGIL_SMALL_RECORD)
+						    : event__wakeup_flags(VIGIL_SMALL_RECORD, true));
 		return;
 	}
 	if (captured > VIGIL_MAX_CAPTURE)
 		return;
 	__u64 size = offsetof(struct vigil_data_event, data) + captured;
 
-	if (bpf_ringbuf_output(&events, e, size, event__wakeup_flags(size, false)) != 0)
+	if (bpf_ringbuf_output(&events, e, size,
+			       m->ring_known ? event__wakeup_after(m->ring_before, size) : event__wakeup_flags(size, false)) != 0)
 		lost__inc(&lost, VIGIL_LOST_DATA_RINGBUF);
 }
 

@@ -65,7 +65,7 @@ static __always_inline void tls__emit(struct vigil_conn_value *val, __s32 fd, __
 	val->tls = lib;
 	if (val->tls_l7 == VIGIL_L7_OTHER)
 		return;
-	if (val->tls_l7 != VIGIL_L7_UNKNOWN && data__ring_full())
+	if (val->tls_l7 != VIGIL_L7_UNKNOWN && data__ring_full(&m))
 		return;
 	e = data__scratch();
 	if (!e)
