@@ -277,7 +277,7 @@ void expect_classes(SensitiveScanner& s, const std::string& name) {
       {"AKIAIOSFODNN7EXAMPLEX", 0},
       {"key=AIzaSyA1234567890abcdefghijklmnopqrstuv", bit(kGcpApiKey)},
       {"ghp_abcdefghijklmnopqrstuvwxyz0123456789", bit(kGithubToken)},
-      {"sk_live_abcdefghijklmnopqrstuvwx", bit(kStripeKey)},
+      {"sk_live_4eC39HqLyjWDarjtT1zdp7dc", bit(kStripeKey)},
       {"-----BEGIN RSA PRIVATE KEY-----\nMIIE", bit(kPrivateKey)},
       {"-----BEGIN PUBLIC KEY-----", 0},
       {R"({"Password": "x"})", bit(kPasswordField)},
