@@ -772,6 +772,19 @@ def tls_uprobe_section(out):
     return rows
 
 
+def sensitive_section():
+    """Issue 29: precision and recall per sensitive-data class on tests/unit/data/sensitive/corpus.tsv,
+    as the unit test that gates them prints it."""
+    out = subprocess.run([os.path.join(BIN, "vigil_unit_tests"), "--gtest_filter=SensitiveCorpus.*"],
+                         capture_output=True, text=True).stdout
+    table = [l for l in out.splitlines() if l.startswith("|")]
+    misses = [l for l in out.splitlines() if l.startswith("corpus.tsv:")]
+    return ["", "## Sensitive data classes (corpus)", "",
+            "tests/unit/data/sensitive/corpus.tsv, one request body per line, scanned by the agent's Hyperscan "
+            "pass and validators; the gate (`SensitiveCorpus.PrecisionAndRecallPerClass`, in `make test`) is "
+            "precision >= 0.95 and recall >= 0.90 per class.", ""] + table + ([""] + misses if misses else [])
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: run as root (loads BPF programs)")
@@ -810,6 +823,8 @@ def main():
         lines += micro_section()
     if sel("inventory"):
         lines += inventory_section(bench_inventory_observe())
+    if sel("inventory", "sensitive"):
+        lines += sensitive_section()
     if sel("egress"):
         lines += egress_section(*bench_egress())
     if sel("sinks"):

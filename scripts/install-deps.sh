@@ -12,7 +12,7 @@ build_packages=(
   android-libboringssl-dev
   libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev
-  libnghttp2-dev libsqlite3-dev libhyperscan-dev robin-map-dev libxxhash-dev libzstd-dev libsystemd-dev libcapstone-dev
+  libnghttp2-dev libsqlite3-dev libhyperscan-dev libphonenumber-dev robin-map-dev libxxhash-dev libzstd-dev libsystemd-dev libcapstone-dev
   help2man dpkg-dev
 )
 packages=(

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include <fmt/format.h>
+#include <phonenumbers/phonenumberutil.h>
 
 #include "agent/apimap/auth.h"
 #include "agent/apimap/template.h"
@@ -142,6 +143,16 @@ bool looks_random(std::string_view body) {
 
 }  // namespace
 
+bool phone_valid(std::string_view s) {
+  using i18n::phonenumbers::PhoneNumber;
+  using i18n::phonenumbers::PhoneNumberUtil;
+  static const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
+  PhoneNumber n;
+  // Without a leading '+' the number is read as North American (the only national form
+  // the patterns take).
+  return util->Parse(std::string(s), "US", &n) == PhoneNumberUtil::NO_PARSING_ERROR && util->IsValidNumber(n);
+}
+
 bool iban_valid(std::string_view s) {
   if (s.size() < 15 || s.size() > 34) return false;
   if (iban_length(s[0], s[1]) != static_cast<int>(s.size())) return false;
@@ -189,8 +200,11 @@ bool validate_match(int cls, std::string_view d, size_t from, size_t to) {
     case kEmail:
       return !(alnum(b) || b == '.' || b == '_' || b == '%' || b == '+' || b == '-') && !alnum(a) && a != '-';
     case kPhone: {
-      size_t n = std::count_if(m.begin(), m.end(), digit);
-      return n >= 10 && n <= 15 && !digit(b) && b != '+' && !digit(a) && !alnum(b) && a != '-';
+      // A form body encodes the leading '+' as %2B.
+      std::string num = m.starts_with("%2B") ? "+" + std::string(m.substr(3)) : std::string(m);
+      size_t n = std::count_if(num.begin(), num.end(), digit);
+      return n >= 8 && n <= 15 && !digit(b) && b != '+' && !digit(a) && !alnum(b) && a != '-' && !alnum(a) &&
+             !(a == '.' && digit(after(d, to + 1))) && phone_valid(num);
     }
     case kPaymentCard: {
       // A full stop ends a sentence, unless digits follow or precede it (a decimal, a version).
@@ -231,7 +245,8 @@ bool validate_match(int cls, std::string_view d, size_t from, size_t to) {
 const std::vector<SensitivePattern>& sensitive_patterns() {
   static const std::vector<SensitivePattern> kPatterns = {
       {kEmail, R"([A-Za-z0-9._%+\-]+(@|%40)[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24})", false},
-      {kPhone, R"(\+[1-9][0-9]{9,14})", false},
+      {kPhone, R"((\+|%2B)[1-9][0-9]{7,14})", false},
+      {kPhone, R"(\+[1-9][0-9]{0,2}[ .\-]\(?[0-9]{1,5}\)?([ .\-][0-9]{2,5}){1,4})", false},  // +44 20 7219 3000
       {kPhone, R"(\+?1?[ .\-]?\(?[2-9][0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4})", false},
       {kPaymentCard, R"([2-6][0-9]{11,18})", false},
       {kPaymentCard, R"([2-6][0-9]{3}([ \-][0-9]{4}){2}[ \-][0-9]{1,7})", false},  // 4-4-4-4 and longer

@@ -1,7 +1,8 @@
 // Sensitive data classes in captured bytes (headers, query, body prefix): one
-// Hyperscan multi-pattern pass finds candidates, each is then validated (Luhn for
-// cards, mod-97 for IBANs, area/group rules for SSNs, a decodable header for
-// JWTs, boundaries for all). Only classes are reported, never values.
+// Hyperscan multi-pattern pass finds candidates, each is then validated (issuer
+// ranges and Luhn for cards, country length and mod-97 for IBANs, area/group rules
+// for SSNs, libphonenumber for phones, a decodable header for JWTs, boundaries for
+// all). Only classes are reported, never values.
 #pragma once
 
 #include <array>
@@ -40,7 +41,8 @@ inline constexpr uint16_t kSecretClasses = (1u << kJwt) | (1u << kAwsAccessKey) 
 
 bool luhn_valid(std::string_view digits_and_separators);
 bool iban_valid(std::string_view iban);
-bool us_ssn_valid(std::string_view ssn);  // "AAA-GG-SSSS"
+bool us_ssn_valid(std::string_view ssn);  // "AAA-GG-SSSS", "AAA GG SSSS", "AAAGGSSSS"
+bool phone_valid(std::string_view number);  // libphonenumber's rules; without '+': North American
 // The class-specific check of a candidate at [from, to) of `data` (boundaries included).
 bool validate_match(int cls, std::string_view data, size_t from, size_t to);
 
