@@ -772,17 +772,24 @@ def tls_uprobe_section(out):
     return rows
 
 
-def sensitive_section():
+def corpus_section():
     """Issue 29: precision and recall per sensitive-data class on tests/unit/data/sensitive/corpus.tsv,
-    as the unit test that gates them prints it."""
-    out = subprocess.run([os.path.join(BIN, "vigil_unit_tests"), "--gtest_filter=SensitiveCorpus.*"],
-                         capture_output=True, text=True).stdout
-    table = [l for l in out.splitlines() if l.startswith("|")]
-    misses = [l for l in out.splitlines() if l.startswith("corpus.tsv:")]
-    return ["", "## Sensitive data classes (corpus)", "",
-            "tests/unit/data/sensitive/corpus.tsv, one request body per line, scanned by the agent's Hyperscan "
-            "pass and validators; the gate (`SensitiveCorpus.PrecisionAndRecallPerClass`, in `make test`) is "
-            "precision >= 0.95 and recall >= 0.90 per class.", ""] + table + ([""] + misses if misses else [])
+    and path-template agreement on tests/unit/data/templates/corpus.tsv, as the unit tests that gate
+    them print them."""
+    def run(test):
+        out = subprocess.run([os.path.join(BIN, "vigil_unit_tests"), f"--gtest_filter={test}"],
+                             capture_output=True, text=True).stdout.splitlines()
+        misses = [l for l in out if "corpus.tsv:" in l]
+        return [l for l in out if l.startswith("|")] + ([""] + [f"- {m}" for m in misses] if misses else [])
+    return (["", "## Sensitive data classes (corpus)", "",
+             "tests/unit/data/sensitive/corpus.tsv, one request body per line, scanned by the agent's Hyperscan "
+             "pass and validators; the gate (`SensitiveCorpus.PrecisionAndRecallPerClass`, in `make test`) is "
+             "precision >= 0.95 and recall >= 0.90 per class.", ""] + run("SensitiveCorpus.*")
+            + ["", "## Path templates (corpus)", "",
+               "tests/unit/data/templates/corpus.tsv: each case's paths learnt in order, then each templated "
+               "again and compared with the expected template (parameter names aside); the gate "
+               "(`TemplateCorpus.AgreementWithTheExpectedTemplates`) holds the share as expected.", ""]
+            + run("TemplateCorpus.*"))
 
 
 def main():
@@ -823,8 +830,8 @@ def main():
         lines += micro_section()
     if sel("inventory"):
         lines += inventory_section(bench_inventory_observe())
-    if sel("inventory", "sensitive"):
-        lines += sensitive_section()
+    if sel("inventory", "corpus"):
+        lines += corpus_section()
     if sel("egress"):
         lines += egress_section(*bench_egress())
     if sel("sinks"):

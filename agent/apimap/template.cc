@@ -116,6 +116,13 @@ ParamType classify_segment(std::string_view s) {
   if (s.size() >= 16 && digits > 0 && letters > 0) return kTypeString;  // tokens, base64
   if (s.size() >= 8 && digits >= 3 && letters >= 1) return kTypeString;  // usr_12345, ord-2024-0001
   if (s.size() >= 10 && digits >= 2 && entropy_bits(s) >= 3.2) return kTypeString;
+  // Short ids that alternate letters and digits ("a1b2c3"), not words with a number
+  // ("oauth2", "http2", "k8s", "base64", "ipv4v6").
+  if (s.size() >= 5 && digits >= 2 && letters >= 2) {
+    size_t flips = 0;
+    for (size_t i = 1; i < s.size(); ++i) flips += is_digit(s[i]) != is_digit(s[i - 1]);
+    if (flips >= 4) return kTypeString;
+  }
   if (s.size() >= 20 && letters == s.size()) {
     size_t flips = 0;
     for (size_t i = 1; i < s.size(); ++i)
@@ -413,7 +420,8 @@ void Templater::walk(std::string_view scope, std::string_view path, bool learn, 
     std::string_view seg = segs[i];
     auto [stem, ext] = split_extension(seg);
     ParamType type = kTypeNone;
-    if (i > 0 && !never_param(seg)) {
+    // The first segment is a route ("/users", "/health"), unless it is a number or a UUID.
+    if ((i > 0 || classify_segment(seg) & (kTypeInteger | kTypeUuid)) && !never_param(seg)) {
       type = ext.empty() ? kTypeNone : classify_segment(stem);  // "{fileId}.pdf"
       if (type == kTypeNone) {
         ext = {};
