@@ -53,6 +53,26 @@ bool token_char(char c) {
 }
 
 // Words a collapsed parent keeps literal: they name a resource, not an instance.
+// A title made into a path segment: four or more lower-case words joined by '-'.
+bool is_slug(std::string_view s) {
+  if (s.size() < 16) return false;
+  size_t words = 1, run = 0;
+  for (char c : s) {
+    if (c == '-') {
+      if (run == 0) return false;
+      ++words;
+      run = 0;
+    } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+      ++run;
+    } else {
+      return false;
+    }
+  }
+  return run > 0 && words >= 4;
+}
+
+bool keyword(std::string_view s);
+
 bool keyword(std::string_view s) {
   if (s.size() < 2 || s.size() > 8) return false;
   static constexpr std::array<std::string_view, 24> kWords = {
@@ -81,6 +101,22 @@ struct Templater::Node {
   StringMap<std::unique_ptr<Node>> literals;
   StringMap<std::unique_ptr<Node>> params;  // by extension ("" or ".pdf")
 };
+
+namespace {
+
+// Two or more literal children, every one a slug or a keyword.
+bool only_slugs(const Templater::Node& n) {
+  size_t slugs = 0;
+  for (const auto& [k, c] : n.literals) {
+    if (is_slug(k))
+      ++slugs;
+    else if (!keyword(k))
+      return false;
+  }
+  return slugs >= 2;
+}
+
+}  // namespace
 
 void split_path(std::string_view path, std::vector<std::string_view>& out) {
   out.clear();
@@ -450,11 +486,13 @@ void Templater::walk(std::string_view scope, std::string_view path, bool learn, 
           node->literals.emplace(std::string(seg), std::move(c));
         }
         // The cardinality rule: many distinct words, most seen once -> they are values.
+        // Slugs ("how-to-write-an-api") are values once two stand side by side with no
+        // other word beside them.
         size_t words = node->literals.size();
         if (learn && i > 0 && !node->collapsed &&
             ((words > o_.collapse_min_children && node->count >= o_.collapse_min_visits &&
               node->once > words * o_.collapse_once_ratio) ||
-             words >= o_.max_literal_children) &&
+             words >= o_.max_literal_children || (is_slug(seg) && only_slugs(*node))) &&
             !keyword(seg)) {
           node->collapsed = true;
           out.collapsed = true;
