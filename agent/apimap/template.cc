@@ -353,6 +353,50 @@ void add_unique_name(std::vector<TemplateParam>& params, std::string& name) {
     name = base + std::to_string(k);
 }
 
+// A collapse: the node's words (keywords aside) become one parameter per extension,
+// their subtrees merged, named after `parent` (the segment above, "" when a param).
+void collapse_literals(Templater::Node& node, std::string_view parent, size_t& nodes) {
+  node.collapsed = true;
+  for (auto it = node.literals.begin(); it != node.literals.end();) {
+    if (keyword(it->first)) {
+      ++it;
+      continue;
+    }
+    std::string_view e = split_extension(it->first).second;
+    auto& slot = node.params[std::string(e)];
+    if (!slot) {
+      slot = std::move(it.value());
+      slot->param_name = param_name_for(parent);
+    } else {
+      merge_node(*slot, *it->second, nodes);
+      --nodes;
+    }
+    it = node.literals.erase(it);
+  }
+  node.once = 0;
+  for (auto& [k, c] : node.literals)
+    if (c->count == 1) ++node.once;
+}
+
+// Sibling structure: three or more words under one node, none a keyword, each leading
+// to the same few words (not keywords) that lead on again, are values of one
+// parameter: /orgs/{acme,globex,initech}/repos/<more> -> /orgs/{orgId}/repos/...
+bool same_structure(const Templater::Node& p) {
+  if (p.collapsed || !p.params.empty() || p.literals.size() < 3) return false;
+  const StringMap<std::unique_ptr<Templater::Node>>* first = nullptr;
+  for (const auto& [k, c] : p.literals) {
+    if (keyword(k) || !c->params.empty() || c->literals.empty() || c->literals.size() > 4) return false;
+    if (!first) {
+      first = &c->literals;
+    } else if (c->literals.size() != first->size()) {
+      return false;
+    }
+    for (const auto& [k2, g] : c->literals)
+      if (keyword(k2) || first->find(k2) == first->end() || (g->literals.empty() && g->params.empty())) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Templated Templater::apply(std::string_view scope, std::string_view path, bool learn) {
@@ -374,7 +418,12 @@ void Templater::apply(std::string_view scope, std::string_view path, bool learn,
 
 const Templated& Templater::resolve(std::string_view scope, std::string_view path, bool learn, Templated& out) {
   if (!learn || !o_.memo) {
+    size_t before = nodes_;
     walk(scope, path, learn, out, nullptr);
+    if (learn && nodes_ > before && collapse_by_siblings(scope, path)) {
+      walk(scope, path, false, out, nullptr);
+      out.collapsed = true;
+    }
     if (learn) make_room(scope);
     return out;
   }
@@ -385,7 +434,12 @@ const Templated& Templater::resolve(std::string_view scope, std::string_view pat
   Memo& m = memo_[StringViewHash{}(memo_key_) & (kMemoSlots - 1)];
   if (m.key == memo_key_ && replay(m)) return m.out;
   m.chain.clear();
+  size_t before = nodes_;
   walk(scope, path, true, out, &m.chain);
+  if (nodes_ > before && collapse_by_siblings(scope, path)) {
+    walk(scope, path, false, out, nullptr);
+    out.collapsed = true;
+  }
   make_room(scope);
   if (out.collapsed) {
     forget();
@@ -415,6 +469,27 @@ bool Templater::replay(const Memo& m) {
     if (++n->count == 2 && m.chain[k].second) --m.chain[k - 1].first->once;
   }
   return true;
+}
+
+bool Templater::collapse_by_siblings(std::string_view scope, std::string_view path) {
+  bool any = false;
+  std::vector<std::pair<Node*, bool>> chain;
+  std::vector<std::string_view> segs;
+  Templated scratch;
+  split_path(path, segs);
+  for (size_t round = 0; round < segs.size(); ++round) {  // each collapse can reveal the next one down
+    chain.clear();
+    walk(scope, path, false, scratch, &chain);
+    bool did = false;
+    // chain[0] is the root (its words are routes); chain[j] the node of segment j - 1.
+    for (size_t j = 1; j + 2 < chain.size() && !did; ++j) {
+      if (!chain[j + 1].second || !chain[j + 2].second || !same_structure(*chain[j].first)) continue;
+      collapse_literals(*chain[j].first, chain[j].second ? segs[j - 1] : std::string_view(), nodes_);
+      did = any = true;
+    }
+    if (!did) break;
+  }
+  return any;
 }
 
 void Templater::forget() {
@@ -494,27 +569,8 @@ void Templater::walk(std::string_view scope, std::string_view path, bool learn, 
               node->once > words * o_.collapse_once_ratio) ||
              words >= o_.max_literal_children || (is_slug(seg) && only_slugs(*node))) &&
             !keyword(seg)) {
-          node->collapsed = true;
           out.collapsed = true;
-          for (auto it2 = node->literals.begin(); it2 != node->literals.end();) {
-            if (keyword(it2->first)) {
-              ++it2;
-              continue;
-            }
-            std::string_view e = split_extension(it2->first).second;
-            auto& slot = node->params[std::string(e)];
-            if (!slot) {
-              slot = std::move(it2.value());
-              slot->param_name = param_name_for(parent_literal ? parent : std::string_view());
-            } else {
-              merge_node(*slot, *it2->second, nodes_);
-              --nodes_;
-            }
-            it2 = node->literals.erase(it2);
-          }
-          node->once = 0;
-          for (auto& [k, c] : node->literals)
-            if (c->count == 1) ++node->once;
+          collapse_literals(*node, parent_literal ? parent : std::string_view(), nodes_);
           out.path.pop_back();
           --i;  // judge this segment again, now under a collapsed parent
           continue;

@@ -154,6 +154,9 @@ class Templater {
   void make_room(std::string_view scope);
   void walk(std::string_view scope, std::string_view path, bool learn, Templated& out,
             std::vector<std::pair<Node*, bool>>* chain);
+  // After a walk that grew the trie: collapses the nodes on `path` whose words have the
+  // same structure below them (see same_structure). True when one collapsed.
+  bool collapse_by_siblings(std::string_view scope, std::string_view path);
   // The memo of templated paths: direct-mapped by (scope, raw path).
   struct Memo {
     std::string key;
