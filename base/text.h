@@ -40,6 +40,16 @@ inline std::pair<std::string_view, std::string_view> split_extension(std::string
   return {seg.substr(0, dot), seg.substr(dot)};
 }
 
+// Whether `hay` holds `lower_needle` (lower-case ASCII) in any letter case.
+inline bool contains_ascii_ci(std::string_view hay, std::string_view lower_needle) {
+  for (size_t i = 0; i + lower_needle.size() <= hay.size(); ++i) {
+    size_t k = 0;
+    while (k < lower_needle.size() && (hay[i + k] | 0x20) == lower_needle[k]) ++k;
+    if (k == lower_needle.size()) return true;
+  }
+  return false;
+}
+
 // Shannon entropy of `s`'s bytes, in bits per byte.
 inline double entropy_bits(std::string_view s) {
   std::array<uint16_t, 256> freq{};

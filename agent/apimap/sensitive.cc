@@ -11,6 +11,7 @@
 
 #include "agent/apimap/auth.h"
 #include "agent/apimap/template.h"
+#include "base/text.h"
 
 namespace vigil::apimap {
 namespace {
@@ -87,11 +88,15 @@ bool compact(std::string_view m, std::string_view seps, std::string& out) {
   return true;
 }
 
-// Whether a card number of `n` digits starting with `d` belongs to an issuer range that
+// Whether the card number `d` (its digits) belongs to an issuer range that
 // exists (the published IIN ranges and lengths of the card schemes).
 bool card_issuer_valid(std::string_view d) {
   size_t n = d.size();
-  auto prefix = [&](size_t k) { return std::stoi(std::string(d.substr(0, k))); };
+  auto prefix = [&](size_t k) {
+    int v = 0;
+    for (size_t i = 0; i < k; ++i) v = v * 10 + (d[i] - '0');
+    return v;
+  };
   int p2 = prefix(2), p3 = prefix(3), p4 = prefix(4), p6 = n >= 6 ? prefix(6) : 0;
   bool len16_19 = n >= 16 && n <= 19;
   if (d[0] == '4') return n == 13 || n == 16 || n == 19;                                  // Visa
@@ -108,21 +113,11 @@ bool card_issuer_valid(std::string_view d) {
   return false;
 }
 
-bool lower_has(std::string_view hay, std::string_view needle) {
-  if (needle.size() > hay.size()) return false;
-  for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
-    size_t k = 0;
-    while (k < needle.size() && (hay[i + k] | 0x20) == needle[k]) ++k;
-    if (k == needle.size()) return true;
-  }
-  return false;
-}
-
 // A bare nine-digit SSN counts only when the words before it say so.
 bool ssn_context(std::string_view d, size_t from) {
   std::string_view before = d.substr(from > 40 ? from - 40 : 0, from > 40 ? 40 : from);
   for (std::string_view w : {"ssn", "social security", "social_security", "socialsecurity"})
-    if (lower_has(before, w)) return true;
+    if (text::contains_ascii_ci(before, w)) return true;
   return false;
 }
 

@@ -53,6 +53,15 @@ bool token_char(char c) {
 }
 
 // Words a collapsed parent keeps literal: they name a resource, not an instance.
+bool keyword(std::string_view s) {
+  if (s.size() < 2 || s.size() > 8) return false;
+  static constexpr std::array<std::string_view, 24> kWords = {
+      "me",     "self",   "current", "mine",  "my",      "all",    "new",      "search",
+      "latest", "count",  "default", "list",  "recent",  "bulk",   "batch",    "export",
+      "import", "stats",  "summary", "info",  "settings", "config", "profile", "health"};
+  return std::find(kWords.begin(), kWords.end(), s) != kWords.end();
+}
+
 // A title made into a path segment: four or more lower-case words joined by '-'.
 bool is_slug(std::string_view s) {
   if (s.size() < 16) return false;
@@ -69,17 +78,6 @@ bool is_slug(std::string_view s) {
     }
   }
   return run > 0 && words >= 4;
-}
-
-bool keyword(std::string_view s);
-
-bool keyword(std::string_view s) {
-  if (s.size() < 2 || s.size() > 8) return false;
-  static constexpr std::array<std::string_view, 24> kWords = {
-      "me",     "self",   "current", "mine",  "my",      "all",    "new",      "search",
-      "latest", "count",  "default", "list",  "recent",  "bulk",   "batch",    "export",
-      "import", "stats",  "summary", "info",  "settings", "config", "profile", "health"};
-  return std::find(kWords.begin(), kWords.end(), s) != kWords.end();
 }
 
 bool is_param_segment(std::string_view s) { return s.size() >= 2 && s.front() == '{' && s.find('}') != std::string_view::npos; }
@@ -418,13 +416,12 @@ void Templater::apply(std::string_view scope, std::string_view path, bool learn,
 
 const Templated& Templater::resolve(std::string_view scope, std::string_view path, bool learn, Templated& out) {
   if (!learn || !o_.memo) {
-    size_t before = nodes_;
-    walk(scope, path, learn, out, nullptr);
-    if (learn && nodes_ > before && collapse_by_siblings(scope, path)) {
+    if (learn) {
+      learn_walk(scope, path, out, nullptr);
+      make_room(scope);
+    } else {
       walk(scope, path, false, out, nullptr);
-      out.collapsed = true;
     }
-    if (learn) make_room(scope);
     return out;
   }
   if (memo_.empty()) memo_.resize(kMemoSlots);
@@ -434,12 +431,7 @@ const Templated& Templater::resolve(std::string_view scope, std::string_view pat
   Memo& m = memo_[StringViewHash{}(memo_key_) & (kMemoSlots - 1)];
   if (m.key == memo_key_ && replay(m)) return m.out;
   m.chain.clear();
-  size_t before = nodes_;
-  walk(scope, path, true, out, &m.chain);
-  if (nodes_ > before && collapse_by_siblings(scope, path)) {
-    walk(scope, path, false, out, nullptr);
-    out.collapsed = true;
-  }
+  learn_walk(scope, path, out, &m.chain);
   make_room(scope);
   if (out.collapsed) {
     forget();
@@ -469,6 +461,17 @@ bool Templater::replay(const Memo& m) {
     if (++n->count == 2 && m.chain[k].second) --m.chain[k - 1].first->once;
   }
   return true;
+}
+
+void Templater::learn_walk(std::string_view scope, std::string_view path, Templated& out,
+                           std::vector<std::pair<Node*, bool>>* chain) {
+  size_t before = nodes_;
+  walk(scope, path, true, out, chain);
+  // Only a walk that grew the trie can give siblings a shape they did not have.
+  if (nodes_ > before && collapse_by_siblings(scope, path)) {
+    walk(scope, path, false, out, nullptr);
+    out.collapsed = true;
+  }
 }
 
 bool Templater::collapse_by_siblings(std::string_view scope, std::string_view path) {

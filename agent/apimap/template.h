@@ -154,8 +154,12 @@ class Templater {
   void make_room(std::string_view scope);
   void walk(std::string_view scope, std::string_view path, bool learn, Templated& out,
             std::vector<std::pair<Node*, bool>>* chain);
-  // After a walk that grew the trie: collapses the nodes on `path` whose words have the
-  // same structure below them (see same_structure). True when one collapsed.
+  // A learning walk, then the sibling-structure rule when the walk grew the trie;
+  // `chain` (the memo's) holds the first walk's nodes.
+  void learn_walk(std::string_view scope, std::string_view path, Templated& out,
+                  std::vector<std::pair<Node*, bool>>* chain);
+  // Collapses the nodes on `path` whose words have the same structure below them (see
+  // same_structure). True when one collapsed.
   bool collapse_by_siblings(std::string_view scope, std::string_view path);
   // The memo of templated paths: direct-mapped by (scope, raw path).
   struct Memo {

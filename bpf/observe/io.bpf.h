@@ -17,7 +17,7 @@ enum io_kind {
 	IO_IOV,    /* struct iovec *, count of them */
 	IO_MSGHDR, /* struct user_msghdr * */
 	IO_MMSG,   /* struct mmsghdr *, the call returns how many messages moved */
-	IO_NONE,   /* sendfile: the bytes never pass through user memory */
+	IO_NONE,   /* sendfile: the bytes never pass through user memory (buf is 0) */
 };
 
 /* Messages of one sendmmsg/recvmmsg whose byte counts are summed (verifier loop
@@ -105,7 +105,7 @@ discard:
 	bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 }
 
-/* A payload call on `fd` returned `ret`. Files, pipes and untracked sockets
+/* A payload call on `fd` returned `ret` (capture on: see sys__payload_exit). Files, pipes and untracked sockets
  * stop at the filter in front of `conns` (one array access), the rest after
  * the hash lookup; a call that moved nothing stops before any lookup, unless
  * the thread is inside a TLS call (its socket I/O names the call's fd). */
@@ -122,8 +122,6 @@ static __always_inline void io__done(__s32 fd, __u64 buf, __u64 count, __u32 dir
 	__u32 first_len = 0xffffffff; /* sendmmsg/recvmmsg: only the first message is looked at */
 	struct vigil_tls_args *tls;
 
-	if (capture_bytes == 0)
-		return;
 	tls = tls_enabled ? tls__slot() : NULL;
 	if (ret <= 0 && !tls)
 		return;
@@ -175,8 +173,6 @@ static __always_inline void io__done(__s32 fd, __u64 buf, __u64 count, __u32 dir
 			return;
 		break;
 	}
-	if (kind == IO_NONE)
-		buf = 0;
 	m.offset = __sync_fetch_and_add(direction == VIGIL_DIR_EGRESS ? &val->tx_bytes : &val->rx_bytes,
 					(__u64)ret);
 	if (l7__skip(val->l7))

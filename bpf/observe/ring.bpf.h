@@ -74,6 +74,13 @@ struct data_meta {
 			    * record, the consumer's position being a line the agent writes */
 };
 
+/* The wakeup of a payload record of `size` bytes, from the fill read in the drop
+ * check when there was one. */
+static __always_inline __u64 data__wakeup_flags(const struct data_meta *m, __u64 size, bool queued)
+{
+	return m->ring_known ? event__wakeup_after(m->ring_before, size) : event__wakeup_flags(size, queued);
+}
+
 /* The agent is behind: payload is dropped before paying for its copy. Else the
  * fill read here is kept in `m` for the wakeup decision. */
 static __always_inline bool data__ring_full(struct data_meta *m)
@@ -137,16 +144,14 @@ static __always_inline void data__submit(struct vigil_data_event *e, const struc
 	e->l7 = m->l7;
 	e->tls = m->tls;
 	if (in_ring) {
-		bpf_ringbuf_submit(e, m->ring_known ? event__wakeup_after(m->ring_before, VIGIL_SMALL_RECORD)
-						    : event__wakeup_flags(VIGIL_SMALL_RECORD, true));
+		bpf_ringbuf_submit(e, data__wakeup_flags(m, VIGIL_SMALL_RECORD, true));
 		return;
 	}
 	if (captured > VIGIL_MAX_CAPTURE)
 		return;
 	__u64 size = offsetof(struct vigil_data_event, data) + captured;
 
-	if (bpf_ringbuf_output(&events, e, size,
-			       m->ring_known ? event__wakeup_after(m->ring_before, size) : event__wakeup_flags(size, false)) != 0)
+	if (bpf_ringbuf_output(&events, e, size, data__wakeup_flags(m, size, false)) != 0)
 		lost__inc(&lost, VIGIL_LOST_DATA_RINGBUF);
 }
 

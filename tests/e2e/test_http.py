@@ -271,6 +271,13 @@ class HttpAsServersSpeakIt(AgentCase):
 
 
 
+def capture_agent(*rules):
+    """A started vigild with bodies kept, no full samples, and these capture.rules (YAML flow maps)."""
+    from vigil_e2e import Agent
+    lines = "".join(f"    - {r}\n" for r in rules)
+    return Agent(extra_config=f"capture:\n  bodies: true\n  full_first: 0\n  full_sample_every: 0\n  rules:\n{lines}").start()
+
+
 class CaptureLevels(HttpHelpers, AgentAndNginx):
     """capture.level and capture.rules (issue 28, item 2): per endpoint, on one keep-alive
     connection, each call is shipped once with what its level looked at."""
@@ -280,16 +287,9 @@ class CaptureLevels(HttpHelpers, AgentAndNginx):
         cls.agent = None
         if os.geteuid() != 0:
             return
-        from vigil_e2e import Agent, Nginx
-        cls.agent = Agent(extra_config=textwrap.dedent("""\
-            capture:
-              bodies: true
-              full_first: 0
-              full_sample_every: 0
-              rules:
-                - {level: metadata, endpoints: ["/api/meta/*"]}
-                - {level: full, endpoints: ["POST /api/full/*"]}
-            """)).start()
+        from vigil_e2e import Nginx
+        cls.agent = capture_agent('{level: metadata, endpoints: ["/api/meta/*"]}',
+                                  '{level: full, endpoints: ["POST /api/full/*"]}')
         cls.nginx = Nginx()
 
     def test_levels_switch_per_call_on_one_connection(self):
@@ -337,16 +337,8 @@ class NothingLostOrDoubled(AgentCase):
         cls.agent = None
         if os.geteuid() != 0:
             return
-        from vigil_e2e import Agent
-        cls.agent = Agent(extra_config=textwrap.dedent("""\
-            capture:
-              bodies: true
-              full_first: 0
-              full_sample_every: 0
-              rules:
-                - {level: full, endpoints: ["/nl/full/*", "/nl/full/*/*"]}
-                - {level: metadata, endpoints: ["/nl/meta/*", "/nl/meta/*/*"]}
-            """)).start()
+        cls.agent = capture_agent('{level: full, endpoints: ["/nl/full/*", "/nl/full/*/*"]}',
+                                  '{level: metadata, endpoints: ["/nl/meta/*", "/nl/meta/*/*"]}')
 
     def test_awkward_writes_pipelining_and_large_bodies_at_every_level(self):
         server = Process([PY, STREAM, "server"], stdout=subprocess.PIPE, text=True)
