@@ -40,11 +40,13 @@ inline std::pair<std::string_view, std::string_view> split_extension(std::string
   return {seg.substr(0, dot), seg.substr(dot)};
 }
 
+inline char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 // Whether `hay` holds `lower_needle` (lower-case ASCII) in any letter case.
 inline bool contains_ascii_ci(std::string_view hay, std::string_view lower_needle) {
   for (size_t i = 0; i + lower_needle.size() <= hay.size(); ++i) {
     size_t k = 0;
-    while (k < lower_needle.size() && (hay[i + k] | 0x20) == lower_needle[k]) ++k;
+    while (k < lower_needle.size() && lower_ascii(hay[i + k]) == lower_needle[k]) ++k;
     if (k == lower_needle.size()) return true;
   }
   return false;
